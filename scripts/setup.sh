@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One-command setup: find a Python 3.8-3.10 (OneFlow 0.9.0's range), create .venv, install the
+# pinned requirements, and verify that `import oneflow, flowvision` works. Re-running is a quick no-op.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+STAMP="$VENV/.setup-stamp"
+
+supported() {  # $1: interpreter; succeeds when it runs and is Python 3.8-3.10
+  "$1" -c 'import sys, venv; sys.exit(0 if (3, 8) <= sys.version_info[:2] <= (3, 10) else 1)' >/dev/null 2>&1
+}
+
+find_python() {
+  local candidates=()
+  [ -n "${PYTHON:-}" ] && candidates+=("$PYTHON")
+  for v in 3.10 3.9 3.8; do
+    command -v "python$v" >/dev/null 2>&1 && candidates+=("$(command -v "python$v")")
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    local root; root=$(pyenv root)
+    for v in 3.10 3.9 3.8; do
+      for p in $(ls -d "$root"/versions/"$v".*/bin/python 2>/dev/null | sort -rV); do candidates+=("$p"); done
+    done
+  fi
+  command -v python3 >/dev/null 2>&1 && candidates+=("$(command -v python3)")
+  for c in "${candidates[@]}"; do
+    if supported "$c"; then echo "$c"; return 0; fi
+  done
+  if command -v uv >/dev/null 2>&1; then
+    local p; p=$(uv python find 3.10 2>/dev/null || (uv python install 3.10 >&2 && uv python find 3.10) 2>/dev/null || true)
+    if [ -n "$p" ] && supported "$p"; then echo "$p"; return 0; fi
+  fi
+  return 1
+}
+
+# The stamp records what the current .venv was built from; an unchanged one means nothing to do.
+fingerprint=$(cat requirements.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$fingerprint" ] && supported "$VENV/bin/python"; then
+  echo "setup: .venv is up to date ($("$VENV/bin/python" --version)); nothing to do."
+  exit 0
+fi
+
+if ! PY=$(find_python); then
+  cat >&2 <<'MSG'
+setup: no Python 3.8, 3.9 or 3.10 interpreter was found (looked at $PYTHON, python3.10/3.9/3.8 on PATH, pyenv's versions, python3, and uv). OneFlow 0.9.0, the only real OneFlow release on PyPI, has wheels for Python 3.8-3.10 only. Install one, for example `pyenv install 3.10` or `uv python install 3.10` or your distribution's python3.10 package (with its venv module), then run `bash scripts/setup.sh` again, or point to an existing interpreter with `PYTHON=/path/to/python3.10 bash scripts/setup.sh`.
+MSG
+  exit 1
+fi
+echo "setup: using $PY ($("$PY" --version 2>&1))"
+
+if [ -x "$VENV/bin/python" ] && ! supported "$VENV/bin/python"; then
+  echo "setup: existing $VENV uses an unsupported Python; recreating it"
+  rm -rf "$VENV"
+fi
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+
+pip_install() {  # quiet pip; pip's cache is kept, so a re-run after a requirements change is fast
+  # (grep drops a harmless warning some machines' pip configs print for every package)
+  "$VENV/bin/python" -m pip --disable-pip-version-check install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
+pip_install --upgrade "pip<25" "setuptools<70" wheel
+pip_install -r requirements.txt
+# flowvision 0.2.2 needs a newer oneflow; 0.2.1's sdist imports pkg_resources at build time.
+pip_install --no-build-isolation flowvision==0.2.1
+
+"$VENV/bin/python" -c 'import engine.oneflow_env, oneflow, flowvision, hydra, tensorboardX; print(f"setup: oneflow {oneflow.__version__}, flowvision {flowvision.__version__} import fine")'
+echo "$fingerprint" > "$STAMP"
+echo "setup: done. Run: .venv/bin/python train.py data=synthetic model=tiny trainer.max_epochs=2"
