@@ -21,7 +21,7 @@ from tqdm import tqdm
 from engine.errors import ConfigError, user_errors
 from engine.run_files import RunSummary
 from input_pipeline import steps_per_epoch
-from input_pipeline.device_loader import DeviceLoader
+from input_pipeline.loaders import Loader, build_loaders
 from schedulers import build_lr_schedule
 
 
@@ -35,7 +35,7 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def evaluate(model: flow.nn.Module, loader: DeviceLoader) -> dict:
+def evaluate(model: flow.nn.Module, loader: Loader) -> dict:
     """Mean loss and top-1/top-5 accuracy (%); sums stay on the device until the end."""
     model.eval()
     loss_sum, correct1, correct5 = flow.zeros(()), flow.zeros(()), flow.zeros(())
@@ -60,14 +60,11 @@ def main(cfg: DictConfig) -> None:
         model = instantiate(cfg.model).to(device)
         optimizer = instantiate(cfg.optimizer)(model.parameters())
         # The schedule is built (and validated) before any data is loaded: bad configs fail fast.
-        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(cfg.data.train_size, cfg.data.batch_size))
+        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(cfg.data.train_size, cfg.data.batch_size, cfg.data.drop_last))
         data = instantiate(cfg.data.dataset)
         if len(data.train_labels) != cfg.data.train_size:
             raise ConfigError(f"data.train_size={cfg.data.train_size} but the dataset holds {len(data.train_labels)} training images; set data.train_size={len(data.train_labels)}.")
-    aug = cfg.data.augment
-    train_loader = DeviceLoader(data.train_images, data.train_labels, cfg.data.batch_size, device, cfg.data.mean, cfg.data.std,
-                                train=True, crop_padding=aug.crop_padding, horizontal_flip=aug.horizontal_flip, seed=cfg.seed)
-    test_loader = DeviceLoader(data.test_images, data.test_labels, cfg.data.eval_batch_size, device, cfg.data.mean, cfg.data.std, train=False)
+        train_loader, test_loader = build_loaders(cfg.data, data, device, cfg.seed)
 
     writer = SummaryWriter(logdir=str(run_dir))
     summary = RunSummary(run_dir, scheduler=schedule.name, device=device, epochs=0, max_epochs=cfg.trainer.max_epochs)

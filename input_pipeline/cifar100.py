@@ -15,10 +15,12 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from tqdm import tqdm
 
 from input_pipeline.arrays import DataError, DatasetArrays
 
@@ -27,6 +29,8 @@ FOLDER_NAME = "cifar-100-python"
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 OFFICIAL_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 SPLITS = ("train", "test", "meta")
+LABEL_SETS = ("fine", "coarse")
+MAX_MEMBER_BYTES = 1 << 30  # the real train batch is 155 MB; anything far larger is not CIFAR
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -66,90 +70,153 @@ def md5_of(path: Path) -> str:
 
 def _how_to_get(root: Path, url: str) -> str:
     return (f"Download {url} and place it at {root / ARCHIVE_NAME} (or its extracted folder at {root / FOLDER_NAME}), "
-            f"set data.dataset.root to where it is, or run with data.dataset.download=true on a machine with internet; "
-            f"for an offline run use data=synthetic.")
+            f"set data.dataset.root to where it is, run with data.dataset.download=true on a machine with internet, "
+            f"or point data.dataset.url at a mirror (http(s)://, ftp:// or file://); for an offline run use data=synthetic.")
 
 
-def download_file(url: str, destination: Path) -> None:
-    """Fetch `url` to a temporary file beside `destination`, renamed into place only when complete."""
+def download_file(url: str, destination: Path, md5: Optional[str] = None, progress: Optional[bool] = None) -> None:
+    """Fetch `url` to a temporary file beside `destination`; rename it into place only when complete and verified.
+
+    A short read (fewer bytes than the server announced) or an md5 other than `md5` deletes the
+    temporary file and raises DataError naming the URL, the byte counts and both checksums.
+    """
     destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=destination.name + ".", suffix=".part", dir=destination.parent)
+    fd, tmp = tempfile.mkstemp(prefix="." + destination.name + ".", suffix=".part", dir=destination.parent)
+    digest = hashlib.md5()
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             expected = response.headers.get("Content-Length")
-            shutil.copyfileobj(response, out, length=1 << 20)
+            expected = int(expected) if expected is not None else None
+            # tqdm's disable=None hides the bar when stderr is not a terminal (logs, sweeps).
+            with tqdm(total=expected, unit="B", unit_scale=True, desc=f"downloading {destination.name}",
+                      disable=None if progress is None else not progress, leave=False) as bar:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
             written = out.tell()
-        if expected is not None and written != int(expected):
-            raise DataError(f"download of {url} stopped after {written} of {expected} bytes; run again to retry.")
+        actual = digest.hexdigest()
+        truncated = expected is not None and written != expected
+        if truncated or (md5 and actual != md5):
+            what = (f"stopped after {written} of {expected} bytes" if truncated else f"delivered {written} bytes")
+            raise DataError(f"the download of {url} {what}; its md5 is {actual}, expected {md5 or 'none given'}. "
+                            f"Nothing was kept (the partial file {tmp} was deleted) and {destination} was not written. "
+                            f"Run again to retry, point data.dataset.url at another mirror, or, if this mirror's copy is "
+                            f"trusted, set data.dataset.md5={actual}.")
         os.replace(tmp, destination)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _extract(archive: Path, root: Path) -> Path:
-    """Extract the three batches into root/cifar-100-python via a temporary folder and one rename."""
-    target = root / FOLDER_NAME
-    staging = Path(tempfile.mkdtemp(prefix=FOLDER_NAME + ".", suffix=".part", dir=root))
+def _verify_archive(archive: Path, md5: Optional[str]) -> None:
+    if md5:
+        actual = md5_of(archive)
+        if actual != md5:
+            raise DataError(f"{archive} has md5 {actual}, expected {md5}: the file is truncated, corrupt or not the official archive, "
+                            f"and nothing was extracted from it. Delete it and run again to download it, or, if it is a trusted "
+                            f"mirror's copy, set data.dataset.md5={actual}.")
+
+
+def _read_member(tar: tarfile.TarFile, archive: Path, split: str) -> bytes:
+    name = f"{FOLDER_NAME}/{split}"
+    try:
+        member = tar.getmember(name)
+    except KeyError:
+        raise DataError(f"{archive} has no {name}; it is not the CIFAR-100 python archive. Delete it and download it again.")
+    if not member.isfile() or member.size > MAX_MEMBER_BYTES:
+        raise DataError(f"{archive}: {name} is not a regular file of at most {MAX_MEMBER_BYTES} bytes; it is not the CIFAR-100 archive.")
+    return tar.extractfile(member).read()
+
+
+def _extract(archive: Path, root: Path, url: str) -> dict[str, dict]:
+    """Read and validate the three batches in memory, then write them to root/cifar-100-python in one rename.
+
+    Nothing reaches the data root unless every batch unpickled safely and has the CIFAR-100 layout,
+    so a truncated, corrupt or tampered archive leaves the root as it was.
+    """
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            for split in SPLITS:
-                try:
-                    member = tar.getmember(f"{FOLDER_NAME}/{split}")
-                except KeyError:
-                    raise DataError(f"{archive} has no {FOLDER_NAME}/{split}; it is not the CIFAR-100 python archive. {_how_to_get(root, OFFICIAL_URL)}")
-                extracted = tar.extractfile(member)
-                if extracted is None:
-                    raise DataError(f"{archive}: {FOLDER_NAME}/{split} is not a regular file.")
-                (staging / split).write_bytes(extracted.read())
-        os.replace(staging, target)
-    except Exception as error:  # tarfile/gzip/zlib errors all mean a damaged archive
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(error, DataError):
-            raise
-        raise DataError(f"{archive} is truncated or corrupt ({error}); delete it and download it again. {_how_to_get(root, OFFICIAL_URL)}") from error
-    return target
-
-
-def _read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    path = folder / split
-    batch = safe_unpickle(path.read_bytes(), str(path))
+            payloads = {split: _read_member(tar, archive, split) for split in SPLITS}
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{archive} is truncated or corrupt ({error}); nothing was extracted. Delete it and download it again. "
+                        f"{_how_to_get(root, url)}") from error
+    batches = {split: _parse_batch(payload, f"{archive}:{FOLDER_NAME}/{split}", split) for split, payload in payloads.items()}
+    staging = Path(tempfile.mkdtemp(prefix="." + FOLDER_NAME + ".", suffix=".part", dir=root))
     try:
-        data = np.asarray(batch["data"], dtype=np.uint8)
-        labels = np.asarray(batch["fine_labels"], dtype=np.int64)
+        for split, payload in payloads.items():
+            (staging / split).write_bytes(payload)
+        os.replace(staging, root / FOLDER_NAME)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return batches
+
+
+def _parse_batch(payload: bytes, source: str, split: str) -> dict:
+    """Unpickle one batch safely and check it has the CIFAR-100 layout; return its arrays (or names, for meta)."""
+    batch = safe_unpickle(payload, source)
+    if split == "meta":
+        names = {key: [n.decode() if isinstance(n, bytes) else str(n) for n in batch.get(key, [])]
+                 for key in ("fine_label_names", "coarse_label_names")}
+        if len(names["fine_label_names"]) != 100:
+            raise DataError(f"{source} lists {len(names['fine_label_names'])} fine label names; CIFAR-100 has 100.")
+        return names
+    try:
+        data, fine, coarse = batch["data"], batch["fine_labels"], batch["coarse_labels"]
     except KeyError as missing:
-        raise DataError(f"{path} lacks the key {missing}; it is not a CIFAR-100 batch.")
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise DataError(f"{path} holds data of shape {data.shape} with {len(labels)} labels; expected [N, 3072] with N labels.")
-    if labels.size and (labels.min() < 0 or labels.max() > 99):
-        raise DataError(f"{path} has fine labels outside 0..99.")
+        raise DataError(f"{source} lacks the key {missing}; it is not a CIFAR-100 batch. Delete it and download the dataset again.")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{source} holds data of type {getattr(data, 'dtype', type(data).__name__)} and shape "
+                        f"{getattr(data, 'shape', '?')}; expected uint8 [N, 3072]. Delete it and download the dataset again.")
+    labels = {}
+    for key, values, classes in (("fine_labels", fine, 100), ("coarse_labels", coarse, 20)):
+        array = np.asarray(values, dtype=np.int64)
+        if array.shape != (len(data),) or (array.size and (array.min() < 0 or array.max() >= classes)):
+            raise DataError(f"{source}: {key} must be {len(data)} values in 0..{classes - 1}. Delete it and download the dataset again.")
+        labels[key] = array
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # CHW planes -> HWC
-    return np.ascontiguousarray(images), labels
+    return {"images": np.ascontiguousarray(images), **labels}
+
+
+def _read_folder(folder: Path) -> dict[str, dict]:
+    missing = [split for split in SPLITS if not (folder / split).is_file()]
+    if missing:
+        raise DataError(f"{folder} exists but lacks {', '.join(missing)}: an incomplete copy. Delete the folder and run "
+                        f"again; it is extracted again from {ARCHIVE_NAME}.")
+    return {split: _parse_batch((folder / split).read_bytes(), str(folder / split), split) for split in SPLITS}
 
 
 def load_cifar100(root: str = "./data", url: str = OFFICIAL_URL, md5: Optional[str] = OFFICIAL_MD5,
-                  download: bool = True) -> DatasetArrays:
-    """Load CIFAR-100 from `root`, downloading and verifying the archive first when needed."""
+                  download: bool = True, labels: str = "fine") -> DatasetArrays:
+    """Load CIFAR-100 from `root`, downloading and verifying the archive first when needed.
+
+    `labels` picks the training target (`train_labels`, `test_labels`, `class_names`): "fine" (100
+    classes) or "coarse" (the 20 superclasses; set data.num_classes=20 too). The superclass of every
+    image is always in `train_coarse_labels` / `test_coarse_labels` / `coarse_class_names`.
+    """
+    if labels not in LABEL_SETS:
+        raise DataError(f"data.dataset.labels={labels!r} is not valid; use 'fine' (100 classes) or 'coarse' (20 superclasses, with data.num_classes=20).")
     root_path = Path(root).expanduser().resolve()
     folder, archive = root_path / FOLDER_NAME, root_path / ARCHIVE_NAME
-    if not all((folder / split).is_file() for split in SPLITS):
+    if folder.exists():
+        batches = _read_folder(folder)
+    else:
         if not archive.exists():
             if not download:
                 raise DataError(f"CIFAR-100 was not found: neither {archive} nor {folder} exists. {_how_to_get(root_path, url)}")
             try:
-                download_file(url, archive)
+                download_file(url, archive, md5)
             except DataError:
                 raise
             except OSError as error:
                 raise DataError(f"could not download CIFAR-100 from {url} ({error}). {_how_to_get(root_path, url)}") from error
-        if md5:
-            actual = md5_of(archive)
-            if actual != md5:
-                raise DataError(f"{archive} has md5 {actual}, expected {md5}: the file is truncated, corrupt or not the official archive. "
-                                f"Delete it and download it again (or set data.dataset.md5 to the checksum of a trusted mirror's copy).")
-        folder = _extract(archive, root_path)
-    train_images, train_labels = _read_split(folder, "train")
-    test_images, test_labels = _read_split(folder, "test")
-    meta = safe_unpickle((folder / "meta").read_bytes(), str(folder / "meta"))
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("fine_label_names", [])]
-    return DatasetArrays(train_images, train_labels, test_images, test_labels, class_names=names)
+        else:
+            _verify_archive(archive, md5)
+        batches = _extract(archive, root_path, url)
+    train, test, meta = batches["train"], batches["test"], batches["meta"]
+    target, other = ("fine", "coarse") if labels == "fine" else ("coarse", "fine")
+    return DatasetArrays(train["images"], train[f"{target}_labels"], test["images"], test[f"{target}_labels"],
+                         class_names=meta[f"{target}_label_names"],
+                         train_coarse_labels=train["coarse_labels"], test_coarse_labels=test["coarse_labels"],
+                         coarse_class_names=meta["coarse_label_names"])
