@@ -8,6 +8,7 @@ unpickler that only reconstructs what this format holds.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import os
 import pickle
@@ -209,7 +210,7 @@ def load_cifar100(root: str = "./data", url: str = OFFICIAL_URL, md5: Optional[s
                 download_file(url, archive, md5)
             except DataError:
                 raise
-            except OSError as error:
+            except (OSError, http.client.HTTPException) as error:  # network errors, refused or cut connections
                 raise DataError(f"could not download CIFAR-100 from {url} ({error}). {_how_to_get(root_path, url)}") from error
         else:
             _verify_archive(archive, md5)

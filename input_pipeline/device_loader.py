@@ -128,8 +128,9 @@ def augment_batch(ops: Any, images: Any, plan: dict, start: int, stop: int, size
         centre = (size - 1) / 2.0
         y = ops.as_float(span).reshape(1, size, 1) - centre
         x = ops.as_float(span).reshape(1, 1, size) - centre
-        src_y = ops.as_index(ops.floor(cos * y - sin * x + (centre + 0.5)))  # [B, S, S]
-        src_x = ops.as_index(ops.floor(sin * y + cos * x + (centre + 0.5)))
+        # Positive angles turn the image counter-clockwise, as PIL's Image.rotate (matches it pixel for pixel).
+        src_y = ops.as_index(ops.floor(cos * y + sin * x + (centre + 0.5)))  # [B, S, S]
+        src_x = ops.as_index(ops.floor(cos * x - sin * y + (centre + 0.5)))
         inside = (src_y >= 0) & (src_y < size) & (src_x >= 0) & (src_x < size)
         src_y, src_x = ops.where(inside, src_y, 0), ops.where(inside, src_x, 0)
     else:

@@ -24,7 +24,20 @@ def test_reads_archive_in_real_format(tmp_path):
     red_plane = expected[b"data"][0, :1024].reshape(32, 32)
     assert (data.train_images[0, :, :, 0] == red_plane).all()
     assert data.class_names[:2] == ["fine_0", "fine_1"]
-    assert (tmp_path / FOLDER_NAME / "train").is_file()
+    assert data.train_coarse_labels.tolist() == expected[b"coarse_labels"]
+    assert data.test_coarse_labels.tolist() == cifar_batch(20, 1)[b"coarse_labels"]
+    assert data.coarse_class_names == [f"coarse_{i}" for i in range(20)]
+    assert sorted(p.name for p in (tmp_path / FOLDER_NAME).iterdir()) == ["meta", "test", "train"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FOLDER_NAME, ARCHIVE_NAME]  # no staging leftovers
+
+
+def test_coarse_labels_as_the_training_target(tmp_path):
+    md5 = write_archive(tmp_path / ARCHIVE_NAME)
+    data = load_cifar100(root=str(tmp_path), md5=md5, download=False, labels="coarse")
+    assert data.train_labels.tolist() == cifar_batch(60, 0)[b"coarse_labels"]
+    assert data.class_names == [f"coarse_{i}" for i in range(20)]
+    with pytest.raises(DataError, match="data.dataset.labels='superclass' is not valid"):
+        load_cifar100(root=str(tmp_path), md5=md5, download=False, labels="superclass")
 
 
 def test_uses_extracted_folder_without_archive(tmp_path):
@@ -57,28 +70,95 @@ def test_truncated_archive_is_refused_without_half_extraction(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE_NAME]
 
 
-def test_pickle_that_calls_a_function_is_refused(tmp_path, capfd):
+def test_pickle_that_calls_a_function_is_refused_without_touching_the_root(tmp_path, capfd):
     md5 = write_archive(tmp_path / ARCHIVE_NAME, train_payload=pickle.dumps({b"data": CallsFunction()}, protocol=2))
     with pytest.raises(DataError, match="refusing to load posix.system|refusing to load os.system"):
         load_cifar100(root=str(tmp_path), md5=md5, download=False)
     assert "pwned" not in capfd.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE_NAME]
 
 
-def test_download_from_local_http_server(tmp_path):
+def test_batch_with_wrong_layout_is_refused(tmp_path):
+    batch = cifar_batch(10, 0)
+    batch[b"fine_labels"] = [150] * 10
+    md5 = write_archive(tmp_path / ARCHIVE_NAME, train_payload=pickle.dumps(batch, protocol=2))
+    with pytest.raises(DataError, match="fine_labels must be 10 values in 0..99"):
+        load_cifar100(root=str(tmp_path), md5=md5, download=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE_NAME]
+
+
+def test_incomplete_extracted_folder_is_reported(tmp_path):
+    (tmp_path / FOLDER_NAME).mkdir()
+    (tmp_path / FOLDER_NAME / "train").write_bytes(b"")
+    with pytest.raises(DataError, match="lacks test, meta"):
+        load_cifar100(root=str(tmp_path), download=False)
+
+
+class TruncatingHandler(http.server.SimpleHTTPRequestHandler):
+    """Announces the whole file but sends only half of it, then closes: a dropped connection."""
+
+    def do_GET(self):
+        payload = (Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 2])
+        self.close_connection = True
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """serve(folder, handler) -> base URL of a loopback HTTP server for `folder`."""
+    servers = []
+
+    def start(folder: Path, handler=http.server.SimpleHTTPRequestHandler) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_download_from_local_http_server(tmp_path, serve):
     served = tmp_path / "served"
     md5 = write_archive(served / ARCHIVE_NAME)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        root = tmp_path / "root"
-        url = f"http://127.0.0.1:{server.server_port}/{ARCHIVE_NAME}"
-        data = load_cifar100(root=str(root), url=url, md5=md5, download=True)
-        assert len(data.train_labels) == 60
-        assert (root / ARCHIVE_NAME).read_bytes() == (served / ARCHIVE_NAME).read_bytes()
-        assert not list(root.glob("*.part"))
-        with pytest.raises(DataError, match="could not download"):
-            load_cifar100(root=str(tmp_path / "other"), url=f"http://127.0.0.1:{server.server_port}/missing.tar.gz", download=True)
-    finally:
-        server.shutdown()
+    base = serve(served)
+    root = tmp_path / "root"
+    data = load_cifar100(root=str(root), url=f"{base}/{ARCHIVE_NAME}", md5=md5, download=True)
+    assert len(data.train_labels) == 60
+    assert (root / ARCHIVE_NAME).read_bytes() == (served / ARCHIVE_NAME).read_bytes()
+    assert sorted(p.name for p in root.iterdir()) == [FOLDER_NAME, ARCHIVE_NAME]
+    with pytest.raises(DataError, match="could not download"):
+        load_cifar100(root=str(tmp_path / "other"), url=f"{base}/missing.tar.gz", download=True)
+
+
+def test_truncated_download_is_reported_and_nothing_is_kept(tmp_path, serve):
+    served = tmp_path / "served"
+    md5 = write_archive(served / ARCHIVE_NAME, train_size=300)
+    size = (served / ARCHIVE_NAME).stat().st_size
+    root = tmp_path / "root"
+    with pytest.raises(DataError) as error:
+        load_cifar100(root=str(root), url=f"{serve(served, TruncatingHandler)}/{ARCHIVE_NAME}", md5=md5, download=True)
+    message = str(error.value)
+    assert f"stopped after {size // 2} of {size} bytes" in message and f"expected {md5}" in message
+    assert "Run again to retry" in message and str(root / ARCHIVE_NAME) in message
+    assert list(root.iterdir()) == []
+
+
+def test_download_with_wrong_md5_is_not_kept(tmp_path, serve):
+    served = tmp_path / "served"
+    actual = write_archive(served / ARCHIVE_NAME)
+    root = tmp_path / "root"
+    with pytest.raises(DataError, match=f"md5 is {actual}, expected 0123456789abcdef0123456789abcdef"):
+        load_cifar100(root=str(root), url=f"{serve(served)}/{ARCHIVE_NAME}", md5="0123456789abcdef0123456789abcdef")
+    assert list(root.iterdir()) == []
+
+
+def test_mirror_can_be_a_local_file_url(tmp_path):
+    mirror = tmp_path / "mirror" / ARCHIVE_NAME
+    md5 = write_archive(mirror)
+    data = load_cifar100(root=str(tmp_path / "root"), url=mirror.as_uri(), md5=md5)
+    assert len(data.test_labels) == 20

@@ -1,0 +1,63 @@
+"""Every model in conf/model/ and a few flowvision architectures: [N, 100] logits from 32x32 inputs."""
+from pathlib import Path
+
+import oneflow as flow
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from engine.errors import ConfigError
+from models.flowvision_models import flowvision_model
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+CIFAR_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+# Published sizes at 100 classes: WRN-28-10 36.5M (Zagoruyko & Komodakis), CIFAR ResNet-18 11.2M, DenseNet-121 7.0M.
+PUBLISHED_MILLIONS = {"wrn28_10": 36.5, "resnet18": 11.2, "densenet121": 7.0, "mobilenetv2": 2.4, "resnet50": 23.7}
+
+
+def build(model_choice: str, *overrides: str) -> flow.nn.Module:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"model={model_choice}", *overrides])
+    return instantiate(cfg.model)
+
+
+def parameters(model: flow.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("choice", CIFAR_MODELS)
+def test_forward_gives_one_logit_per_cifar100_class(choice):
+    model = build(choice)
+    model.eval()
+    with flow.no_grad():
+        assert tuple(model(flow.randn(2, 3, 32, 32)).shape) == (2, 100)
+    if choice in PUBLISHED_MILLIONS:
+        assert parameters(model) / 1e6 == pytest.approx(PUBLISHED_MILLIONS[choice], abs=0.05)
+
+
+def test_num_classes_follows_the_data_config():
+    model = build("tiny", "data=synthetic")
+    assert tuple(model(flow.randn(3, 3, 32, 32)).shape) == (3, 10)
+
+
+@pytest.mark.parametrize("name,stem_changes", [
+    ("resnet18", ["conv1: 7x7 stride 2 -> 3x3 stride 1", "maxpool: removed"]),
+    ("mobilenet_v2", ["features.0.0: 3x3 stride 2 -> 3x3 stride 1"]),
+    ("convnext_tiny_224", []),  # a patch-embedding stem is left as it is
+])
+def test_flowvision_architectures_by_name(name, stem_changes):
+    model = build("flowvision", f"model.name={name}")
+    assert model.stem_changes == stem_changes
+    model.eval()
+    with flow.no_grad():
+        assert tuple(model(flow.randn(2, 3, 32, 32)).shape) == (2, 100)
+
+
+def test_flowvision_resnet_with_adapted_stem_is_the_cifar_resnet():
+    assert parameters(flowvision_model("resnet18")) == parameters(build("resnet18"))
+    assert flowvision_model("resnet18", adapt_stem=False).conv1.kernel_size == (7, 7)
+
+
+def test_unknown_flowvision_name_suggests_close_matches():
+    with pytest.raises(ConfigError, match="model.name='resnet51'.*close matches: .*resnet50"):
+        flowvision_model("resnet51")
