@@ -22,6 +22,11 @@ def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: s
     if kind not in LOADERS:
         raise DataError(f"data.loader={kind!r} is not a loader; use 'device' (the whole dataset on the run's device, "
                         f"batched augmentation) or 'dataloader' (flowvision transforms in DataLoader workers).")
+    num_classes = data_cfg.get("num_classes")
+    highest = max(int(dataset.train_labels.max(initial=0)), int(dataset.test_labels.max(initial=0)))
+    if num_classes is not None and highest >= num_classes:
+        raise DataError(f"data.num_classes={num_classes} but the dataset has labels up to {highest}; "
+                        f"set data.num_classes={highest + 1} (20 for CIFAR-100's coarse labels, 100 for its fine ones).")
     loader_class, own_fields = LOADERS[kind]
     aug = data_cfg.get("augment", {})
     common = dict(device=device, mean=list(data_cfg["mean"]), std=list(data_cfg["std"]),

@@ -175,6 +175,8 @@ def test_build_loaders_picks_the_configured_loader():
     assert isinstance(train, DeviceLoader) and train.backend == "numpy" and len(train) == 2 and len(test) == 2
     with pytest.raises(DataError, match="data.loader='gpu' is not a loader"):
         build_loaders({**cfg, "loader": "gpu"}, data, "cpu", seed=0)
+    with pytest.raises(DataError, match="data.num_classes=5 but the dataset has labels up to 9"):
+        build_loaders({**cfg, "num_classes": 5}, data, "cpu", seed=0)
 
 
 @pytest.mark.parametrize("field,value,message", [

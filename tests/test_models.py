@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from engine.errors import ConfigError
-from models.flowvision_models import flowvision_model
+from models.flowvision_models import adapt_stem_to_32x32, flowvision_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CIFAR_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
@@ -43,7 +43,6 @@ def test_num_classes_follows_the_data_config():
 @pytest.mark.parametrize("name,stem_changes", [
     ("resnet18", ["conv1: 7x7 stride 2 -> 3x3 stride 1", "maxpool: removed"]),
     ("mobilenet_v2", ["features.0.0: 3x3 stride 2 -> 3x3 stride 1"]),
-    ("convnext_tiny_224", []),  # a patch-embedding stem is left as it is
 ])
 def test_flowvision_architectures_by_name(name, stem_changes):
     model = build("flowvision", f"model.name={name}")
@@ -51,6 +50,11 @@ def test_flowvision_architectures_by_name(name, stem_changes):
     model.eval()
     with flow.no_grad():
         assert tuple(model(flow.randn(2, 3, 32, 32)).shape) == (2, 100)
+
+
+def test_patch_embedding_stems_are_left_as_they_are():
+    patchify = flow.nn.Sequential(flow.nn.Conv2d(3, 8, 4, stride=4), flow.nn.Flatten(), flow.nn.Linear(8 * 64, 100))
+    assert adapt_stem_to_32x32(patchify) == [] and patchify[0].stride == (4, 4)
 
 
 def test_flowvision_resnet_with_adapted_stem_is_the_cifar_resnet():
