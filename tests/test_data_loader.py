@@ -190,3 +190,18 @@ def test_invalid_options_are_refused_with_the_field_name(field, value, message):
     for loader in (DeviceLoader, TransformsLoader):
         with pytest.raises(DataError, match=message):
             loader(position_images(8), np.arange(8), **kwargs)
+
+
+def test_train_py_runs_on_the_dataloader_path_with_drop_last(tmp_path, train):
+    """200 images at batch 64 with drop_last: 3 optimizer steps per epoch, and the schedule knows it."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train("data=synthetic", "model=tiny", "data.loader=dataloader", "data.num_workers=1", "data.train_size=200",
+                   "data.batch_size=64", "data.drop_last=true", "data.augment.rotation=15", "data.augment.cutout=8",
+                   "trainer.max_epochs=2", "trainer.progress=false", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    events.Reload()
+    lrs = [e.value for e in events.Scalars("lr")]
+    assert len(lrs) == 6 and lrs[0] == pytest.approx(0.1)
+    assert '"status": "completed"' in (tmp_path / "summary.json").read_text()

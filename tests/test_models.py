@@ -11,7 +11,7 @@ from models.flowvision_models import adapt_stem_to_32x32, flowvision_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CIFAR_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-# Published sizes at 100 classes: WRN-28-10 36.5M (Zagoruyko & Komodakis), CIFAR ResNet-18 11.2M, DenseNet-121 7.0M.
+# Sizes reported for these CIFAR-100 networks (WRN-28-10: 36.5M in Zagoruyko & Komodakis; the others as CIFAR recipes list them).
 PUBLISHED_MILLIONS = {"wrn28_10": 36.5, "resnet18": 11.2, "densenet121": 7.0, "mobilenetv2": 2.4, "resnet50": 23.7}
 
 
