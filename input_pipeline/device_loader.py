@@ -171,7 +171,7 @@ class DeviceLoader:
         check_loader_options(batch_size=batch_size, crop_padding=crop_padding, rotation=rotation, cutout=cutout,
                              mean=mean, std=std)
         if backend not in BACKENDS:
-            raise DataError(f"loader backend={backend!r} is not valid; use one of {', '.join(BACKENDS)}.")
+            raise DataError(f"data.backend={backend!r} is not valid; use auto (NumPy on CPU, OneFlow ops on CUDA), numpy or oneflow.")
         if backend == "auto":
             backend = "numpy" if flow.device(device).type == "cpu" else "oneflow"
         self.ops = NumpyOps(device) if backend == "numpy" else OneFlowOps(device)
