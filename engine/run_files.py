@@ -1,11 +1,21 @@
 """Files a run leaves in its directory: atomic writes, so a kill never leaves half a file."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Optional
+
+from tensorboardX import SummaryWriter
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -41,3 +51,70 @@ class RunSummary:
 
     def write(self) -> None:
         atomic_write_json(self.path, self.fields)
+
+
+def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int]) -> None:
+    """run_info.json: versions, device, host and command of the run, plus one entry per resume."""
+    path = Path(run_dir) / "run_info.json"
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    here = {"at": now, "device": device, "hostname": socket.gethostname(), "command": sys.argv}
+    if path.exists():
+        info = json.loads(path.read_text())
+    else:
+        info = {"started": here, "oneflow": _version("oneflow"), "flowvision": _version("flowvision"),
+                "python": platform.python_version(), "platform": platform.platform(), "git_commit": _git_commit()}
+    if resumed_from_step is not None:
+        info.setdefault("resumed", []).append({**here, "from_global_step": resumed_from_step})
+    atomic_write_json(path, info)
+
+
+def _version(package: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def open_event_writer(run_dir: Path, global_step: int, history: dict) -> SummaryWriter:
+    """A TensorBoard writer that continues the run's curves at `global_step` without duplicated steps.
+
+    Events a killed run wrote after its last checkpoint are purged (TensorBoard drops every event at
+    or after `purge_step` that precedes the purge marker); per-epoch scalars that the purge would
+    also drop (their x is the epoch number) are written again from the checkpoint's history. The
+    file name suffix keeps event files in write order even when two start within the same second.
+    """
+    writer = SummaryWriter(logdir=str(run_dir), purge_step=global_step if global_step else None,
+                           filename_suffix=f".{global_step:012d}")
+    if global_step:
+        for i, epoch in enumerate(history.get("epoch", [])):
+            if epoch >= global_step:
+                for key, values in history.items():
+                    if key not in ("epoch", "lr"):
+                        writer.add_scalar(key, values[i], epoch)
+    return writer
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def recording_interrupts(summary: RunSummary) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: status 'interrupted' in summary.json and exit code 130; the last checkpoint stays intact."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        summary.update(status="interrupted")
+        print(f"interrupted; continue with: python train.py resume={summary.path.parent}", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
