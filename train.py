@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from engine.checkpoint import CheckpointDir, seed_everything
+from engine.checkpoint import CheckpointDir, seed_epoch, seed_everything
 from engine.errors import ConfigError, user_errors
 from engine.loaders import build_loaders
 from engine.progress import LossWatch, Progress, describe_run, evaluate
@@ -75,6 +75,7 @@ def main(cfg: DictConfig) -> None:
             epoch, diverged = progress.epoch, None
             model.train()
             train_loader.set_epoch(epoch)
+            seed_epoch(cfg.seed, epoch)
             # After a mid-epoch checkpoint, skip the batches already trained (same order and augmentation).
             batches = itertools.islice(train_loader, progress.batch_in_epoch, None)
             loss_sum = flow.tensor(progress.epoch_loss_sum, device=device)

@@ -119,20 +119,23 @@ def seed_everything(seed: int) -> None:
     flow.manual_seed(seed)
 
 
+def seed_epoch(seed: int, epoch: int) -> None:
+    """Reseed OneFlow at every epoch start, so its random ops (dropout, ...) are a pure function of (seed, epoch).
+
+    OneFlow 0.9's get_rng_state/set_rng_state do not restore a generator that has been used since it
+    was seeded, so a resumed run gets the same random stream from this, not from the saved state.
+    """
+    flow.manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+
+
 def rng_states() -> dict:
-    """Every random generator a run touches (data order and augmentation are pure functions of seed and epoch)."""
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "oneflow": flow.get_rng_state()}
-    if flow.cuda.is_available():
-        states["oneflow_cuda"] = [flow.cuda.get_rng_state(i) for i in range(flow.cuda.device_count())]
-    return states
+    """The Python and numpy generators (data order and augmentation are pure functions of seed and epoch)."""
+    return {"python": random.getstate(), "numpy": np.random.get_state()}
 
 
 def restore_rng_states(states: dict) -> None:
     random.setstate(states["python"])
     np.random.set_state(states["numpy"])
-    flow.set_rng_state(states["oneflow"].cpu())
-    for i, state in enumerate(states.get("oneflow_cuda", [])[: flow.cuda.device_count() if flow.cuda.is_available() else 0]):
-        flow.cuda.set_rng_state(state.cpu(), i)
 
 
 class CheckpointDir:
