@@ -105,7 +105,7 @@ class LossWatch:
         self.lrs.append(lr)
 
     def check(self, epoch: int) -> tuple[Optional[dict], Optional[float]]:
-        """(divergence record or None, the latest loss) for the steps since the last check; then forgets them."""
+        """(divergence record or None, the latest loss, or the first non-finite one) since the last check; then forgets them."""
         if not self.losses:
             return None, None
         values = flow.stack([loss.float().to(self.losses[-1].device) for loss in self.losses]).cpu().numpy()
