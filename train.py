@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from engine.checkpoint import CheckpointDir, seed_epoch, seed_everything
 from engine.errors import ConfigError, user_errors
-from engine.loaders import build_loaders
+from engine.loaders import build_loaders, training_images
 from engine.progress import LossWatch, Progress, describe_run, evaluate
 from engine.resume import finished_status, restore_run, resume_argv, run_state
 from engine.run_files import RunSummary, open_event_writer, record_run_info, recording_interrupts
@@ -52,7 +52,7 @@ def main(cfg: DictConfig) -> None:
         model = instantiate(cfg.model).to(device)
         optimizer = instantiate(cfg.optimizer)(model.parameters())
         # Graph mode compiles one batch shape, so it drops the last partial batch of every epoch.
-        steps_per_ep = steps_per_epoch(cfg.data.train_size - cfg.data.val_split, cfg.data.batch_size, drop_last=cfg.trainer.graph)
+        steps_per_ep = steps_per_epoch(training_images(cfg.data), cfg.data.batch_size, drop_last=cfg.trainer.graph)
         # The schedule is built (and validated) before any data is loaded: bad configs fail fast.
         schedule = build_schedule(cfg.scheduler, optimizer, steps_per_ep, graph=cfg.trainer.graph)
         steps = build_steps(cfg.trainer, model, optimizer, schedule, device, cfg.data.eval_batch_size)

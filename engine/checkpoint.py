@@ -8,11 +8,9 @@ containers, numbers, strings and numpy arrays, so a checkpoint file cannot run c
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,6 +18,7 @@ import numpy as np
 import oneflow as flow
 
 from engine.errors import ConfigError
+from engine.run_files import atomic_write_bytes
 
 CHECKPOINT_NAME = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
@@ -74,32 +73,7 @@ def serialize(state: dict) -> bytes:
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    write_atomic(serialize(state), path)
-
-
-def write_atomic(payload: bytes, path: Path) -> None:
-    """Write `payload` to `path` atomically: temporary file beside it, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)  # the rename itself survives a power cut
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write_bytes(path, serialize(state))
 
 
 def load_checkpoint(path: Path, device: str = "cpu") -> dict:
@@ -160,9 +134,9 @@ class CheckpointDir:
     def save(self, state: dict, epoch: int, global_step: int, is_best: bool = False) -> Path:
         path = self.folder / f"epoch={epoch:04d}-step={global_step:09d}.ckpt"
         payload = serialize(state)
-        write_atomic(payload, path)
+        atomic_write_bytes(path, payload)
         if is_best:
-            write_atomic(payload, self.folder / BEST_NAME)
+            atomic_write_bytes(self.folder / BEST_NAME, payload)
         for old in self.checkpoints()[: -self.keep_last]:
             old.unlink(missing_ok=True)
         for stale in self.folder.glob("*.tmp"):  # left by a save that was killed

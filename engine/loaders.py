@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from engine.errors import ConfigError
+
 from input_pipeline import DatasetArrays
 from input_pipeline.device_loader import DeviceLoader
 from input_pipeline.splits import hold_out_validation
@@ -26,3 +28,12 @@ def build_loaders(data_cfg: DictConfig, data: DatasetArrays, device: str, seed: 
 
 def _eval_loader(data_cfg: DictConfig, images, labels, device: str) -> DeviceLoader:
     return DeviceLoader(images, labels, data_cfg.eval_batch_size, device, data_cfg.mean, data_cfg.std, train=False)
+
+
+def training_images(data_cfg: DictConfig) -> int:
+    """Images trained on per epoch: the training set minus the validation split (known before any data loads)."""
+    val_split, train_size = data_cfg.val_split, data_cfg.train_size
+    if not isinstance(val_split, int) or isinstance(val_split, bool) or not 0 <= val_split < train_size:
+        raise ConfigError(f"data.val_split={val_split!r} must be a whole number of images from 0 (no validation split) "
+                          f"to {train_size - 1} (data.train_size is {train_size}); e.g. data.val_split=5000 for CIFAR-100.")
+    return train_size - val_split
