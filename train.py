@@ -96,7 +96,7 @@ def main(cfg: DictConfig) -> None:
                 watch.add(loss, lrs[0], progress.global_step)
                 progress.advance(len(labels), lrs[0])
                 at_log = progress.global_step % cfg.trainer.log_every_n_steps == 0
-                at_checkpoint = every_n > 0 and progress.global_step % every_n == 0
+                at_checkpoint = every_n > 0 and progress.global_step % every_n == 0 and progress.batch_in_epoch < len(train_loader)
                 if at_log or at_checkpoint:  # the only host syncs inside an epoch
                     diverged, last_loss = watch.check(epoch + 1)
                     if diverged:

@@ -186,3 +186,17 @@ def test_config_differences_ignore_only_harmless_keys():
     saved = {"trainer": {"max_epochs": 4, "progress": True}, "optimizer": {"lr": 0.1}, "resume": None}
     current = {"trainer": {"max_epochs": 4, "progress": False}, "optimizer": {"lr": 0.2}, "resume": "runs/x"}
     assert config_differences(saved, current) == ["optimizer.lr: 0.1 -> 0.2"]
+
+
+def test_sigterm_marks_the_run_interrupted_and_keeps_its_checkpoint(tmp_path):
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *FAST, "trainer.max_epochs=50", f"hydra.run.dir={tmp_path}"],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "checkpoints").glob("epoch=*.ckpt")) and time.time() < deadline:
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    assert read_summary(tmp_path)["status"] == "interrupted" and f"resume={tmp_path}" in stderr
+    assert load_checkpoint(CheckpointDir(tmp_path / "checkpoints").latest())["progress"]["epoch"] >= 1
