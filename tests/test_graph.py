@@ -96,3 +96,22 @@ def test_amp_is_refused_on_cpu(tmp_path, train):
     result = train(*FAST, "trainer.amp=true", "device=cpu", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "trainer.amp=true needs a CUDA device" in " ".join(result.stderr.split())
+
+
+def test_amp_choices_on_cuda():
+    """What trainer.amp resolves to on a CUDA device (decided from the config alone, so testable on a CPU)."""
+    import oneflow as flow
+    from omegaconf import OmegaConf
+
+    from engine.steps import amp_dtype
+
+    def trainer(**fields):
+        return OmegaConf.create({"amp": True, "amp_dtype": "float16", "graph": False, **fields})
+
+    assert amp_dtype(trainer(amp=False), "cpu") is None
+    assert amp_dtype(trainer(graph=True), "cuda") == flow.float16  # the graph's GradScaler scales the loss
+    assert amp_dtype(trainer(amp_dtype="bfloat16"), "cuda:1") == flow.bfloat16
+    with pytest.raises(ConfigError, match="loss scaling"):
+        amp_dtype(trainer(), "cuda")  # float16 in eager mode: OneFlow 0.9 has no eager GradScaler
+    with pytest.raises(ConfigError, match="amp_dtype='int8'"):
+        amp_dtype(trainer(amp_dtype="int8", graph=True), "cuda")
