@@ -153,7 +153,8 @@ def describe_schedule(schedule: Any) -> dict[str, Any]:
     if hasattr(schedule, "describe"):
         return schedule.describe()
     scheduler = schedule.scheduler
-    skip = ("optimizer", "last_step", "_last_lr", "verbose", "base_lrs")
+    skip = ("optimizer", "last_step", "_last_lr", "verbose", "base_lrs",  # state, not parameters
+            "best", "num_bad_steps", "cooldown_counter", "mode_worse")
     args = {k: v for k, v in vars(scheduler).items()
             if k not in skip and not k.startswith("_") and isinstance(v, (int, float, str, bool, list, type(None)))}
     return {"class": type(scheduler).__name__, "interval": schedule.interval, "monitor": schedule.monitor, "args": args}
