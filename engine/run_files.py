@@ -113,7 +113,8 @@ def open_event_writer(run_dir: Path, global_step: int, history: dict) -> Summary
     also drop (their x is the epoch number) are written again from the checkpoint's history. The
     file name suffix keeps event files in write order even when two start within the same second.
     """
-    writer = SummaryWriter(logdir=str(run_dir), purge_step=global_step if global_step else None,
+    # Always a purge marker: at step 0 it hides what a run killed before its first checkpoint wrote.
+    writer = SummaryWriter(logdir=str(run_dir), purge_step=global_step,
                            filename_suffix=f".{global_step:012d}")
     if global_step:
         for i, epoch in enumerate(history.get("epoch", [])):
