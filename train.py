@@ -1,28 +1,32 @@
 """Train one model under one learning-rate schedule: `python train.py scheduler=cosine`.
 
-Reads top to bottom: build everything from the Hydra config (conf/), then epochs of training and
-evaluation, logging the LR of every optimizer step and the metrics of every epoch to TensorBoard
-and summary.json in the run directory.
+Reads top to bottom: build everything from the Hydra config (conf/), continue from the run
+directory's last checkpoint if it has one, then epochs of training and evaluation, logging the LR of
+every optimizer step and the metrics of every epoch to TensorBoard and summary.json, with a
+checkpoint at the end of every epoch. `python train.py resume=<run dir>` continues a killed run.
 """
 import engine.oneflow_env  # noqa: F401  (first: loads the CUDA libraries oneflow links against)
 
+import itertools
+import sys
 import time
 from pathlib import Path
 
 import hydra
 import oneflow as flow
-import oneflow.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
+from engine.checkpoint import CheckpointDir, seed_epoch, seed_everything
 from engine.errors import ConfigError, user_errors
-from engine.run_files import RunSummary
+from engine.progress import LossWatch, Progress, describe_run, evaluate
+from engine.resume import finished_status, restore_run, resume_argv, run_state
+from engine.run_files import RunSummary, open_event_writer, record_run_info, recording_interrupts
+from engine.steps import build_schedule, build_steps
 from input_pipeline import steps_per_epoch
-from input_pipeline.loaders import Loader, build_loaders
-from schedulers import build_lr_schedule
+from input_pipeline.loaders import build_loaders, training_images
 
 
 def resolve_device(name: str) -> str:
@@ -35,90 +39,106 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def evaluate(model: flow.nn.Module, loader: Loader) -> dict:
-    """Mean loss and top-1/top-5 accuracy (%); sums stay on the device until the end."""
-    model.eval()
-    loss_sum, correct1, correct5 = flow.zeros(()), flow.zeros(()), flow.zeros(())
-    with flow.no_grad():
-        for images, labels in loader:
-            logits = model(images)
-            loss_sum = loss_sum.to(logits.device) + F.cross_entropy(logits, labels, reduction="sum")
-            top5 = logits.topk(5, dim=1)[1]
-            hits = top5 == labels.unsqueeze(1)
-            correct1 = correct1.to(logits.device) + hits[:, 0].sum()
-            correct5 = correct5.to(logits.device) + hits.sum()
-    n = len(loader.labels)
-    return {"val/loss": loss_sum.item() / n, "val/acc1": 100.0 * correct1.item() / n, "val/acc5": 100.0 * correct5.item() / n}
-
-
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    ended = finished_status(run_dir)
+    if ended:  # e.g. a sweep re-run to finish its killed jobs
+        print(f"{run_dir} already ended ({ended}); nothing to do.")
+        return
     with user_errors():
         device = resolve_device(cfg.device)
-        flow.manual_seed(cfg.seed)
+        seed_everything(cfg.seed)
         model = instantiate(cfg.model).to(device)
         optimizer = instantiate(cfg.optimizer)(model.parameters())
+        # Graph mode compiles one batch shape, so it drops the last partial batch of every epoch.
+        drop_last = cfg.data.drop_last or cfg.trainer.graph
+        steps_per_ep = steps_per_epoch(training_images(cfg.data), cfg.data.batch_size, drop_last=drop_last)
         # The schedule is built (and validated) before any data is loaded: bad configs fail fast.
-        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(cfg.data.train_size, cfg.data.batch_size, cfg.data.drop_last))
+        schedule = build_schedule(cfg.scheduler, optimizer, steps_per_ep, graph=cfg.trainer.graph)
+        steps = build_steps(cfg.trainer, model, optimizer, schedule, device, cfg.data.eval_batch_size)
+        checkpoints = CheckpointDir(run_dir / "checkpoints", keep_last=cfg.trainer.keep_last)
+        resumed = restore_run(checkpoints.latest(), cfg, model, steps, schedule, device)
         data = instantiate(cfg.data.dataset)
         if len(data.train_labels) != cfg.data.train_size:
             raise ConfigError(f"data.train_size={cfg.data.train_size} but the dataset holds {len(data.train_labels)} training images; set data.train_size={len(data.train_labels)}.")
-        train_loader, test_loader = build_loaders(cfg.data, data, device, cfg.seed)
+        train_loader, eval_loaders = build_loaders(cfg.data, data, device, cfg.seed, drop_last=drop_last)
+    progress = resumed or Progress()
+    record_run_info(run_dir, device, resumed_from_step=progress.global_step if resumed else None)
+    writer = open_event_writer(run_dir, progress.global_step, progress.history)
+    summary = RunSummary(run_dir, **describe_run(cfg, HydraConfig.get().runtime.choices, schedule, device),
+                         **progress.summary_fields(cfg.trainer.acc1_thresholds))
+    watch, every_n = LossWatch(), cfg.trainer.checkpoint_every_n_steps
+    started = time.time() - progress.wall_time_s
 
-    writer = SummaryWriter(logdir=str(run_dir))
-    summary = RunSummary(run_dir, scheduler=schedule.name, device=device, epochs=0, max_epochs=cfg.trainer.max_epochs)
-    best = {"val/acc1": -1.0}
-    global_step, train_images, train_seconds, started = 0, 0, 0.0, time.time()
+    with recording_interrupts(summary):
+        while progress.epoch < cfg.trainer.max_epochs:
+            epoch, diverged = progress.epoch, None
+            model.train()
+            train_loader.set_epoch(epoch)
+            seed_epoch(cfg.seed, epoch)
+            # After a mid-epoch checkpoint, skip the batches already trained (same order and augmentation).
+            batches = itertools.islice(train_loader, progress.batch_in_epoch, None)
+            loss_sum = flow.tensor(progress.epoch_loss_sum, device=device)
+            correct = flow.tensor(progress.epoch_correct, device=device)
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.trainer.max_epochs}", total=len(train_loader),
+                       initial=progress.batch_in_epoch, disable=not cfg.trainer.progress, leave=False)
+            epoch_start = time.time()
+            for images, labels in bar:
+                lrs = [group["lr"] for group in optimizer.param_groups]  # the LR this step applies
+                loss, logits = steps.train(images, labels)
+                schedule.after_optimizer_step()
 
-    for epoch in range(cfg.trainer.max_epochs):
-        model.train()
-        train_loader.set_epoch(epoch)
-        epoch_start = time.time()
-        loss_sum, correct, seen = flow.zeros((), device=device), flow.zeros((), device=device), 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{cfg.trainer.max_epochs}", disable=not cfg.trainer.progress, leave=False)
-        for images, labels in bar:
-            lrs = [group["lr"] for group in optimizer.param_groups]  # the LR this step applies
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.after_optimizer_step()
+                writer.add_scalar("lr", lrs[0], progress.global_step)
+                for i, lr in enumerate(lrs[1:], start=1):
+                    writer.add_scalar(f"lr/group{i}", lr, progress.global_step)
+                loss_sum += loss.float() * len(labels)
+                correct += (logits.argmax(1) == labels).sum()
+                watch.add(loss, lrs[0], progress.global_step)
+                progress.advance(len(labels), lrs[0])
+                at_log = progress.global_step % cfg.trainer.log_every_n_steps == 0
+                at_checkpoint = every_n > 0 and progress.global_step % every_n == 0 and progress.batch_in_epoch < len(train_loader)
+                if at_log or at_checkpoint:  # the only host syncs inside an epoch
+                    diverged, last_loss = watch.check(epoch + 1)
+                    if diverged:
+                        break
+                    if at_log:
+                        writer.add_scalar("train/loss", last_loss, progress.global_step)
+                        bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lrs[0]:.4g}")
+                    if at_checkpoint:
+                        progress.hold_epoch_sums(loss_sum, correct)
+                        writer.flush()  # every event before the checkpoint is on disk
+                        checkpoints.save(run_state(cfg, model, steps, schedule, progress), epoch, progress.global_step)
+            progress.train_seconds += time.time() - epoch_start
+            diverged = diverged or watch.check(epoch + 1)[0]
+            if diverged:  # stop at once, exit 0: a sweep over learning rates goes on to its next member
+                progress.wall_time_s = time.time() - started
+                summary.update(status="diverged", diverged=diverged, **progress.summary_fields(cfg.trainer.acc1_thresholds))
+                writer.close()
+                print(f"diverged: non-finite loss at step {diverged['step']} (epoch {diverged['epoch']}, lr {diverged['lr']:.4g}); "
+                      f"run directory: {run_dir}")
+                return
 
-            writer.add_scalar("lr", lrs[0], global_step)
-            for i, lr in enumerate(lrs[1:], start=1):
-                writer.add_scalar(f"lr/group{i}", lr, global_step)
-            loss_sum += loss.detach() * len(labels)
-            correct += (logits.argmax(1) == labels).sum()
-            seen += len(labels)
-            global_step += 1
-            if global_step % cfg.trainer.log_every_n_steps == 0:  # the only per-step host sync
-                writer.add_scalar("train/loss", loss.item(), global_step)
-                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{100 * correct.item() / seen:.1f}", lr=f"{lrs[0]:.4g}")
-        train_seconds += time.time() - epoch_start
-        train_images += seen
+            model.eval()
+            metrics = progress.epoch_train_metrics(loss_sum, correct)
+            for split, loader in eval_loaders.items():
+                metrics.update(evaluate(steps.predict, loader, split))
+            schedule.after_epoch(metrics)
+            for name, value in metrics.items():
+                writer.add_scalar(name, value, epoch + 1)
+            is_best = progress.record_epoch(metrics)
+            progress.wall_time_s = time.time() - started
+            summary.update(**progress.summary_fields(cfg.trainer.acc1_thresholds))
+            writer.flush()
+            checkpoints.save(run_state(cfg, model, steps, schedule, progress), progress.epoch, progress.global_step, is_best)
+            print(f"epoch {progress.epoch}/{cfg.trainer.max_epochs}  loss {metrics['train/loss_epoch']:.4f}  "
+                  f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {progress.last_lr:.4g}")
 
-        metrics = evaluate(model, test_loader)
-        metrics["train/loss_epoch"] = loss_sum.item() / seen
-        metrics["train/acc1"] = 100.0 * correct.item() / seen
-        schedule.after_epoch(metrics)
-        for name, value in metrics.items():
-            writer.add_scalar(name, value, epoch + 1)
-        writer.flush()
-        if metrics["val/acc1"] > best["val/acc1"]:
-            best = {"val/acc1": metrics["val/acc1"], "val/acc5": metrics["val/acc5"], "epoch": epoch + 1}
-        summary.update(epochs=epoch + 1, global_step=global_step,
-                       final_acc1=metrics["val/acc1"], final_acc5=metrics["val/acc5"], final_loss=metrics["val/loss"],
-                       best_acc1=best["val/acc1"], best_acc5=best["val/acc5"], best_epoch=best["epoch"],
-                       wall_time_s=round(time.time() - started, 3), images_per_s=round(train_images / train_seconds, 1))
-        print(f"epoch {epoch + 1}/{cfg.trainer.max_epochs}  loss {metrics['train/loss_epoch']:.4f}  "
-              f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {optimizer.param_groups[0]['lr']:.4g}")
-
-    summary.update(status="completed", wall_time_s=round(time.time() - started, 3))
+    summary.update(status="completed")
     writer.close()
     print(f"run directory: {run_dir}")
 
 
 if __name__ == "__main__":
+    sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
     main()

@@ -1,30 +1,62 @@
 """Files a run leaves in its directory: atomic writes, so a kill never leaves half a file."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import math
 import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Optional
+
+from tensorboardX import SummaryWriter
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write `payload` to a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON: NaN and infinities (a diverged metric) are written as null."""
+    atomic_write_text(path, json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 class RunSummary:
@@ -41,3 +73,71 @@ class RunSummary:
 
     def write(self) -> None:
         atomic_write_json(self.path, self.fields)
+
+
+def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int]) -> None:
+    """run_info.json: versions, device, host and command of the run, plus one entry per resume."""
+    path = Path(run_dir) / "run_info.json"
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    here = {"at": now, "device": device, "hostname": socket.gethostname(), "command": sys.argv}
+    if path.exists():
+        info = json.loads(path.read_text())
+    else:
+        info = {"started": here, "oneflow": _version("oneflow"), "flowvision": _version("flowvision"),
+                "python": platform.python_version(), "platform": platform.platform(), "git_commit": _git_commit()}
+    if resumed_from_step is not None:
+        info.setdefault("resumed", []).append({**here, "from_global_step": resumed_from_step})
+    atomic_write_json(path, info)
+
+
+def _version(package: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def open_event_writer(run_dir: Path, global_step: int, history: dict) -> SummaryWriter:
+    """A TensorBoard writer that continues the run's curves at `global_step` without duplicated steps.
+
+    Events a killed run wrote after its last checkpoint are purged (TensorBoard drops every event at
+    or after `purge_step` that precedes the purge marker); per-epoch scalars that the purge would
+    also drop (their x is the epoch number) are written again from the checkpoint's history. The
+    file name suffix keeps event files in write order even when two start within the same second.
+    """
+    # Always a purge marker: at step 0 it hides what a run killed before its first checkpoint wrote.
+    writer = SummaryWriter(logdir=str(run_dir), purge_step=global_step,
+                           filename_suffix=f".{global_step:012d}")
+    if global_step:
+        for i, epoch in enumerate(history.get("epoch", [])):
+            if epoch >= global_step:
+                for key, values in history.items():
+                    if key not in ("epoch", "lr"):
+                        writer.add_scalar(key, values[i], epoch)
+    return writer
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def recording_interrupts(summary: RunSummary) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: status 'interrupted' in summary.json and exit code 130; the last checkpoint stays intact."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        summary.update(status="interrupted")
+        print(f"interrupted; continue with: python train.py resume={summary.path.parent}", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,10 +1,11 @@
 """Build the training and evaluation loaders a run asks for (`data.loader`) from the data config."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Optional, Union
 
 from input_pipeline.arrays import DataError, DatasetArrays
 from input_pipeline.device_loader import DeviceLoader
+from input_pipeline.splits import hold_out_validation
 from input_pipeline.transforms_loader import TransformsLoader
 
 Loader = Union[DeviceLoader, TransformsLoader]
@@ -16,8 +17,24 @@ LOADERS = {
 }
 
 
-def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: str, seed: int) -> tuple[Loader, Loader]:
-    """(training loader: shuffled by (seed, epoch) and augmented; evaluation loader: in order, normalised only)."""
+def training_images(data_cfg: Mapping[str, Any]) -> int:
+    """Images trained on per epoch: the training set minus the validation split (known before any data loads)."""
+    val_split, train_size = data_cfg.get("val_split", 0), data_cfg["train_size"]
+    if not isinstance(val_split, int) or isinstance(val_split, bool) or not 0 <= val_split < train_size:
+        raise DataError(f"data.val_split={val_split!r} must be a whole number of images from 0 (no validation split) "
+                        f"to {train_size - 1} (data.train_size is {train_size}); e.g. data.val_split=5000 for CIFAR-100.")
+    return train_size - val_split
+
+
+def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: str, seed: int,
+                  drop_last: Optional[bool] = None) -> tuple[Loader, dict[str, Loader]]:
+    """(training loader, {metric prefix: evaluation loader}).
+
+    The training loader is shuffled by (seed, epoch) and augmented; evaluation loaders go in order,
+    normalised only. With `data.val_split` images held out of the training set, `val` is that split
+    and `test` the test set; without, `val` is the test set. `drop_last` overrides `data.drop_last`
+    (graph mode needs full batches).
+    """
     kind = data_cfg.get("loader", "device")
     if kind not in LOADERS:
         raise DataError(f"data.loader={kind!r} is not a loader; use 'device' (the whole dataset on the run's device, "
@@ -31,10 +48,19 @@ def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: s
     aug = data_cfg.get("augment", {})
     common = dict(device=device, mean=list(data_cfg["mean"]), std=list(data_cfg["std"]),
                   **{field: data_cfg[field] for field in own_fields if field in data_cfg})
-    train = loader_class(dataset.train_images, dataset.train_labels, data_cfg["batch_size"], train=True, seed=seed,
-                         drop_last=bool(data_cfg.get("drop_last", False)),
+    eval_batch_size = data_cfg.get("eval_batch_size", data_cfg["batch_size"])
+
+    def eval_loader(images, labels) -> Loader:
+        return loader_class(images, labels, eval_batch_size, train=False, **common)
+
+    train_images, train_labels, evaluation = dataset.train_images, dataset.train_labels, {}
+    if data_cfg.get("val_split", 0):
+        split = hold_out_validation(train_images, train_labels, data_cfg["val_split"])
+        train_images, train_labels = split.train_images, split.train_labels
+        evaluation["val"] = eval_loader(split.val_images, split.val_labels)
+    evaluation["test" if evaluation else "val"] = eval_loader(dataset.test_images, dataset.test_labels)
+    train = loader_class(train_images, train_labels, data_cfg["batch_size"], train=True, seed=seed,
+                         drop_last=bool(data_cfg.get("drop_last", False) if drop_last is None else drop_last),
                          crop_padding=aug.get("crop_padding", 4), horizontal_flip=aug.get("horizontal_flip", True),
                          rotation=aug.get("rotation", 0), cutout=aug.get("cutout", 0), **common)
-    test = loader_class(dataset.test_images, dataset.test_labels, data_cfg.get("eval_batch_size", data_cfg["batch_size"]),
-                        train=False, **common)
-    return train, test
+    return train, evaluation

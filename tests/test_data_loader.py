@@ -169,10 +169,14 @@ def test_build_loaders_picks_the_configured_loader():
     cfg = {"loader": "dataloader", "num_workers": 0, "backend": "auto", "batch_size": 16, "eval_batch_size": 5,
            "drop_last": True, "mean": [0.5] * 3, "std": [0.25] * 3,
            "augment": {"crop_padding": 4, "horizontal_flip": True, "rotation": 0, "cutout": 0}}
-    train, test = build_loaders(cfg, data, "cpu", seed=0)
-    assert isinstance(train, TransformsLoader) and len(train) == 2 and len(test) == 2
-    train, test = build_loaders({**cfg, "loader": "device"}, data, "cpu", seed=0)
-    assert isinstance(train, DeviceLoader) and train.backend == "numpy" and len(train) == 2 and len(test) == 2
+    train, evaluation = build_loaders(cfg, data, "cpu", seed=0)
+    assert isinstance(train, TransformsLoader) and len(train) == 2 and len(evaluation["val"]) == 2
+    train, evaluation = build_loaders({**cfg, "loader": "device"}, data, "cpu", seed=0)
+    assert isinstance(train, DeviceLoader) and train.backend == "numpy" and len(train) == 2
+    assert list(evaluation) == ["val"] and len(evaluation["val"]) == 2  # no split: `val` is the test set
+    train, evaluation = build_loaders({**cfg, "loader": "device", "val_split": 8}, data, "cpu", seed=0, drop_last=False)
+    assert len(train.labels) == 32 and len(train) == 2 and list(evaluation) == ["val", "test"]
+    assert len(evaluation["val"].labels) == 8 and len(evaluation["test"].labels) == 10
     with pytest.raises(DataError, match="data.loader='gpu' is not a loader"):
         build_loaders({**cfg, "loader": "gpu"}, data, "cpu", seed=0)
     with pytest.raises(DataError, match="data.num_classes=5 but the dataset has labels up to 9"):

@@ -1,0 +1,160 @@
+"""Where a run stands (saved in every checkpoint), its per-epoch history, and the summary.json fields."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping, Optional
+
+import oneflow as flow
+import oneflow.nn.functional as F
+from omegaconf import DictConfig
+
+HISTORY_KEYS = ("epoch", "val/acc1", "val/acc5", "val/loss", "train/loss_epoch", "train/acc1", "lr")
+
+
+@dataclass
+class Progress:
+    epoch: int = 0  # completed epochs
+    global_step: int = 0  # completed optimizer steps
+    batch_in_epoch: int = 0  # batches of the current epoch already trained (a mid-epoch checkpoint)
+    epoch_loss_sum: float = 0.0  # running sums of the current epoch, for train/loss_epoch and train/acc1
+    epoch_correct: float = 0.0
+    epoch_seen: int = 0
+    train_images: int = 0
+    train_seconds: float = 0.0
+    wall_time_s: float = 0.0
+    last_lr: Optional[float] = None  # the LR the latest optimizer step applied
+    best: dict = field(default_factory=lambda: {"acc1": None, "acc5": None, "epoch": None, "test_acc1": None})
+    history: dict = field(default_factory=lambda: {key: [] for key in HISTORY_KEYS})
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "Progress":
+        return cls(**state)
+
+    def advance(self, batch_size: int, lr: float) -> None:
+        """Count one optimizer step of `batch_size` images at `lr`."""
+        self.global_step += 1
+        self.batch_in_epoch += 1
+        self.epoch_seen += batch_size
+        self.train_images += batch_size
+        self.last_lr = lr
+
+    def hold_epoch_sums(self, loss_sum: flow.Tensor, correct: flow.Tensor) -> None:
+        """Copy the epoch's on-device running sums into this record (before a mid-epoch checkpoint)."""
+        self.epoch_loss_sum, self.epoch_correct = (float(v) for v in flow.stack([loss_sum.float(), correct.float()]).cpu().numpy())
+
+    def epoch_train_metrics(self, loss_sum: flow.Tensor, correct: flow.Tensor) -> dict[str, float]:
+        self.hold_epoch_sums(loss_sum, correct)
+        seen = max(self.epoch_seen, 1)
+        return {"train/loss_epoch": self.epoch_loss_sum / seen, "train/acc1": 100.0 * self.epoch_correct / seen}
+
+    def record_epoch(self, metrics: dict) -> bool:
+        """Close the epoch: append its metrics and LR to the history; True when it is the best so far (by val/acc1)."""
+        self.epoch += 1
+        self.batch_in_epoch, self.epoch_loss_sum, self.epoch_correct, self.epoch_seen = 0, 0.0, 0.0, 0
+        self.history.setdefault("epoch", []).append(self.epoch)
+        for key, value in {**metrics, "lr": self.last_lr}.items():
+            self.history.setdefault(key, []).append(value)
+        improved = self.best["acc1"] is None or metrics["val/acc1"] > self.best["acc1"]
+        if improved:
+            self.best = {"acc1": metrics["val/acc1"], "acc5": metrics["val/acc5"], "epoch": self.epoch,
+                         "test_acc1": metrics.get("test/acc1")}
+        return improved
+
+    def summary_fields(self, acc1_thresholds: Iterable[float]) -> dict[str, Any]:
+        last = {key: values[-1] for key, values in self.history.items() if values}
+        fields = {
+            "epochs": self.epoch, "global_step": self.global_step,
+            "best_acc1": self.best["acc1"], "best_acc5": self.best["acc5"], "best_epoch": self.best["epoch"],
+            "final_acc1": last.get("val/acc1"), "final_acc5": last.get("val/acc5"), "final_loss": last.get("val/loss"),
+            "wall_time_s": round(self.wall_time_s, 3),
+            "images_per_s": round(self.train_images / self.train_seconds, 1) if self.train_seconds > 0 else None,
+            "epochs_to_threshold": {f"acc1>={t:g}": epochs_to_reach(self.history.get("val/acc1", []), t) for t in acc1_thresholds},
+            "history": self.history,
+        }
+        if "test/acc1" in self.history:  # a validation split is in use: val/* is on it, test/* on the test set
+            fields.update(test_acc1=last.get("test/acc1"), test_acc5=last.get("test/acc5"),
+                          test_acc1_at_best_epoch=self.best.get("test_acc1"))
+        return fields
+
+
+def epochs_to_reach(acc1_per_epoch: list[float], threshold: float) -> Optional[int]:
+    """The first epoch (1-based) whose top-1 accuracy reaches `threshold`, or None."""
+    return next((i + 1 for i, acc in enumerate(acc1_per_epoch) if acc >= threshold), None)
+
+
+class LossWatch:
+    """The losses and LRs of the steps since the last check, kept on the device (no per-step host sync).
+
+    `check()` reads them in one transfer: it returns the first non-finite step as a divergence record,
+    so the run stops knowing exactly where the loss went bad, at most N steps late.
+    """
+
+    def __init__(self) -> None:
+        self.losses: list[flow.Tensor] = []
+        self.lrs: list[float] = []
+        self.first_step = 0
+
+    def add(self, loss: flow.Tensor, lr: float, step: int) -> None:
+        if not self.losses:
+            self.first_step = step
+        self.losses.append(loss)
+        self.lrs.append(lr)
+
+    def check(self, epoch: int) -> tuple[Optional[dict], Optional[float]]:
+        """(divergence record or None, the latest loss, or the first non-finite one) since the last check; then forgets them."""
+        if not self.losses:
+            return None, None
+        values = flow.stack([loss.float().to(self.losses[-1].device) for loss in self.losses]).cpu().numpy()
+        lrs, first = self.lrs, self.first_step
+        self.losses, self.lrs = [], []
+        for i, value in enumerate(values):
+            if not math.isfinite(float(value)):
+                return {"step": first + i, "epoch": epoch, "lr": lrs[i], "loss": str(float(value))}, float(value)
+        return None, float(values[-1])
+
+
+def evaluate(predict: Any, loader: Any, prefix: str) -> dict[str, float]:
+    """Mean loss and top-1/top-5 accuracy (%) of `predict` on `loader`; sums stay on the device until the end."""
+    loss_sum = correct1 = correct5 = None
+    for images, labels in loader:
+        logits = predict(images).float()
+        batch = (F.cross_entropy(logits, labels, reduction="sum"),
+                 *(hits.sum() for hits in _topk_hits(logits, labels)))
+        sums = batch if loss_sum is None else (loss_sum + batch[0], correct1 + batch[1], correct5 + batch[2])
+        loss_sum, correct1, correct5 = sums
+    n = len(loader.labels)
+    values = flow.stack([loss_sum.float(), correct1.float(), correct5.float()]).cpu().numpy()
+    return {f"{prefix}/loss": float(values[0]) / n, f"{prefix}/acc1": 100.0 * float(values[1]) / n,
+            f"{prefix}/acc5": 100.0 * float(values[2]) / n}
+
+
+def _topk_hits(logits: flow.Tensor, labels: flow.Tensor) -> tuple[flow.Tensor, flow.Tensor]:
+    top5 = logits.topk(min(5, logits.shape[1]), dim=1)[1] == labels.unsqueeze(1)
+    return top5[:, 0], top5  # a label appears at most once among the top five
+
+
+def describe_run(cfg: DictConfig, choices: Mapping[str, Optional[str]], schedule: Any, device: str) -> dict[str, Any]:
+    """The summary.json fields that say what was run (fixed for the whole run)."""
+    return {
+        "scheduler": schedule.name, "scheduler_params": describe_schedule(schedule), "seed": cfg.seed,
+        "model": choices.get("model"), "optimizer": choices.get("optimizer"), "data": choices.get("data"),
+        "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "val_split": cfg.data.val_split,
+        "device": device, "graph": cfg.trainer.graph, "amp": cfg.trainer.amp, "max_epochs": cfg.trainer.max_epochs,
+        "diverged": None,
+    }
+
+
+def describe_schedule(schedule: Any) -> dict[str, Any]:
+    """LRSchedule.describe() when the factory provides it, else the OneFlow scheduler's class and plain arguments."""
+    if hasattr(schedule, "describe"):
+        return schedule.describe()
+    scheduler = schedule.scheduler
+    skip = ("optimizer", "last_step", "_last_lr", "verbose", "base_lrs",  # state, not parameters
+            "best", "num_bad_steps", "cooldown_counter", "mode_worse")
+    args = {k: v for k, v in vars(scheduler).items()
+            if k not in skip and not k.startswith("_") and isinstance(v, (int, float, str, bool, list, type(None)))}
+    return {"class": type(scheduler).__name__, "interval": schedule.interval, "monitor": schedule.monitor, "args": args}

@@ -1,0 +1,114 @@
+"""Continuing a run: `resume=<run dir>` on the command line, and refusing configs that change the experiment.
+
+`python train.py resume=runs/2026-11-25/08-00-00` re-uses that run's own command-line overrides
+(from its `.hydra/overrides.yaml`), adds the ones given now, and makes the run directory Hydra's
+output directory, so the run continues where its last checkpoint stopped. A sweep job re-run in
+the same directory continues the same way: whenever the output directory holds a checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from engine.checkpoint import load_checkpoint, restore_rng_states, rng_states
+from engine.errors import ConfigError, fail
+from engine.progress import Progress
+
+# Keys a resumed run may change: they do not alter what is trained or how (everything else does).
+HARMLESS_KEYS = (
+    "resume", "device", "trainer.progress", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
+    "trainer.keep_last", "trainer.acc1_thresholds", "data.eval_batch_size",
+    "data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5",
+)
+FINAL_STATUSES = ("completed", "diverged")
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """`argv` with a `resume=<dir>` expanded into that run's overrides plus `hydra.run.dir=<dir>`."""
+    values = [arg.split("=", 1)[1] for arg in argv[1:] if _override_key(arg) == "resume" and "=" in arg]
+    if not values or values[-1] in ("", "null", "None"):
+        return argv
+    run_dir = Path(values[-1]).expanduser()
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    if not overrides_file.is_file():
+        fail(f"resume={values[-1]} is not a run directory of train.py (it has no .hydra/overrides.yaml); give the "
+             f"directory a run printed as 'run directory: ...', e.g. runs/<date>/<time>.")
+    original = [str(o) for o in OmegaConf.load(overrides_file)
+                if _override_key(str(o)) != "resume" and not _override_key(str(o)).startswith("hydra.")]
+    # Later overrides win in Hydra: the ones typed now come after the run's own. Hydra records this
+    # invocation in .hydra/resume/, so .hydra/ keeps describing how the run was started.
+    return [argv[0], *original, *argv[1:], f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resume"]
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat or {prefix[:-1]: {}}
+    return {prefix[:-1]: node}
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """`key: saved -> current` for every leaf that differs, except HARMLESS_KEYS (and keys under them)."""
+    old, new = _flatten(saved), _flatten(current)
+    harmless = lambda key: any(key == h or key.startswith(h + ".") for h in HARMLESS_KEYS)  # noqa: E731
+    return [f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}"
+            for key in sorted(set(old) | set(new)) if not harmless(key) and old.get(key, "<absent>") != new.get(key, "<absent>")]
+
+
+def resolved_config(cfg: DictConfig) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def check_same_experiment(saved: dict, cfg: DictConfig, checkpoint: Path) -> None:
+    differences = config_differences(saved, resolved_config(cfg))
+    if differences:
+        raise ConfigError(f"cannot resume from {checkpoint}: this config changes the experiment ({'; '.join(differences)}). "
+                          f"Resume with the run's own config (only {', '.join(HARMLESS_KEYS[1:6])} and data paths may change), "
+                          f"or start a new run in another directory.")
+
+
+def finished_status(run_dir: Path) -> Optional[str]:
+    """'completed' or 'diverged' when the run in `run_dir` already ended that way, else None."""
+    path = Path(run_dir) / "summary.json"
+    try:
+        status = json.loads(path.read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+    return status if status in FINAL_STATUSES else None
+
+
+def _schedule_state(schedule: Any) -> dict:
+    # LRSchedule.state_dict() round-trips compositions and plateau counters; plain OneFlow schedulers suffice otherwise.
+    return schedule.state_dict() if hasattr(schedule, "state_dict") else schedule.scheduler.state_dict()
+
+
+def run_state(cfg: DictConfig, model: Any, steps: Any, schedule: Any, progress: Progress) -> dict:
+    """Everything a checkpoint holds to continue the run exactly."""
+    return {"config": resolved_config(cfg), "progress": progress.state_dict(), "model": model.state_dict(),
+            "steps": steps.state_dict(), "schedule": _schedule_state(schedule), "rng": rng_states()}
+
+
+def restore_run(path: Optional[Path], cfg: DictConfig, model: Any, steps: Any, schedule: Any, device: str) -> Optional[Progress]:
+    """Load the checkpoint at `path` into the run's objects (None when there is none: a fresh run)."""
+    if path is None:
+        if cfg.get("resume"):
+            print(f"resume={cfg.resume}: no checkpoint yet, starting the run from the beginning")
+        return None
+    state = load_checkpoint(path, device)
+    check_same_experiment(state["config"], cfg, path)
+    model.load_state_dict(state["model"])
+    steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
+    (schedule if hasattr(schedule, "load_state_dict") else schedule.scheduler).load_state_dict(state["schedule"])
+    restore_rng_states(state["rng"])
+    progress = Progress.from_state_dict(state["progress"])
+    print(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
+    return progress

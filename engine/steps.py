@@ -1,0 +1,164 @@
+"""One training step and one evaluation forward, in eager mode or compiled with `nn.Graph`.
+
+Both kinds expose the same three calls to the loop: `train(images, labels) -> (loss, logits)`,
+`predict(images) -> logits`, and `state_dict()` / `load_state_dict()` for what the optimizer keeps
+(momentum buffers; in graph mode the graph's own optimizer variables and its step counter).
+
+Graph mode compiles each graph once per run, on its first call, for fixed input shapes: training
+drops the last partial batch, evaluation pads it. The schedule is attached with
+`add_optimizer(lr_sch=...)`, so the graph computes the LR of every step from the schedule's closed
+form; the Python scheduler is stepped alongside by the loop, so the logged LR is the one applied.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, Optional
+
+import oneflow as flow
+import oneflow.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+
+from engine.errors import ConfigError
+from schedulers import LRSchedule, build_lr_schedule
+
+# OneFlow's nn.Graph turns these into its own LR job; the others it rejects (LambdaLR, ChainedScheduler,
+# ReduceLROnPlateau) or computes differently.
+GRAPH_REJECTED = ("LambdaLR", "ChainedScheduler", "ReduceLROnPlateau")
+# Epoch-interval schedules whose per-epoch staircase is exactly reproduced by stepping every optimizer
+# step with lengths multiplied by the steps per epoch (the graph can only step per optimizer step).
+STAIRCASE_SCHEDULES = ("StepLR", "MultiStepLR", "ConstantLR")
+AMP_DTYPES = {"float16": flow.float16, "bfloat16": flow.bfloat16}
+
+
+def amp_dtype(trainer: DictConfig, device: str) -> Optional[flow.dtype]:
+    """The autocast dtype when `trainer.amp` is on (CUDA only), else None."""
+    if not trainer.amp:
+        return None
+    if not device.startswith("cuda"):
+        raise ConfigError(f"trainer.amp=true needs a CUDA device, but this run uses device={device!r}: OneFlow's "
+                          f"autocast and GradScaler are CUDA features. Use trainer.amp=false on CPU.")
+    if trainer.amp_dtype not in AMP_DTYPES:
+        raise ConfigError(f"trainer.amp_dtype={trainer.amp_dtype!r} is not valid; use one of {sorted(AMP_DTYPES)}.")
+    if trainer.amp_dtype == "float16" and not trainer.graph:
+        raise ConfigError("trainer.amp=true with trainer.amp_dtype=float16 in eager mode would train without loss "
+                          "scaling (OneFlow 0.9's GradScaler only works inside nn.Graph), so small gradients would "
+                          "underflow. Use trainer.graph=true, or trainer.amp_dtype=bfloat16 in eager mode.")
+    return AMP_DTYPES[trainer.amp_dtype]
+
+
+def build_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, graph: bool) -> LRSchedule:
+    """The run's LR schedule; in graph mode only one the graph computes exactly, else a ConfigError naming eager mode."""
+    if not graph:
+        return build_lr_schedule(cfg, optimizer, steps_per_epoch)
+    name = cfg.get("name", "custom")
+    target = str(cfg.lr_scheduler._target_).rsplit(".", 1)[-1]
+    if cfg.get("monitor") is None and cfg.get("interval", "step") == "epoch":
+        if target not in STAIRCASE_SCHEDULES:
+            raise ConfigError(f"scheduler={name} ({target}) steps once per epoch, which nn.Graph cannot do (its LR advances every "
+                              f"optimizer step). Use trainer.graph=false (eager mode), or scheduler.interval=step for a smooth "
+                              f"per-step curve; graph mode steps {', '.join(STAIRCASE_SCHEDULES)} per epoch exactly.")
+        cfg = OmegaConf.merge(cfg, {"interval": "step"})  # the same staircase, counted in optimizer steps
+    schedule = build_lr_schedule(cfg, optimizer, steps_per_epoch)
+    if not supports_graph(schedule):
+        raise ConfigError(f"scheduler={name} ({type(schedule.scheduler).__name__}) cannot run inside nn.Graph: OneFlow 0.9 "
+                          f"rejects {', '.join(GRAPH_REJECTED)} and plateau schedules there. Use trainer.graph=false (eager mode).")
+    return schedule
+
+
+def supports_graph(schedule: LRSchedule) -> bool:
+    declared = getattr(schedule, "supports_graph", None)
+    if declared is not None:
+        return bool(declared)
+    scheduler = schedule.scheduler
+    return (schedule.monitor is None and type(scheduler).__name__ not in GRAPH_REJECTED
+            and hasattr(scheduler, "_generate_conf_for_graph"))
+
+
+class EagerSteps:
+    def __init__(self, model: flow.nn.Module, optimizer: Any, dtype: Optional[flow.dtype] = None) -> None:
+        self.model, self.optimizer = model, optimizer
+        self.autocast = (lambda: flow.autocast("cuda", dtype=dtype)) if dtype is not None else nullcontext
+
+    def train(self, images: flow.Tensor, labels: flow.Tensor) -> tuple[flow.Tensor, flow.Tensor]:
+        with self.autocast():
+            logits = self.model(images)
+            loss = F.cross_entropy(logits, labels)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), logits.detach()
+
+    def predict(self, images: flow.Tensor) -> flow.Tensor:
+        with flow.no_grad(), self.autocast():
+            return self.model(images)
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+class _TrainGraph(flow.nn.Graph):
+    def __init__(self, model: flow.nn.Module, optimizer: Any, scheduler: Any, dtype: Optional[flow.dtype]) -> None:
+        super().__init__()
+        self.model = model
+        self.add_optimizer(optimizer, lr_sch=scheduler)
+        if dtype is not None:
+            self.config.enable_amp(True, dtype=dtype)
+            if dtype == flow.float16:  # dynamic loss scaling, inside the graph (no host sync)
+                self.set_grad_scaler(flow.amp.GradScaler(init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000))
+
+    def build(self, images: flow.Tensor, labels: flow.Tensor) -> tuple[flow.Tensor, flow.Tensor]:
+        logits = self.model(images)
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        return loss, logits
+
+
+class _EvalGraph(flow.nn.Graph):
+    def __init__(self, model: flow.nn.Module, dtype: Optional[flow.dtype]) -> None:
+        super().__init__()
+        self.model = model
+        if dtype is not None:
+            self.config.enable_amp(True, dtype=dtype)
+
+    def build(self, images: flow.Tensor) -> flow.Tensor:
+        return self.model(images)
+
+
+class GraphSteps:
+    """Train and eval graphs sharing the model's parameters; each compiles on its first call."""
+
+    def __init__(self, model: flow.nn.Module, optimizer: Any, schedule: LRSchedule, eval_batch_size: int,
+                 dtype: Optional[flow.dtype] = None) -> None:
+        self.model, self.optimizer, self.eval_batch_size = model, optimizer, eval_batch_size
+        self.train_graph = _TrainGraph(model, optimizer, schedule.scheduler, dtype)
+        self.eval_graph = _EvalGraph(model, dtype)
+
+    def train(self, images: flow.Tensor, labels: flow.Tensor) -> tuple[flow.Tensor, flow.Tensor]:
+        return self.train_graph(images, labels)
+
+    def predict(self, images: flow.Tensor) -> flow.Tensor:
+        n = images.shape[0]
+        if n < self.eval_batch_size:  # the last batch: pad to the compiled shape, drop the padding after
+            padding = flow.zeros(self.eval_batch_size - n, *images.shape[1:], dtype=images.dtype, device=images.device)
+            return self.eval_graph(flow.cat([images, padding]))[:n]
+        return self.eval_graph(images)
+
+    def state_dict(self) -> dict:
+        # The graph's own variables (momentum buffers, its step counter); parameters are the model's.
+        graph_vars = {k: v for k, v in self.train_graph.state_dict().items() if isinstance(v, flow.Tensor)}
+        return {"optimizer": self.optimizer.state_dict(), "graph": graph_vars}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.train_graph.load_state_dict(state["graph"], strict=False)
+
+
+def build_steps(trainer: DictConfig, model: flow.nn.Module, optimizer: Any, schedule: LRSchedule, device: str,
+                eval_batch_size: int) -> EagerSteps | GraphSteps:
+    dtype = amp_dtype(trainer, device)
+    if trainer.graph:
+        return GraphSteps(model, optimizer, schedule, eval_batch_size, dtype)
+    return EagerSteps(model, optimizer, dtype)

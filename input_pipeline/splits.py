@@ -1,0 +1,39 @@
+"""A validation split held out from the training set, so model selection never looks at the test set.
+
+The split depends only on the labels and a fixed seed, not on the run's `seed`: every run and every
+seed of a sweep trains on the same images and selects on the same held-out ones. It is stratified
+(each class keeps its share) whenever the sizes allow it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from input_pipeline.arrays import DataError
+
+SPLIT_SEED = 0
+
+
+@dataclass
+class TrainValSplit:
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+
+
+def hold_out_validation(images: np.ndarray, labels: np.ndarray, val_size: int) -> TrainValSplit:
+    """Move `val_size` images (chosen deterministically) from the training set into a validation set."""
+    n = len(labels)
+    if not isinstance(val_size, int) or isinstance(val_size, bool) or not 0 < val_size < n:
+        raise DataError(f"data.val_split={val_size!r} must be a whole number of images between 1 and {n - 1} "
+                        f"(the training set holds {n}), or 0 for no validation split.")
+    from sklearn.model_selection import train_test_split  # only runs that hold out a split pay its import
+
+    counts = np.bincount(labels)
+    classes = int((counts > 0).sum())
+    stratify = labels if counts[counts > 0].min() >= 2 and classes <= val_size <= n - classes else None
+    train_idx, val_idx = train_test_split(np.arange(n), test_size=val_size, random_state=SPLIT_SEED, stratify=stratify)
+    train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+    return TrainValSplit(images[train_idx], labels[train_idx], images[val_idx], labels[val_idx])
