@@ -18,7 +18,9 @@ from omegaconf import DictConfig
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
+from engine import distributed
 from engine.errors import ConfigError, user_errors
+from engine.hparams import log_hparams_end, log_hparams_start
 from engine.run_files import RunSummary
 from input_pipeline import steps_per_epoch
 from input_pipeline.device_loader import DeviceLoader
@@ -57,20 +59,23 @@ def main(cfg: DictConfig) -> None:
     with user_errors():
         device = resolve_device(cfg.device)
         flow.manual_seed(cfg.seed)
-        model = instantiate(cfg.model).to(device)
+        model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks
         optimizer = instantiate(cfg.optimizer)(model.parameters())
         # The schedule is built (and validated) before any data is loaded: bad configs fail fast.
-        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(cfg.data.train_size, cfg.data.batch_size))
+        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(distributed.shard_size(cfg.data.train_size), cfg.data.batch_size))
         data = instantiate(cfg.data.dataset)
         if len(data.train_labels) != cfg.data.train_size:
             raise ConfigError(f"data.train_size={cfg.data.train_size} but the dataset holds {len(data.train_labels)} training images; set data.train_size={len(data.train_labels)}.")
+        data = distributed.shard_train(data)  # this rank's part of the training split
     aug = cfg.data.augment
     train_loader = DeviceLoader(data.train_images, data.train_labels, cfg.data.batch_size, device, cfg.data.mean, cfg.data.std,
                                 train=True, crop_padding=aug.crop_padding, horizontal_flip=aug.horizontal_flip, seed=cfg.seed)
     test_loader = DeviceLoader(data.test_images, data.test_labels, cfg.data.eval_batch_size, device, cfg.data.mean, cfg.data.std, train=False)
 
-    writer = SummaryWriter(logdir=str(run_dir))
-    summary = RunSummary(run_dir, scheduler=schedule.name, device=device, epochs=0, max_epochs=cfg.trainer.max_epochs)
+    # Only rank 0 writes logs (ranks > 0 of a distributed run get writers that discard).
+    writer = SummaryWriter(logdir=str(run_dir)) if distributed.is_rank_zero() else distributed.Discard()
+    log_hparams_start(writer, cfg)
+    summary = (RunSummary if distributed.is_rank_zero() else distributed.Discard)(run_dir, scheduler=schedule.name, device=device, epochs=0, max_epochs=cfg.trainer.max_epochs)
     best = {"val/acc1": -1.0}
     global_step, train_images, train_seconds, started = 0, 0, 0.0, time.time()
 
@@ -119,6 +124,11 @@ def main(cfg: DictConfig) -> None:
               f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {optimizer.param_groups[0]['lr']:.4g}")
 
     summary.update(status="completed", wall_time_s=round(time.time() - started, 3))
+    if distributed.world_size() > 1:  # a collective check that DDP kept every replica identical
+        replicas = distributed.replica_report(model)
+        print(f"rank {replicas['rank']}: final weights sha256 {replicas['weights_sha256']}, max |diff| to rank 0 {replicas['max_abs_diff_to_rank0']}")
+        summary.update(distributed=replicas)
+    log_hparams_end(writer, summary.fields)
     writer.close()
     print(f"run directory: {run_dir}")
 
