@@ -8,6 +8,7 @@ import engine.oneflow_env  # noqa: F401  (first: loads the CUDA libraries oneflo
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import hydra
 import oneflow as flow
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from engine import distributed
 from engine.errors import ConfigError, user_errors
-from engine.hparams import log_hparams_end, log_hparams_start
+from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.run_files import RunSummary
 from input_pipeline import steps_per_epoch
 from input_pipeline.device_loader import DeviceLoader
@@ -54,7 +55,7 @@ def evaluate(model: flow.nn.Module, loader: DeviceLoader) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> Optional[float]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with user_errors():
         device = resolve_device(cfg.device)
@@ -131,6 +132,8 @@ def main(cfg: DictConfig) -> None:
     log_hparams_end(writer, summary.fields)
     writer.close()
     print(f"run directory: {run_dir}")
+    with user_errors():
+        return objective(cfg, summary.fields)  # for sweepers that optimise (hparams_search); None otherwise
 
 
 if __name__ == "__main__":

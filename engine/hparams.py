@@ -52,3 +52,18 @@ def log_hparams_end(writer: Any, summary: Mapping[str, Any], step: Optional[int]
     metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=content.SerializeToString()))
     writer.file_writer.add_summary(Summary(value=[Summary.Value(tag="_hparams_/session_end_info", metadata=metadata)]))
     writer.flush()
+
+
+def objective(cfg: DictConfig, summary: Mapping[str, Any]) -> Optional[float]:
+    """The value a sweeper optimises (Optuna): summary.json's `cfg.optimized_metric`, or None when unset."""
+    key = cfg.get("optimized_metric")
+    if key is None:
+        return None
+    if key not in summary:
+        from engine.errors import ConfigError
+        raise ConfigError(f"optimized_metric={key!r} is not in this run's summary.json; use one of "
+                          f"{sorted(k for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool))}.")
+    if cfg.data.get("val_split") and "test_acc1" not in summary:
+        print(f"warning: data.val_split={cfg.data.val_split} had no effect in this run (summary.json has no test_acc1), "
+              f"so {key} was measured on the test set; tune on a validation split to keep the test set out of the choice.")
+    return float(summary[key])
