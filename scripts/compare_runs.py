@@ -228,10 +228,12 @@ def verdict(rows: list, sort_by: str) -> str:
     key = f"{sort_by}_acc1"
     winners = [r for r in ranked if r["rank"] == 1]
     top = winners[0]
+    if len(winners) == 1 and top[key + "_std"] is None:
+        return (f"**{top['schedule']}** has the highest {sort_by} top-1 ({_fmt(top[key + '_mean'], None)}), but from a single "
+                f"completed run: no spread over seeds to tell a real difference from noise.")
     if len(winners) == 1:
-        single = " (one completed run: no spread to judge by)" if top["completed"] == 1 else ""
         return (f"**{top['schedule']}** has the highest mean {sort_by} top-1 ({_fmt(top[key + '_mean'], top[key + '_std'])}); "
-                f"the runner-up is further behind than the seed spread{single}.")
+                f"the runner-up is further behind than the seed spread.")
     names = ", ".join(f"**{r['schedule']}** ({_fmt(r[key + '_mean'], r[key + '_std'])})" for r in winners)
     return (f"No clear winner: {names} differ in mean {sort_by} top-1 by less than their spread over seeds "
             f"(more seeds would be needed to separate them).")
@@ -320,7 +322,9 @@ def plot(rows: list, runs: list, out: Path) -> list:
         epochs = sorted(set().union(*curves))
         table = np.array([[c.get(e, np.nan) for e in epochs] for c in curves], dtype=float)
         mean = np.nanmean(table, axis=0)
-        std = np.nanstd(table, axis=0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
+        counts = (~np.isnan(table)).sum(axis=0)  # runs still going have shorter curves
+        spread = np.sqrt(np.nansum((table - mean) ** 2, axis=0) / np.maximum(counts - 1, 1))
+        std = np.where(counts > 1, spread, 0.0)
         ax.plot(epochs, mean, color=colors[name], label=f"{name} (n={len(curves)})")
         ax.fill_between(epochs, mean - np.nan_to_num(std), mean + np.nan_to_num(std), color=colors[name], alpha=0.2, linewidth=0)
     ax.set(xlabel="epoch", ylabel="validation top-1 (%)", title="Validation accuracy: mean over seeds, band ±1 std")
