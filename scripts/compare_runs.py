@@ -158,10 +158,16 @@ def find_runs(sweep_dir: Path, thresholds: list) -> list:
     runs = [read_run(d, sweep_dir, thresholds) for d in run_dirs]
     expected = expected_job_names(sweep_dir)
     if expected:
+        # A job that never started has no config to read its schedule from: take it from a run that
+        # differs only in the seed, else from a `scheduler=` override, else name it by its overrides.
+        def without_seed(name: str) -> str:
+            return ",".join(kv for kv in name.split(",") if not kv.startswith("seed="))
+        known = {without_seed(r.name): r.schedule for r in runs if r.schedule != "unknown"}
         present = {r.name for r in runs}
         for name in expected:
             if name not in present:
-                schedule = next((kv.split("=", 1)[1] for kv in name.split(",") if kv.startswith("scheduler=")), "unknown")
+                schedule = known.get(without_seed(name)) or next(
+                    (kv.split("=", 1)[1] for kv in name.split(",") if kv.startswith("scheduler=")), without_seed(name))
                 runs.append(Run(name=name, path=None, status=MISSING, schedule=schedule))
     if not runs:
         raise CompareError(f"no runs found under {sweep_dir}: no summary.json or .hydra/config.yaml in it or its sub-directories. "
