@@ -1,4 +1,5 @@
 """Multiruns: job directories named by overrides, per-run HParams, the comparison table, the launchers."""
+import csv
 import json
 import os
 import statistics
@@ -54,7 +55,7 @@ def test_two_schedules_by_two_seeds_give_four_named_runs_and_a_two_row_table(tmp
 
     out = tmp_path / "results"
     assert compare_runs.main([str(sweep), "--out", str(out)]) == 0
-    rows = list(__import__("csv").DictReader((out / "comparison.csv").open()))
+    rows = list(csv.DictReader((out / "comparison.csv").open()))
     assert sorted(r["schedule"] for r in rows) == ["cosine", "step"]
     for row in rows:
         finals = [json.loads((sweep / n / "summary.json").read_text())["final_acc1"] for n in runs if f"scheduler={row['schedule']}," in n]
@@ -62,7 +63,7 @@ def test_two_schedules_by_two_seeds_give_four_named_runs_and_a_two_row_table(tmp
         assert float(row["final_acc1_mean"]) == pytest.approx(statistics.fmean(finals), abs=1e-3)
         assert float(row["final_acc1_std"]) == pytest.approx(statistics.stdev(finals), abs=1e-3)
     table = (out / "comparison.md").read_text()
-    assert "| cosine | 2/2 |" in table.replace("| =1 ", "| 1 ").split("\n", 8)[-1] or "cosine | 2/2" in table
+    assert "| cosine | 2/2 |" in table and "| step | 2/2 |" in table
     assert (out / "val_acc1.png").stat().st_size > 0 and (out / "lr.png").stat().st_size > 0
 
 
