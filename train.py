@@ -125,10 +125,7 @@ def main(cfg: DictConfig) -> Optional[float]:
               f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {optimizer.param_groups[0]['lr']:.4g}")
 
     summary.update(status="completed", wall_time_s=round(time.time() - started, 3))
-    if distributed.world_size() > 1:  # a collective check that DDP kept every replica identical
-        replicas = distributed.replica_report(model)
-        print(f"rank {replicas['rank']}: final weights sha256 {replicas['weights_sha256']}, max |diff| to rank 0 {replicas['max_abs_diff_to_rank0']}")
-        summary.update(distributed=replicas)
+    distributed.check_replicas(model, summary)  # several ranks: did DDP keep their weights identical?
     log_hparams_end(writer, summary.fields)
     writer.close()
     print(f"run directory: {run_dir}")

@@ -73,6 +73,16 @@ def replica_report(model: flow.nn.Module) -> dict:
     return {"rank": rank(), "world_size": world_size(), "weights_sha256": digest, "max_abs_diff_to_rank0": diff}
 
 
+def check_replicas(model: flow.nn.Module, summary: Any) -> None:
+    """On several ranks: print each rank's weight fingerprint and record rank 0's report in summary.json."""
+    if world_size() == 1:
+        return
+    report = replica_report(model)
+    print(f"rank {report['rank']}: final weights sha256 {report['weights_sha256']}, "
+          f"max |diff| to rank 0 {report['max_abs_diff_to_rank0']}")
+    summary.update(distributed=report)
+
+
 class Discard:
     """Stands in for a SummaryWriter or RunSummary on ranks other than 0: accepts every call, writes nothing."""
 
