@@ -11,6 +11,7 @@ import itertools
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import hydra
 import oneflow as flow
@@ -19,8 +20,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from engine import distributed
 from engine.checkpoint import CheckpointDir, seed_epoch, seed_everything
 from engine.errors import ConfigError, user_errors
+from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.progress import LossWatch, Progress, describe_run, evaluate
 from engine.resume import finished_status, restore_run, resume_argv, run_state
 from engine.run_files import RunSummary, open_event_writer, record_run_info, recording_interrupts
@@ -40,7 +43,7 @@ def resolve_device(name: str) -> str:
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> Optional[float]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     ended = finished_status(run_dir)
     if ended:  # e.g. a sweep re-run to finish its killed jobs
@@ -49,24 +52,28 @@ def main(cfg: DictConfig) -> None:
     with user_errors():
         device = resolve_device(cfg.device)
         seed_everything(cfg.seed)
-        model = instantiate(cfg.model).to(device)
+        model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks
         optimizer = instantiate(cfg.optimizer)(model.parameters())
         # Graph mode compiles one batch shape, so it drops the last partial batch of every epoch.
         drop_last = cfg.data.drop_last or cfg.trainer.graph
-        steps_per_ep = steps_per_epoch(training_images(cfg.data), cfg.data.batch_size, drop_last=drop_last)
+        steps_per_ep = steps_per_epoch(distributed.shard_size(training_images(cfg.data)), cfg.data.batch_size, drop_last=drop_last)
         # The schedule is built (and validated) before any data is loaded: bad configs fail fast.
         schedule = build_schedule(cfg.scheduler, optimizer, steps_per_ep, graph=cfg.trainer.graph)
         steps = build_steps(cfg.trainer, model, optimizer, schedule, device, cfg.data.eval_batch_size)
-        checkpoints = CheckpointDir(run_dir / "checkpoints", keep_last=cfg.trainer.keep_last)
+        rank0 = distributed.is_rank_zero()  # only rank 0 writes files; other ranks of a distributed run discard
+        checkpoints = CheckpointDir(run_dir / "checkpoints", keep_last=cfg.trainer.keep_last, read_only=not rank0)
         resumed = restore_run(checkpoints.latest(), cfg, model, steps, schedule, device)
         data = instantiate(cfg.data.dataset)
         if len(data.train_labels) != cfg.data.train_size:
             raise ConfigError(f"data.train_size={cfg.data.train_size} but the dataset holds {len(data.train_labels)} training images; set data.train_size={len(data.train_labels)}.")
-        train_loader, eval_loaders = build_loaders(cfg.data, data, device, cfg.seed, drop_last=drop_last)
+        train_loader, eval_loaders = build_loaders(cfg.data, data, device, cfg.seed, drop_last=drop_last,
+                                                  shard=distributed.shard_train)  # this rank's part of the training set
     progress = resumed or Progress()
-    record_run_info(run_dir, device, resumed_from_step=progress.global_step if resumed else None)
-    writer = open_event_writer(run_dir, progress.global_step, progress.history)
-    summary = RunSummary(run_dir, **describe_run(cfg, HydraConfig.get().runtime.choices, schedule, device),
+    if rank0:
+        record_run_info(run_dir, device, resumed_from_step=progress.global_step if resumed else None)
+    writer = open_event_writer(run_dir, progress.global_step, progress.history) if rank0 else distributed.Discard()
+    log_hparams_start(writer, cfg)
+    summary = (RunSummary if rank0 else distributed.Discard)(run_dir, **describe_run(cfg, HydraConfig.get().runtime.choices, schedule, device),
                          **progress.summary_fields(cfg.trainer.acc1_thresholds))
     watch, every_n = LossWatch(), cfg.trainer.checkpoint_every_n_steps
     started = time.time() - progress.wall_time_s
@@ -114,10 +121,11 @@ def main(cfg: DictConfig) -> None:
             if diverged:  # stop at once, exit 0: a sweep over learning rates goes on to its next member
                 progress.wall_time_s = time.time() - started
                 summary.update(status="diverged", diverged=diverged, **progress.summary_fields(cfg.trainer.acc1_thresholds))
+                log_hparams_end(writer, summary.fields)
                 writer.close()
                 print(f"diverged: non-finite loss at step {diverged['step']} (epoch {diverged['epoch']}, lr {diverged['lr']:.4g}); "
                       f"run directory: {run_dir}")
-                return
+                return objective(cfg, summary.fields)
 
             model.eval()
             metrics = progress.epoch_train_metrics(loss_sum, correct)
@@ -135,8 +143,12 @@ def main(cfg: DictConfig) -> None:
                   f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {progress.last_lr:.4g}")
 
     summary.update(status="completed")
+    distributed.check_replicas(model, summary)  # several ranks: did DDP keep their weights identical?
+    log_hparams_end(writer, summary.fields)
     writer.close()
     print(f"run directory: {run_dir}")
+    with user_errors():
+        return objective(cfg, summary.fields)  # for sweepers that optimise (hparams_search); None otherwise
 
 
 if __name__ == "__main__":

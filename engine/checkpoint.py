@@ -115,10 +115,11 @@ def restore_rng_states(states: dict) -> None:
 class CheckpointDir:
     """`<run dir>/checkpoints/`: `epoch=E-step=S.ckpt` files (the newest `keep_last` kept) and `best.ckpt`."""
 
-    def __init__(self, folder: Path, keep_last: int = 2) -> None:
+    def __init__(self, folder: Path, keep_last: int = 2, read_only: bool = False) -> None:
         if keep_last < 1:
-                raise ConfigError(f"trainer.keep_last={keep_last} would delete every checkpoint; use 1 or more.")
-        self.folder, self.keep_last = Path(folder), keep_last
+            raise ConfigError(f"trainer.keep_last={keep_last} would delete every checkpoint; use 1 or more.")
+        # read_only: ranks other than 0 of a distributed run resume from checkpoints but never write them
+        self.folder, self.keep_last, self.read_only = Path(folder), keep_last, read_only
 
     def checkpoints(self) -> list[Path]:
         """Complete checkpoints, oldest first (temporary files of an interrupted save are not listed)."""
@@ -131,7 +132,9 @@ class CheckpointDir:
         found = self.checkpoints()
         return found[-1] if found else None
 
-    def save(self, state: dict, epoch: int, global_step: int, is_best: bool = False) -> Path:
+    def save(self, state: dict, epoch: int, global_step: int, is_best: bool = False) -> Optional[Path]:
+        if self.read_only:
+            return None
         path = self.folder / f"epoch={epoch:04d}-step={global_step:09d}.ckpt"
         payload = serialize(state)
         atomic_write_bytes(path, payload)

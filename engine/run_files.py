@@ -138,6 +138,11 @@ def recording_interrupts(summary: RunSummary) -> Iterator[None]:
     except KeyboardInterrupt:
         summary.update(status="interrupted")
         print(f"interrupted; continue with: python train.py resume={summary.path.parent}", file=sys.stderr)
-        sys.exit(130)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: OneFlow's interpreter-exit teardown can hang when the interrupt landed inside
+        # one of its ops (seen under load). Everything worth keeping is already on disk: summary.json
+        # just now, checkpoints atomically; events after the last checkpoint are purged on resume.
+        os._exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)

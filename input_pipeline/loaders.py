@@ -1,7 +1,9 @@
 """Build the training and evaluation loaders a run asks for (`data.loader`) from the data config."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
 
 from input_pipeline.arrays import DataError, DatasetArrays
 from input_pipeline.device_loader import DeviceLoader
@@ -26,14 +28,18 @@ def training_images(data_cfg: Mapping[str, Any]) -> int:
     return train_size - val_split
 
 
+Shard = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray]"]
+
+
 def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: str, seed: int,
-                  drop_last: Optional[bool] = None) -> tuple[Loader, dict[str, Loader]]:
+                  drop_last: Optional[bool] = None, shard: Optional[Shard] = None) -> tuple[Loader, dict[str, Loader]]:
     """(training loader, {metric prefix: evaluation loader}).
 
     The training loader is shuffled by (seed, epoch) and augmented; evaluation loaders go in order,
     normalised only. With `data.val_split` images held out of the training set, `val` is that split
     and `test` the test set; without, `val` is the test set. `drop_last` overrides `data.drop_last`
-    (graph mode needs full batches).
+    (graph mode needs full batches). `shard` picks this process's part of the training images in a
+    distributed run (engine.distributed.shard_train); evaluation sets stay whole on every process.
     """
     kind = data_cfg.get("loader", "device")
     if kind not in LOADERS:
@@ -59,6 +65,8 @@ def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: s
         train_images, train_labels = split.train_images, split.train_labels
         evaluation["val"] = eval_loader(split.val_images, split.val_labels)
     evaluation["test" if evaluation else "val"] = eval_loader(dataset.test_images, dataset.test_labels)
+    if shard is not None:
+        train_images, train_labels = shard(train_images, train_labels)
     train = loader_class(train_images, train_labels, data_cfg["batch_size"], train=True, seed=seed,
                          drop_last=bool(data_cfg.get("drop_last", False) if drop_last is None else drop_last),
                          crop_padding=aug.get("crop_padding", 4), horizontal_flip=aug.get("horizontal_flip", True),

@@ -1,0 +1,131 @@
+"""Hydra's joblib launcher, with every worker process pinned to its own GPU.
+
+Hydra's joblib launcher runs jobs in parallel loky processes but gives them all the same GPU. Here
+each worker claims a free slot (an exclusive file lock, held for the worker's life) the first time
+it runs a job, and sets CUDA_VISIBLE_DEVICES to that slot's GPU *before* the task function is
+unpickled, i.e. before `import oneflow` (which creates OneFlow's environment and reads
+CUDA_VISIBLE_DEVICES). Workers are reused between jobs, so a slot per worker, not per job number,
+guarantees that no two running jobs share a GPU whatever their durations. With no GPU, jobs simply
+run in parallel processes.
+
+Lives under `hydra_plugins/` because Hydra only instantiates launchers from that package.
+"""
+from __future__ import annotations
+
+import fcntl
+import importlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+import cloudpickle
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
+from hydra.types import HydraContext, TaskFunction
+from joblib import Parallel, delayed
+from omegaconf import ListConfig
+
+from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_joblib_cfg
+from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+log = logging.getLogger(__name__)
+
+# Set in a worker process by its first job: (slot index, open lock file kept to hold the lock).
+_claimed_slot: Optional[tuple] = None
+
+
+def visible_gpus() -> List[str]:
+    """GPU ids this process may use: CUDA_VISIBLE_DEVICES if set, else those `nvidia-smi -L` lists."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip() not in ("", "-1")]
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def claim_slot(slot_dir: str, n_slots: int) -> int:
+    """Lock the first free slot file in `slot_dir` for the life of this process; return its index."""
+    global _claimed_slot
+    if _claimed_slot is not None and _claimed_slot[2] == slot_dir:
+        return _claimed_slot[0]
+    for slot in range(n_slots):
+        handle = open(Path(slot_dir) / f"slot-{slot}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claimed_slot = (slot, handle, slot_dir)
+        return slot
+    raise RuntimeError(f"all {n_slots} device slots in {slot_dir} are taken; n_jobs must not exceed the number of GPUs")
+
+
+def run_pinned_job(slot_dir: str, gpus: Sequence[str], preload: Sequence[str], payload: bytes) -> JobReturn:
+    """In a worker: pin this process to a GPU, import `preload` modules, then run the Hydra job."""
+    if gpus:
+        slot = claim_slot(slot_dir, len(gpus))
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot]
+    for module in preload:  # e.g. engine.oneflow_env, which must be imported before oneflow
+        importlib.import_module(module)
+    idx, overrides, hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
+    if gpus:
+        log.info(f"job #{idx} runs on GPU {os.environ['CUDA_VISIBLE_DEVICES']} (worker pid {os.getpid()})")
+    return execute_job(idx, overrides, hydra_context, config, task_function, singleton_state)
+
+
+class DevicePinnedJoblibLauncher(JoblibLauncher):
+    """`JoblibLauncher` whose worker processes each own one GPU (see the module docstring).
+
+    Config: `gpus` (null: all visible GPUs; or a list of ids), `preload` (modules to import in a
+    worker before the task), `n_jobs` (null: one per GPU, or `cpu_jobs` on a machine without GPUs),
+    plus any joblib.Parallel argument.
+    """
+
+    def __init__(self, gpus: Any = None, preload: Any = (), cpu_jobs: int = 2, **joblib_kwargs: Any) -> None:
+        super().__init__(**joblib_kwargs)
+        if isinstance(gpus, (ListConfig, list, tuple)):
+            self.gpus = [str(g) for g in gpus]
+        elif gpus is None:
+            self.gpus = visible_gpus()
+        else:
+            self.gpus = [g.strip() for g in str(gpus).split(",") if g.strip()]
+        self.preload = list(preload)
+        n_jobs = self.joblib.get("n_jobs")
+        if n_jobs is None:
+            self.joblib["n_jobs"] = len(self.gpus) if self.gpus else cpu_jobs
+        elif self.gpus and int(n_jobs) > len(self.gpus):
+            raise ValueError(f"hydra.launcher.n_jobs={n_jobs} is more than the {len(self.gpus)} GPUs {self.gpus}: "
+                             f"each job gets a GPU of its own; use n_jobs<={len(self.gpus)} or list more hydra.launcher.gpus.")
+        self.slot_dir = tempfile.mkdtemp(prefix="hydra-gpu-slots-")
+
+    def __del__(self) -> None:
+        shutil.rmtree(getattr(self, "slot_dir", ""), ignore_errors=True)
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        setup_globals()
+        assert self.config is not None and self.task_function is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        joblib_cfg = dict(self.joblib)
+        joblib_cfg["backend"] = "loky"  # threads cannot hold separate CUDA_VISIBLE_DEVICES
+        process_joblib_cfg(joblib_cfg)
+        where = f"one GPU each of {self.gpus}" if self.gpus else "no GPU visible: CPU processes"
+        log.info(f"Joblib.Parallel(n_jobs={joblib_cfg['n_jobs']}) is launching {len(job_overrides)} jobs ({where}); "
+                 f"sweep output dir: {sweep_dir}")
+        for idx, overrides in enumerate(job_overrides):
+            log.info(f"\t#{initial_job_idx + idx} : {' '.join(filter_overrides(overrides))}")
+        singleton_state = Singleton.get_state()
+        runs = Parallel(**joblib_cfg)(
+            delayed(run_pinned_job)(self.slot_dir, self.gpus, self.preload, cloudpickle.dumps(
+                (initial_job_idx + idx, overrides, self.hydra_context, self.config, self.task_function, singleton_state)))
+            for idx, overrides in enumerate(job_overrides)
+        )
+        assert isinstance(runs, list) and all(isinstance(run, JobReturn) for run in runs)
+        return runs
