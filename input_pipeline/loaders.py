@@ -19,13 +19,20 @@ LOADERS = {
 }
 
 
-def training_images(data_cfg: Mapping[str, Any]) -> int:
-    """Images trained on per epoch: the training set minus the validation split (known before any data loads)."""
-    val_split, train_size = data_cfg.get("val_split", 0), data_cfg["train_size"]
+def validation_images(val_split: Union[int, float], train_size: int) -> int:
+    """Images `data.val_split` holds out of the training set: a whole number, or a fraction in (0, 1)."""
+    if isinstance(val_split, float) and 0 < val_split < 1:
+        val_split = int(round(val_split * train_size))
     if not isinstance(val_split, int) or isinstance(val_split, bool) or not 0 <= val_split < train_size:
         raise DataError(f"data.val_split={val_split!r} must be a whole number of images from 0 (no validation split) "
-                        f"to {train_size - 1} (data.train_size is {train_size}); e.g. data.val_split=5000 for CIFAR-100.")
-    return train_size - val_split
+                        f"to {train_size - 1} (data.train_size is {train_size}), or a fraction between 0 and 1; "
+                        f"e.g. data.val_split=5000 or data.val_split=0.1 for CIFAR-100.")
+    return val_split
+
+
+def training_images(data_cfg: Mapping[str, Any]) -> int:
+    """Images trained on per epoch: the training set minus the validation split (known before any data loads)."""
+    return data_cfg["train_size"] - validation_images(data_cfg.get("val_split", 0), data_cfg["train_size"])
 
 
 Shard = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray]"]
@@ -60,8 +67,9 @@ def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: s
         return loader_class(images, labels, eval_batch_size, train=False, **common)
 
     train_images, train_labels, evaluation = dataset.train_images, dataset.train_labels, {}
-    if data_cfg.get("val_split", 0):
-        split = hold_out_validation(train_images, train_labels, data_cfg["val_split"])
+    val_size = validation_images(data_cfg.get("val_split", 0), len(train_labels))
+    if val_size:
+        split = hold_out_validation(train_images, train_labels, val_size)
         train_images, train_labels = split.train_images, split.train_labels
         evaluation["val"] = eval_loader(split.val_images, split.val_labels)
     evaluation["test" if evaluation else "val"] = eval_loader(dataset.test_images, dataset.test_labels)
