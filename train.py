@@ -60,7 +60,8 @@ def main(cfg: DictConfig) -> None:
         model = instantiate(cfg.model).to(device)
         optimizer = instantiate(cfg.optimizer)(model.parameters())
         # The schedule is built (and validated) before any data is loaded: bad configs fail fast.
-        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(cfg.data.train_size, cfg.data.batch_size))
+        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(cfg.data.train_size, cfg.data.batch_size),
+                                     max_epochs=cfg.trainer.max_epochs)
         data = instantiate(cfg.data.dataset)
         if len(data.train_labels) != cfg.data.train_size:
             raise ConfigError(f"data.train_size={cfg.data.train_size} but the dataset holds {len(data.train_labels)} training images; set data.train_size={len(data.train_labels)}.")
