@@ -23,8 +23,10 @@ from oneflow.optim.lr_scheduler import ReduceLROnPlateau
 class OneCycleLR(LRScheduler):
     """Rise from lr/div_factor to lr over pct_start of `total_iters`, then anneal to
     lr/(div_factor*final_div_factor). With three_phase: rise, fall back to lr/div_factor over the
-    same length, then anneal to the minimum. Phase ends follow PyTorch's OneCycleLR (step
-    pct_start*total_iters - 1, ..., total_iters - 1); steps past the end hold the minimum."""
+    same length, then anneal to the minimum. The peak is reached at step pct_start*total_iters and
+    the minimum at total_iters (as OneFlow's schedules reach their end value at total_iters), so a
+    per-step and a per-epoch curve agree at epoch boundaries; PyTorch's OneCycleLR ends each phase
+    one step earlier. Steps past the end hold the minimum."""
 
     def __init__(self, optimizer: Optimizer, total_iters: int, pct_start: float = 0.3, div_factor: float = 25.0,
                  final_div_factor: float = 1e4, anneal_strategy: str = "cos", three_phase: bool = False,
@@ -35,9 +37,9 @@ class OneCycleLR(LRScheduler):
             raise ValueError(f"pct_start must lie in (0, {0.5 if three_phase else 1}), got {pct_start}")
         if div_factor <= 0 or final_div_factor <= 0:
             raise ValueError("div_factor and final_div_factor must be positive")
-        rise_end = pct_start * total_iters - 1
-        ends = [rise_end, 2 * rise_end, total_iters - 1] if three_phase else [rise_end, total_iters - 1]
-        if rise_end <= 0 or any(b <= a for a, b in zip(ends, ends[1:])):
+        rise_end = pct_start * total_iters
+        ends = [rise_end, 2 * rise_end, total_iters] if three_phase else [rise_end, total_iters]
+        if rise_end < 1 or any(b - a < 1 for a, b in zip(ends, ends[1:])):
             raise ValueError(f"total_iters={total_iters} steps with pct_start={pct_start} leaves a phase shorter than one step")
         self.total_iters, self.pct_start = total_iters, pct_start
         self.div_factor, self.final_div_factor = div_factor, final_div_factor

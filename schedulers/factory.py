@@ -12,19 +12,18 @@ CosineDecayLR's decay_steps); one named `<x>_steps` is already in optimizer step
 rates (RATE_ARGS) become per-step rates. With interval: step lengths become optimizer steps; with
 interval: epoch they stay epochs (and must be whole).
 
-Nodes are located with hydra.utils.get_class and called directly (not hydra's instantiate) because
+Nodes are located by import path and called directly (not with hydra's instantiate) because
 every node's arguments are converted and checked first, and the same optimizer object must reach
 every nested scheduler. Every check runs here, before any data is loaded.
 """
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from hydra.utils import get_class
 from oneflow.nn.optimizer.lr_scheduler import LRScheduler
 from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -118,11 +117,15 @@ def _check_run_bounds(path: str, key: str, value: Any, ctx: _Context) -> None:
 
 
 def _locate(path: str, target: Any) -> type:
+    """The class a `_target_` names (importlib directly: hydra's get_class also logs a traceback-like error)."""
+    module_name, _, attr = str(target).rpartition(".")
     try:
-        return get_class(str(target))
-    except Exception as error:  # hydra raises ImportError/ValueError variants
-        raise _fail(f"{path}._target_", target, f"cannot be imported ({type(error).__name__}); valid targets: "
-                                               f"{VALID_TARGETS}.") from None
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise _fail(f"{path}._target_", target, f"cannot be imported ({error}); valid targets: {VALID_TARGETS}.") from None
+    if not isinstance(cls, type):
+        raise _fail(f"{path}._target_", target, f"is not a class; valid targets: {VALID_TARGETS}.")
+    return cls
 
 
 def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
