@@ -66,6 +66,7 @@ class _Node:
     """One resolved `_target_` node: class, and arguments in scheduler steps (children as _Node)."""
 
     path: str
+    target: str
     cls: type
     args: dict = field(default_factory=dict)
 
@@ -157,7 +158,7 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
                 args[key] = value ** (1.0 / ctx.steps_per_unit)
             else:
                 args[key] = value
-    return _Node(path, cls, args)
+    return _Node(path, str(node._target_), cls, args)
 
 
 def _check_plateau_placement(root: _Node, monitor: Optional[str], interval: str) -> None:
@@ -230,7 +231,7 @@ def _describe(node: _Node) -> dict:
             return [value(x) for x in v]
         return v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)
 
-    return {"class": node.cls.__name__, "target": f"{node.cls.__module__}.{node.cls.__qualname__}",
+    return {"class": node.cls.__name__, "target": node.target,
             "args": {k: value(v) for k, v in node.args.items()}}
 
 
