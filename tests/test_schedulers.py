@@ -187,17 +187,6 @@ def test_fractional_epochs_become_steps():
     assert schedule.describe()["lr_scheduler"]["args"]["total_iters"] == 2  # 0.4 epoch x 5 steps
 
 
-GRAPH = {"constant": True, "linear": True, "exponential": True, "step": True, "multistep": True, "polynomial": True,
-         "cosine_decay": True, "cosine": True, "cosine_restarts": False, "sequential": True, "warmup_cosine": True,
-         "linear_to_zero": True, "noam": False, "chained": False, "plateau": False, "warmup_plateau": False,
-         "onecycle": False, "cyclic": False}
-
-
-@pytest.mark.parametrize("name", SCHEDULES)
-def test_supports_graph(name):
-    assert build(compose_run(f"scheduler={name}")).supports_graph is GRAPH[name]
-
-
 def test_graph_support_needs_per_step_cadence():
     assert not build(compose_run("scheduler=cosine", "scheduler.interval=epoch")).supports_graph
 
