@@ -203,7 +203,7 @@ def _instantiate(node: _Node, optimizer: Any) -> Any:
     is_scheduler = issubclass(node.cls, SCHEDULER_TYPES)
     if is_scheduler:
         first = next(iter(inspect.signature(node.cls).parameters))
-        if first not in args and first != "schedulers":
+        if first not in args:  # the optimizer, unless the node wraps a scheduler given in the YAML
             args[first] = optimizer
     if "lr_lambda" in args:
         lambdas = args["lr_lambda"] if isinstance(args["lr_lambda"], list) else [args["lr_lambda"]]
