@@ -58,7 +58,7 @@ def main(cfg: DictConfig) -> Optional[float]:
         drop_last = cfg.data.drop_last or cfg.trainer.graph
         steps_per_ep = steps_per_epoch(distributed.shard_size(training_images(cfg.data)), cfg.data.batch_size, drop_last=drop_last)
         # The schedule is built (and validated) before any data is loaded: bad configs fail fast.
-        schedule = build_schedule(cfg.scheduler, optimizer, steps_per_ep, graph=cfg.trainer.graph)
+        schedule = build_schedule(cfg.scheduler, optimizer, steps_per_ep, cfg.trainer.max_epochs, graph=cfg.trainer.graph)
         steps = build_steps(cfg.trainer, model, optimizer, schedule, device, cfg.data.eval_batch_size)
         rank0 = distributed.is_rank_zero()  # only rank 0 writes files; other ranks of a distributed run discard
         checkpoints = CheckpointDir(run_dir / "checkpoints", keep_last=cfg.trainer.keep_last, read_only=not rank0)

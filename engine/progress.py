@@ -140,21 +140,9 @@ def _topk_hits(logits: flow.Tensor, labels: flow.Tensor) -> tuple[flow.Tensor, f
 def describe_run(cfg: DictConfig, choices: Mapping[str, Optional[str]], schedule: Any, device: str) -> dict[str, Any]:
     """The summary.json fields that say what was run (fixed for the whole run)."""
     return {
-        "scheduler": schedule.name, "scheduler_params": describe_schedule(schedule), "seed": cfg.seed,
+        "scheduler": schedule.name, "scheduler_params": schedule.describe(), "seed": cfg.seed,
         "model": choices.get("model"), "optimizer": choices.get("optimizer"), "data": choices.get("data"),
         "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "val_split": cfg.data.val_split,
         "device": device, "graph": cfg.trainer.graph, "amp": cfg.trainer.amp, "max_epochs": cfg.trainer.max_epochs,
         "diverged": None,
     }
-
-
-def describe_schedule(schedule: Any) -> dict[str, Any]:
-    """LRSchedule.describe() when the factory provides it, else the OneFlow scheduler's class and plain arguments."""
-    if hasattr(schedule, "describe"):
-        return schedule.describe()
-    scheduler = schedule.scheduler
-    skip = ("optimizer", "last_step", "_last_lr", "verbose", "base_lrs",  # state, not parameters
-            "best", "num_bad_steps", "cooldown_counter", "mode_worse")
-    args = {k: v for k, v in vars(scheduler).items()
-            if k not in skip and not k.startswith("_") and isinstance(v, (int, float, str, bool, list, type(None)))}
-    return {"class": type(scheduler).__name__, "interval": schedule.interval, "monitor": schedule.monitor, "args": args}

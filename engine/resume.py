@@ -86,15 +86,10 @@ def finished_status(run_dir: Path) -> Optional[str]:
     return status if status in FINAL_STATUSES else None
 
 
-def _schedule_state(schedule: Any) -> dict:
-    # LRSchedule.state_dict() round-trips compositions and plateau counters; plain OneFlow schedulers suffice otherwise.
-    return schedule.state_dict() if hasattr(schedule, "state_dict") else schedule.scheduler.state_dict()
-
-
 def run_state(cfg: DictConfig, model: Any, steps: Any, schedule: Any, progress: Progress) -> dict:
     """Everything a checkpoint holds to continue the run exactly."""
     return {"config": resolved_config(cfg), "progress": progress.state_dict(), "model": model.state_dict(),
-            "steps": steps.state_dict(), "schedule": _schedule_state(schedule), "rng": rng_states()}
+            "steps": steps.state_dict(), "schedule": schedule.state_dict(), "rng": rng_states()}
 
 
 def restore_run(path: Optional[Path], cfg: DictConfig, model: Any, steps: Any, schedule: Any, device: str) -> Optional[Progress]:
@@ -107,7 +102,7 @@ def restore_run(path: Optional[Path], cfg: DictConfig, model: Any, steps: Any, s
     check_same_experiment(state["config"], cfg, path)
     model.load_state_dict(state["model"])
     steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
-    (schedule if hasattr(schedule, "load_state_dict") else schedule.scheduler).load_state_dict(state["schedule"])
+    schedule.load_state_dict(state["schedule"])
     restore_rng_states(state["rng"])
     progress = Progress.from_state_dict(state["progress"])
     print(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")

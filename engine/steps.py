@@ -46,10 +46,10 @@ def amp_dtype(trainer: DictConfig, device: str) -> Optional[flow.dtype]:
     return AMP_DTYPES[trainer.amp_dtype]
 
 
-def build_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, graph: bool) -> LRSchedule:
+def build_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max_epochs: float, graph: bool) -> LRSchedule:
     """The run's LR schedule; in graph mode only one the graph computes exactly, else a ConfigError naming eager mode."""
     if not graph:
-        return build_lr_schedule(cfg, optimizer, steps_per_epoch)
+        return build_lr_schedule(cfg, optimizer, steps_per_epoch, max_epochs=max_epochs)
     name = cfg.get("name", "custom")
     target = str(cfg.lr_scheduler._target_).rsplit(".", 1)[-1]
     if cfg.get("monitor") is None and cfg.get("interval", "step") == "epoch":
@@ -58,20 +58,11 @@ def build_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, graph:
                               f"optimizer step). Use trainer.graph=false (eager mode), or scheduler.interval=step for a smooth "
                               f"per-step curve; graph mode steps {', '.join(STAIRCASE_SCHEDULES)} per epoch exactly.")
         cfg = OmegaConf.merge(cfg, {"interval": "step"})  # the same staircase, counted in optimizer steps
-    schedule = build_lr_schedule(cfg, optimizer, steps_per_epoch)
-    if not supports_graph(schedule):
+    schedule = build_lr_schedule(cfg, optimizer, steps_per_epoch, max_epochs=max_epochs)
+    if not schedule.supports_graph:
         raise ConfigError(f"scheduler={name} ({type(schedule.scheduler).__name__}) cannot run inside nn.Graph: OneFlow 0.9 "
                           f"rejects {', '.join(GRAPH_REJECTED)} and plateau schedules there. Use trainer.graph=false (eager mode).")
     return schedule
-
-
-def supports_graph(schedule: LRSchedule) -> bool:
-    declared = getattr(schedule, "supports_graph", None)
-    if declared is not None:
-        return bool(declared)
-    scheduler = schedule.scheduler
-    return (schedule.monitor is None and type(scheduler).__name__ not in GRAPH_REJECTED
-            and hasattr(scheduler, "_generate_conf_for_graph"))
 
 
 class EagerSteps:

@@ -1,4 +1,10 @@
-"""Learning-rate schedules: OneFlow's own classes, built from Hydra configs by one factory."""
+"""Learning-rate schedules built from Hydra configs by one factory, in optimizer steps.
+
+factory: build_lr_schedule / LRSchedule (units, cadence, config-time checks, state, describe)
+extra: what OneFlow 0.9 lacks (OneCycleLR, CyclicLR, Noam, WarmupPlateau)
+oneflow_fixes: OneFlow classes whose formula deviates from their documentation, fixed
+preview: LR curves without training (scripts/plot_schedules.py)
+"""
 from schedulers.factory import LRSchedule, ScheduleConfigError, build_lr_schedule
 
 __all__ = ["LRSchedule", "ScheduleConfigError", "build_lr_schedule"]

@@ -1,30 +1,247 @@
-"""Build a learning-rate schedule from its Hydra config, converting epoch lengths to optimizer steps.
+"""Build a learning-rate schedule from its Hydra config, converting epochs to optimizer steps.
 
-A scheduler config (conf/scheduler/<name>.yaml) has:
-  interval: step | epoch   when the schedule advances: after every optimizer step, or every epoch
-  monitor:  null | <metric> ReduceLROnPlateau-style schedules step on this validation metric
-  lr_scheduler:            the schedule itself, a `_target_` node (nested nodes for compositions)
+A scheduler config (conf/scheduler/<name>.yaml) holds:
+  name:      the schedule's name (file names, TensorBoard, summary.json)
+  interval:  step | epoch   advance after every optimizer step (default) or after every epoch
+  monitor:   null | <metric> plateau schedules step on this validation metric after each validation
+  lr_scheduler:             a `_target_` node; nested `_target_` nodes (or lists of them) for compositions
 
-Lengths in `lr_scheduler` (see EPOCH_LENGTH_ARGS) are in epochs; the factory multiplies them by the
-number of optimizer steps per epoch when the schedule runs per step, so a config means the same
-curve whatever the batch size or dataset size.
+Units. Lengths (LENGTH_ARGS, e.g. T_max, milestones, total_iters, warmup_iters) are in epochs,
+fractions allowed; an argument named `<x>_epochs` is converted and passed as `<x>_steps` (e.g.
+CosineDecayLR's decay_steps); one named `<x>_steps` is already in optimizer steps. Per-epoch decay
+rates (RATE_ARGS) become per-step rates. With interval: step lengths become optimizer steps; with
+interval: epoch they stay epochs (and must be whole).
+
+Nodes are located by import path and called directly (not with hydra's instantiate) because
+every node's arguments are converted and checked first, and the same optimizer object must reach
+every nested scheduler. Every check runs here, before any data is loaded.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import copy
+import importlib
+import inspect
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from hydra.utils import instantiate
+from oneflow.nn.optimizer.lr_scheduler import LRScheduler
+from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-# Arguments of OneFlow's schedulers that are lengths (in epochs in our configs).
-EPOCH_LENGTH_ARGS = frozenset({"T_max", "T_0", "step_size", "milestones", "total_iters", "decay_batch", "decay_steps", "warmup_iters"})
+from schedulers.extra import CyclicLR, WarmupPlateau
+
+LENGTH_ARGS = frozenset({"T_max", "T_0", "step_size", "step_size_up", "step_size_down", "milestones",
+                         "total_iters", "decay_batch", "warmup_iters"})
+# Multiplicative rates per epoch (converted to per step): gamma of ExponentialLR, of CyclicLR exp_range.
+RATE_ARGS = {oneflow_schedulers.ExponentialLR: ("gamma",), CyclicLR: ("gamma",)}
 INTERVALS = ("step", "epoch")
+# Metrics the training loop passes to after_epoch, and which direction is better.
+METRIC_MODES = {"val/loss": "min", "val/acc1": "max", "val/acc5": "max", "train/loss_epoch": "min", "train/acc1": "max"}
+# Classes whose nn.Graph version (_generate_conf_for_graph) computes the eager curve.
+GRAPH_CLASSES = (oneflow_schedulers.ConstantLR, oneflow_schedulers.LinearLR, oneflow_schedulers.ExponentialLR,
+                 oneflow_schedulers.StepLR, oneflow_schedulers.MultiStepLR, oneflow_schedulers.PolynomialLR,
+                 oneflow_schedulers.CosineDecayLR, oneflow_schedulers.CosineAnnealingLR,
+                 oneflow_schedulers.CosineAnnealingWarmRestarts, oneflow_schedulers.SequentialLR)
+SCHEDULER_TYPES = (LRScheduler, oneflow_schedulers.ReduceLROnPlateau, WarmupPlateau)
+VALID_TARGETS = ("a class of oneflow.optim.lr_scheduler (ConstantLR, LinearLR, ExponentialLR, StepLR, MultiStepLR, "
+                 "PolynomialLR, CosineDecayLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, LambdaLR, SequentialLR, "
+                 "WarmupLR, ChainedScheduler, ReduceLROnPlateau), of schedulers.oneflow_fixes (PolynomialLR, "
+                 "CosineAnnealingWarmRestarts) or of schedulers.extra (OneCycleLR, CyclicLR, WarmupPlateau)")
 
 
 class ScheduleConfigError(ValueError):
     """A scheduler config that cannot describe a valid schedule for this run."""
+
+
+@dataclass
+class _Context:
+    steps_per_unit: int        # optimizer steps per scheduler step-unit: steps_per_epoch, or 1 per epoch
+    steps_per_epoch: int
+    interval: str
+    max_epochs: Optional[float]
+
+
+@dataclass
+class _Node:
+    """One resolved `_target_` node: class, and arguments in scheduler steps (children as _Node)."""
+
+    path: str
+    target: str
+    cls: type
+    args: dict = field(default_factory=dict)
+
+
+def _fail(path: str, value: Any, problem: str) -> ScheduleConfigError:
+    return ScheduleConfigError(f"scheduler.{path} = {value!r} {problem}")
+
+
+def _to_units(path: str, value: Any, ctx: _Context) -> Any:
+    """Epochs (number or list) -> scheduler steps."""
+    if isinstance(value, (list, tuple, ListConfig)):
+        return [_to_units(f"{path}[{i}]", v, ctx) for i, v in enumerate(value)]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise _fail(path, value, "is not a valid length: lengths are positive numbers of epochs (fractions allowed, "
+                                 "e.g. 0.5 for half an epoch).")
+    units = value * ctx.steps_per_unit
+    if ctx.interval == "epoch" and abs(units - round(units)) > 1e-9:
+        raise _fail(path, value, "epochs is fractional, but the schedule steps once per epoch (interval: epoch); use "
+                                 "a whole number of epochs or interval: step.")
+    return max(1, int(round(units)))
+
+
+def _steps_to_units(path: str, value: Any, ctx: _Context) -> int:
+    """A length already in optimizer steps -> scheduler steps."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise _fail(path, value, "is not a valid length: arguments named *_steps are positive whole numbers of "
+                                 "optimizer steps.")
+    if ctx.interval == "epoch":
+        if value % ctx.steps_per_epoch:
+            raise _fail(path, value, f"optimizer steps is not a whole number of epochs ({ctx.steps_per_epoch} steps "
+                                     f"each), but the schedule steps once per epoch; use interval: step.")
+        return value // ctx.steps_per_epoch
+    return value
+
+
+def _check_run_bounds(path: str, key: str, value: Any, ctx: _Context) -> None:
+    """Milestones strictly increasing inside the run; warmups shorter than the run (values in epochs)."""
+    if key == "milestones":
+        values = list(value)
+        if any(b <= a for a, b in zip(values, values[1:])):
+            raise _fail(path, values, "is not strictly increasing: milestones are epochs in increasing order, "
+                                      "e.g. [60, 120, 160].")
+        if ctx.max_epochs is not None and any(not 0 < m < ctx.max_epochs for m in values):
+            raise _fail(path, values, f"has milestones outside the run: each must lie strictly between 0 and "
+                                      f"trainer.max_epochs = {ctx.max_epochs} epochs.")
+    if key == "warmup_iters" and ctx.max_epochs is not None and value >= ctx.max_epochs:
+        raise _fail(path, value, f"epochs of warmup is not shorter than the run (trainer.max_epochs = "
+                                 f"{ctx.max_epochs}); use fewer warmup epochs (fractions allowed) or a longer run.")
+
+
+def _locate(path: str, target: Any) -> type:
+    """The class a `_target_` names (importlib directly: hydra's get_class also logs a traceback-like error)."""
+    module_name, _, attr = str(target).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise _fail(f"{path}._target_", target, f"cannot be imported ({error}); valid targets: {VALID_TARGETS}.") from None
+    if not isinstance(cls, type):
+        raise _fail(f"{path}._target_", target, f"is not a class; valid targets: {VALID_TARGETS}.")
+    return cls
+
+
+def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
+    if "_target_" not in node:
+        raise _fail(path, OmegaConf.to_container(node), f"has no _target_; give one: {VALID_TARGETS}.")
+    cls = _locate(path, node._target_)
+    rates = next((names for base, names in RATE_ARGS.items() if issubclass(cls, base)), ())
+    args: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("_target_", "_partial_"):
+            continue
+        arg_path = f"{path}.{key}"
+        if isinstance(value, DictConfig) and "_target_" in value:
+            args[key] = _resolve(value, ctx, arg_path)
+        elif isinstance(value, ListConfig) and len(value) and all(isinstance(v, DictConfig) for v in value):
+            args[key] = [_resolve(v, ctx, f"{arg_path}[{i}]") for i, v in enumerate(value)]
+        else:
+            value = OmegaConf.to_object(value) if isinstance(value, (DictConfig, ListConfig)) else value
+            if key in LENGTH_ARGS:
+                args[key] = _to_units(arg_path, value, ctx)
+                _check_run_bounds(arg_path, key, value, ctx)
+            elif key.endswith("_epochs"):
+                args[key[: -len("_epochs")] + "_steps"] = _to_units(arg_path, value, ctx)
+            elif key.endswith("_steps"):
+                args[key] = _steps_to_units(arg_path, value, ctx)
+            elif key in rates and value is not None:
+                if not isinstance(value, (int, float)) or value <= 0:
+                    raise _fail(arg_path, value, "is not a valid rate: a positive factor per epoch.")
+                args[key] = value ** (1.0 / ctx.steps_per_unit)
+            else:
+                args[key] = value
+    return _Node(path, str(node._target_), cls, args)
+
+
+def _check_plateau_placement(root: _Node, monitor: Optional[str], interval: str) -> None:
+    """ReduceLROnPlateau steps on a metric after validation: alone (interval: epoch) or as WarmupPlateau.plateau."""
+    def plateaus(node: _Node, parent: Optional[_Node], key: str) -> list:
+        found = [(node, parent, key)] if issubclass(node.cls, oneflow_schedulers.ReduceLROnPlateau) else []
+        for k, v in node.args.items():
+            for child in (v if isinstance(v, list) else [v]):
+                if isinstance(child, _Node):
+                    found += plateaus(child, node, k)
+        return found
+
+    found = plateaus(root, None, "")
+    if not found:
+        if monitor is not None:
+            raise _fail("monitor", monitor, "is set, but the schedule has no ReduceLROnPlateau: only plateau schedules "
+                                            "step on a metric; set monitor: null.")
+        return
+    for node, parent, key in found:
+        if parent is not None and not (issubclass(parent.cls, WarmupPlateau) and key == "plateau" and parent is root):
+            raise _fail(f"{node.path}._target_", node.cls.__name__, "cannot be nested here: a plateau scheduler steps "
+                        "on a metric after validation, so it can only be the whole schedule or the `plateau` of a "
+                        "schedulers.extra.WarmupPlateau at the top.")
+    if monitor not in METRIC_MODES:
+        raise _fail("monitor", monitor, f"is not a metric this run logs; ReduceLROnPlateau needs one of "
+                                        f"{sorted(METRIC_MODES)}.")
+    if root is found[0][0] and interval != "epoch":
+        raise _fail("interval", interval, "is not valid for ReduceLROnPlateau, which steps only after validation "
+                                          "(once per epoch); set interval: epoch.")
+    node = found[0][0]
+    mode = METRIC_MODES[monitor]
+    if node.args.setdefault("mode", mode) != mode:
+        raise _fail(f"{node.path}.mode", node.args["mode"], f"contradicts monitor = {monitor!r}, which is better when "
+                                                            f"{'lower' if mode == 'min' else 'higher'}: use mode: {mode} "
+                                                            f"(or leave mode out).")
+
+
+def _instantiate(node: _Node, optimizer: Any) -> Any:
+    args = {k: ([_instantiate(c, optimizer) for c in v] if isinstance(v, list) and v and isinstance(v[0], _Node)
+                else _instantiate(v, optimizer) if isinstance(v, _Node) else v)
+            for k, v in node.args.items()}
+    is_scheduler = issubclass(node.cls, SCHEDULER_TYPES)
+    if is_scheduler:
+        first = next(iter(inspect.signature(node.cls).parameters))
+        if first not in args:  # the optimizer, unless the node wraps a scheduler given in the YAML
+            args[first] = optimizer
+    if "lr_lambda" in args:
+        lambdas = args["lr_lambda"] if isinstance(args["lr_lambda"], list) else [args["lr_lambda"]]
+        if not all(callable(fn) for fn in lambdas):
+            raise _fail(f"{node.path}.lr_lambda", node.args["lr_lambda"], "is not callable: LambdaLR needs a "
+                        "`_target_` node naming a callable class, e.g. {_target_: schedulers.extra.Noam, d_model: 512, "
+                        "warmup_iters: 5}.")
+    try:
+        built = node.cls(**args)
+    except (ValueError, TypeError, AssertionError, KeyError) as error:
+        shown = {k: v for k, v in node.args.items() if not isinstance(v, (_Node, list)) or k == "milestones"}
+        raise ScheduleConfigError(f"scheduler.{node.path} ({node.cls.__name__}) rejected its arguments {shown} "
+                                  f"(lengths in scheduler steps): {error}") from None
+    if not is_scheduler and not callable(built):
+        raise _fail(f"{node.path}._target_", node.cls.__name__, f"is not a learning-rate scheduler; valid targets: "
+                                                                f"{VALID_TARGETS}.")
+    return built
+
+
+def _describe(node: _Node) -> dict:
+    def value(v: Any) -> Any:
+        if isinstance(v, _Node):
+            return _describe(v)
+        if isinstance(v, list):
+            return [value(x) for x in v]
+        return v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)
+
+    return {"class": node.cls.__name__, "target": node.target,
+            "args": {k: value(v) for k, v in node.args.items()}}
+
+
+def _graph_ok(scheduler: Any) -> bool:
+    if isinstance(scheduler, oneflow_schedulers.SequentialLR):  # WarmupLR included
+        return type(scheduler) in (oneflow_schedulers.SequentialLR, oneflow_schedulers.WarmupLR) and \
+            all(_graph_ok(s) for s in scheduler.schedulers)
+    if not isinstance(scheduler, GRAPH_CLASSES):
+        return False
+    return getattr(scheduler, "graph_matches_eager", type(scheduler) in GRAPH_CLASSES)
 
 
 @dataclass
@@ -35,58 +252,76 @@ class LRSchedule:
     scheduler: Any
     interval: str
     monitor: Optional[str] = None
+    supports_graph: bool = False
+    description: dict = field(default_factory=dict)
+
+    @property
+    def optimizer(self) -> Any:
+        return self.scheduler.optimizer
+
+    @property
+    def _steps_on_time(self) -> bool:
+        return not isinstance(self.scheduler, oneflow_schedulers.ReduceLROnPlateau)
 
     def after_optimizer_step(self) -> None:
-        if self.interval == "step" and self.monitor is None:
+        if self.interval == "step" and self._steps_on_time:
             self.scheduler.step()
 
     def after_epoch(self, metrics: Mapping[str, float]) -> None:
-        if self.monitor is not None:
-            self.scheduler.step(metrics[self.monitor])
-        elif self.interval == "epoch":
+        if self.interval == "epoch" and self._steps_on_time:
             self.scheduler.step()
+        if self.monitor is not None:
+            if self.monitor not in metrics:
+                raise ScheduleConfigError(f"scheduler.monitor = {self.monitor!r} is not among the metrics this run "
+                                          f"computed ({sorted(metrics)}).")
+            self.scheduler.step(metrics[self.monitor])
+
+    def describe(self) -> dict:
+        """JSON-able resolved schedule: class names and arguments in scheduler steps, nested."""
+        return copy.deepcopy(self.description)
+
+    def state_dict(self) -> dict:
+        return {"name": self.name, "interval": self.interval, "monitor": self.monitor,
+                "lrs": [group["lr"] for group in self.optimizer.param_groups],
+                "scheduler": copy.deepcopy(self.scheduler.state_dict())}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore the schedule and the LR it had set (plateau schedules keep their LR only in the optimizer)."""
+        if (state["name"], state["interval"]) != (self.name, self.interval):
+            raise ScheduleConfigError(f"the saved schedule is {state['name']!r} (interval {state['interval']}), but the "
+                                      f"config builds {self.name!r} (interval {self.interval}); resume with "
+                                      f"scheduler={state['name']}.")
+        self.scheduler.load_state_dict(copy.deepcopy(dict(state["scheduler"])))
+        for group, lr in zip(self.optimizer.param_groups, state["lrs"]):
+            group["lr"] = lr
 
 
-def _to_steps(field: str, value: Any, steps_per_unit: int, path: str) -> Any:
-    if isinstance(value, (list, tuple, ListConfig)):
-        return [_to_steps(field, v, steps_per_unit, path) for v in value]
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise ScheduleConfigError(
-            f"scheduler.{path}.{field} = {value!r} is not a valid length: lengths are positive numbers of epochs."
-        )
-    steps = value * steps_per_unit
-    if abs(steps - round(steps)) > 1e-9 and steps_per_unit == 1:
-        raise ScheduleConfigError(
-            f"scheduler.{path}.{field} = {value!r} epochs is fractional, but the schedule steps once per epoch "
-            f"(interval: epoch); use a whole number of epochs or interval: step."
-        )
-    return max(1, int(round(steps)))
+def build_lr_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max_epochs: Optional[float] = None) -> LRSchedule:
+    """Build `cfg` (a conf/scheduler node) for `optimizer`, with `steps_per_epoch` optimizer steps per epoch.
 
-
-def _build(node: DictConfig, optimizer: Any, steps_per_unit: int, path: str) -> Any:
-    kwargs: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in ("_target_", "_partial_"):
-            continue
-        if isinstance(value, DictConfig) and "_target_" in value:
-            kwargs[key] = _build(value, optimizer, steps_per_unit, f"{path}.{key}")
-        elif isinstance(value, ListConfig) and len(value) and all(isinstance(v, DictConfig) and "_target_" in v for v in value):
-            kwargs[key] = [_build(v, optimizer, steps_per_unit, f"{path}.{key}[{i}]") for i, v in enumerate(value)]
-        elif key in EPOCH_LENGTH_ARGS:
-            kwargs[key] = _to_steps(key, value, steps_per_unit, path)
-        else:
-            kwargs[key] = OmegaConf.to_object(value) if isinstance(value, (DictConfig, ListConfig)) else value
-    target = OmegaConf.create({"_target_": node._target_})
-    return instantiate(target, optimizer, **kwargs)
-
-
-def build_lr_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int) -> LRSchedule:
-    """Build `cfg` (a conf/scheduler node) for `optimizer`, with `steps_per_epoch` optimizer steps per epoch."""
+    `max_epochs` (the run length) enables the checks that need it: milestones inside the run, warmup
+    shorter than the run. Raises ScheduleConfigError, naming the field, for anything invalid."""
     interval = cfg.get("interval", "step")
     if interval not in INTERVALS:
-        raise ScheduleConfigError(f"scheduler.interval = {interval!r} is not valid; use one of {INTERVALS}.")
-    if steps_per_epoch < 1:
-        raise ScheduleConfigError(f"steps_per_epoch = {steps_per_epoch} must be at least 1.")
-    steps_per_unit = steps_per_epoch if interval == "step" else 1
-    scheduler = _build(cfg.lr_scheduler, optimizer, steps_per_unit, "lr_scheduler")
-    return LRSchedule(name=cfg.get("name", "custom"), scheduler=scheduler, interval=interval, monitor=cfg.get("monitor"))
+        raise _fail("interval", interval, f"is not valid; use one of {INTERVALS}.")
+    if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        raise ScheduleConfigError(f"steps_per_epoch = {steps_per_epoch!r} must be a positive whole number.")
+    if max_epochs is not None and not max_epochs > 0:
+        raise ScheduleConfigError(f"trainer.max_epochs = {max_epochs!r} must be positive.")
+    if not isinstance(cfg.get("lr_scheduler"), DictConfig):
+        raise _fail("lr_scheduler", cfg.get("lr_scheduler"), f"must be a `_target_` node: {VALID_TARGETS}.")
+    ctx = _Context(steps_per_epoch if interval == "step" else 1, steps_per_epoch, interval, max_epochs)
+    root = _resolve(cfg.lr_scheduler, ctx, "lr_scheduler")
+    monitor = cfg.get("monitor")
+    _check_plateau_placement(root, monitor, interval)
+    scheduler = _instantiate(root, optimizer)
+    if not isinstance(scheduler, SCHEDULER_TYPES):
+        raise _fail("lr_scheduler._target_", root.cls.__name__, f"is not a learning-rate scheduler; valid targets: "
+                                                                f"{VALID_TARGETS}.")
+    supports_graph = interval == "step" and _graph_ok(scheduler)
+    name = cfg.get("name", "custom")
+    description = {"name": name, "interval": interval, "monitor": monitor, "steps_per_epoch": steps_per_epoch,
+                   "length_unit": "optimizer step" if interval == "step" else "epoch",
+                   "supports_graph": supports_graph, "lr_scheduler": _describe(root)}
+    return LRSchedule(name=name, scheduler=scheduler, interval=interval, monitor=monitor,
+                      supports_graph=supports_graph, description=description)

@@ -32,7 +32,8 @@ def test_every_group_choice_composes(group, choice):
         assert model(flow.randn(2, 3, 32, 32)).shape == (2, cfg.data.num_classes)
     if group in ("optimizer", "scheduler"):
         optimizer = instantiate(cfg.optimizer)(instantiate(cfg.model).parameters())
-        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(cfg.data.train_size, cfg.data.batch_size))
+        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch(cfg.data.train_size, cfg.data.batch_size),
+                                     max_epochs=cfg.trainer.max_epochs)
         assert schedule.interval in ("step", "epoch")
 
 

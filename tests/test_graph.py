@@ -15,16 +15,26 @@ from tests.engine_runs import FAST, read_scalars, read_summary
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 EPOCHS = 2
-# Shorter milestones than the 200-epoch recipes, so the LR changes within the test's epochs.
-SHORTER = {"step": ["scheduler.lr_scheduler.step_size=1"], "multistep": ["scheduler.lr_scheduler.milestones=[1]"]}
+# Lengths fitted to the test's 2 epochs (the configs' own are for 200), so the LR changes within them.
+SHORTER = {
+    "step": ["scheduler.lr_scheduler.step_size=1"],
+    "multistep": ["scheduler.lr_scheduler.milestones=[1]"],
+    "linear": ["scheduler.lr_scheduler.total_iters=1"],
+    "warmup_cosine": ["scheduler.lr_scheduler.warmup_iters=0.5"],
+    "sequential": ["scheduler.lr_scheduler.milestones=[0.5,1.5]", "scheduler.lr_scheduler.schedulers.0.total_iters=0.5",
+                   "scheduler.lr_scheduler.schedulers.2.total_iters=0.5"],
+    "noam": ["scheduler.lr_scheduler.lr_lambda.warmup_iters=0.5"],
+    "warmup_plateau": ["scheduler.lr_scheduler.warmup_iters=0.5"],
+}
 
 
 def _graph_support(choice):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["data=synthetic", "model=tiny", f"scheduler={choice}", *SHORTER.get(choice, [])])
+        cfg = compose(config_name="config", overrides=["data=synthetic", "model=tiny", f"scheduler={choice}",
+                                                       f"trainer.max_epochs={EPOCHS}", *SHORTER.get(choice, [])])
     optimizer = instantiate(cfg.optimizer)(instantiate(cfg.model).parameters())
     try:
-        build_schedule(cfg.scheduler, optimizer, steps_per_epoch(640, 64, drop_last=True), graph=True)
+        build_schedule(cfg.scheduler, optimizer, steps_per_epoch(640, 64, drop_last=True), cfg.trainer.max_epochs, graph=True)
     except ConfigError:
         return False
     return True
@@ -36,7 +46,9 @@ REFUSED = [c for c in CHOICES if c not in SUPPORTED]
 
 
 def test_the_usual_schedules_run_in_graph_mode():
-    assert {"cosine", "step", "multistep", "constant"} <= set(SUPPORTED) and "plateau" in REFUSED
+    assert {"cosine", "step", "multistep", "constant", "linear", "exponential", "polynomial", "cosine_decay",
+            "linear_to_zero", "sequential", "warmup_cosine"} <= set(SUPPORTED)
+    assert {"plateau", "warmup_plateau", "noam", "chained"} <= set(REFUSED)
 
 
 @pytest.mark.parametrize("choice", SUPPORTED)
@@ -89,7 +101,7 @@ def test_epoch_stepped_smooth_schedules_are_refused_in_graph_mode():
         cfg = compose(config_name="config", overrides=["model=tiny", "scheduler=cosine", "scheduler.interval=epoch"])
     optimizer = instantiate(cfg.optimizer)(instantiate(cfg.model).parameters())
     with pytest.raises(ConfigError, match="eager mode"):
-        build_schedule(cfg.scheduler, optimizer, 10, graph=True)
+        build_schedule(cfg.scheduler, optimizer, 10, cfg.trainer.max_epochs, graph=True)
 
 
 def test_amp_is_refused_on_cpu(tmp_path, train):

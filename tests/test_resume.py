@@ -132,7 +132,7 @@ def _kill_after_checkpoint(process, run_dir, min_step):
 
 # cosine: the LR changes every step. plateau: no epoch after the first beats the best by +100, so the LR drops
 # after every epoch from the second on; after the kill in epoch 3 it drops again only if `best` survived.
-PLATEAU = ["scheduler=plateau", "scheduler.lr_scheduler.mode=max", "++scheduler.lr_scheduler.threshold_mode=abs",
+PLATEAU = ["scheduler=plateau", "scheduler.monitor=val/acc1", "++scheduler.lr_scheduler.threshold_mode=abs",
            "scheduler.lr_scheduler.threshold=100", "scheduler.lr_scheduler.patience=0"]
 SCHEDULES = {"cosine": (["scheduler=cosine"], 13), "plateau": (PLATEAU, 23)}
 

@@ -1,0 +1,157 @@
+"""LR curves without training: the schedule train.py would build, stepped as train.py steps it.
+
+`lr_curve` builds the optimizer from the config around one dummy parameter (no data, no model),
+builds the schedule through `build_lr_schedule` exactly as train.py does, and records the LR of
+every optimizer step (read before the step, like train.py's `lr` scalar). Plateau schedules are fed
+a validation curve after every epoch: a built-in example, or one read from a run's TensorBoard events.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence
+
+import oneflow as flow
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from input_pipeline import steps_per_epoch as count_steps_per_epoch
+from schedulers.factory import LRSchedule, ScheduleConfigError, build_lr_schedule
+
+
+def run_steps_per_epoch(cfg: DictConfig) -> int:
+    """Optimizer steps per epoch of the run `cfg` describes (the value train.py passes to the factory)."""
+    return count_steps_per_epoch(cfg.data.train_size, cfg.data.batch_size, cfg.data.get("drop_last", False))
+
+
+def example_val_curve(metric: str, epochs: int) -> list[float]:
+    """A plausible validation curve at a constant LR: fast early progress, then a noisy plateau that
+    slowly worsens (overfitting) from epoch 50 on."""
+    def drift(e: int) -> float:
+        return max(0, e - 50) / 500 + 0.03 * math.sin(1.7 * e)
+
+    if metric.endswith("loss"):
+        return [0.9 + 3.7 * math.exp(-e / 12) + drift(e) for e in range(epochs)]
+    return [75.0 - 70.0 * math.exp(-e / 12) - 10 * drift(e) for e in range(epochs)]
+
+
+def read_val_curve(run_dir: Path, metric: str) -> list[float]:
+    """The per-epoch values of `metric` that a run logged to TensorBoard, in epoch order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = Path(run_dir)
+    if not any(run_dir.glob("events.out.tfevents.*")):
+        raise ScheduleConfigError(f"--val-curve-from {run_dir}: no TensorBoard event files (events.out.tfevents.*) "
+                                  f"there; give a run directory such as runs/<date>/<time>.")
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = events.Tags().get("scalars", [])
+    if metric not in tags:
+        raise ScheduleConfigError(f"--val-curve-from {run_dir}: the run logged no {metric!r} scalars (it has "
+                                  f"{sorted(tags)}); plateau previews replay the schedule's monitor metric.")
+    by_step = {event.step: event.value for event in events.Scalars(metric)}  # a resumed run may repeat steps
+    return [by_step[step] for step in sorted(by_step)]
+
+
+def build_preview_schedule(cfg: DictConfig, steps_per_epoch: Optional[int] = None, max_epochs: Optional[int] = None,
+                           base_lr: Optional[float] = None) -> LRSchedule:
+    """The schedule train.py builds for `cfg`, around a dummy parameter (no data, no model)."""
+    parameter = flow.nn.Parameter(flow.zeros(1))
+    optimizer_factory = instantiate(cfg.optimizer) if base_lr is None else instantiate(cfg.optimizer, lr=base_lr)
+    optimizer = optimizer_factory([parameter])
+    return build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch or run_steps_per_epoch(cfg),
+                             max_epochs=max_epochs or cfg.trainer.max_epochs)
+
+
+def lr_curve(cfg: DictConfig, steps_per_epoch: Optional[int] = None, max_epochs: Optional[int] = None,
+             base_lr: Optional[float] = None, val_curve: Optional[Sequence[float]] = None) -> list[tuple[int, int, float]]:
+    """(step, epoch, lr) for every optimizer step of the run `cfg` describes; `epoch` is 0-based.
+
+    steps_per_epoch, max_epochs and base_lr default to the config's. Plateau schedules step on
+    `val_curve` (one value of the monitored metric per epoch; the last value is held if it is
+    shorter than the run), or on `example_val_curve` when it is None."""
+    spe = steps_per_epoch or run_steps_per_epoch(cfg)
+    epochs = int(max_epochs or cfg.trainer.max_epochs)
+    schedule = build_preview_schedule(cfg, spe, epochs, base_lr)
+    monitor = schedule.monitor
+    if monitor is not None:
+        val_curve = list(val_curve) if val_curve is not None else example_val_curve(monitor, epochs)
+        if not val_curve:
+            raise ScheduleConfigError(f"the validation curve for {monitor!r} is empty; a plateau preview needs one value per epoch.")
+    group = schedule.optimizer.param_groups[0]
+    curve = []
+    for epoch in range(epochs):
+        for i in range(spe):
+            curve.append((epoch * spe + i, epoch, group["lr"]))
+            schedule.after_optimizer_step()
+        schedule.after_epoch({monitor: val_curve[min(epoch, len(val_curve) - 1)]} if monitor else {})
+    return curve
+
+
+def plot_curve(curve: Sequence[tuple[int, int, float]], steps_per_epoch: int, title: str, path: Path,
+               val_curve: Optional[Sequence[float]] = None, val_label: str = "") -> None:
+    """PNG of LR against optimizer step, epoch boundaries marked (every k-th when there are many)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [s for s, _, _ in curve]
+    epochs = curve[-1][1] + 1 if curve else 0
+    every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 10 ** 9) if epochs / k <= 40)
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for e in range(every, epochs, every):
+        ax.axvline(e * steps_per_epoch, color="0.88", linewidth=0.7, zorder=0)
+    ax.plot(steps, [lr for _, _, lr in curve], color="tab:blue", linewidth=1.4, label="lr")
+    ax.set_xlabel(f"optimizer step ({steps_per_epoch} per epoch; grey lines: every "
+                  f"{'' if every == 1 else f'{every}th '}epoch boundary)")
+    ax.set_ylabel("learning rate")
+    ax.set_xlim(0, max(steps[-1], 1) if steps else 1)
+    ax.set_ylim(bottom=0)
+    top = ax.secondary_xaxis("top", functions=(lambda s: s / steps_per_epoch, lambda e: e * steps_per_epoch))
+    top.set_xlabel("epoch")
+    if val_curve:
+        right = ax.twinx()
+        right.plot([(e + 1) * steps_per_epoch for e in range(len(val_curve))], val_curve, color="tab:orange",
+                   linewidth=1.0, linestyle="--", label=val_label)
+        right.set_ylabel(f"{val_label} (replayed)", color="tab:orange")
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_overview(curves: dict, path: Path, columns: int = 3) -> None:
+    """All curves in one grid, x in epochs, so schedules compare at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = math.ceil(len(curves) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.0 * columns, 2.3 * rows), squeeze=False)
+    for ax, (name, (curve, spe)) in zip(axes.flat, curves.items()):
+        ax.plot([s / spe for s, _, _ in curve], [lr for _, _, lr in curve], color="tab:blue", linewidth=1.2)
+        ax.set_title(name, fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(0, len(curve) / spe)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, color="0.92")
+    for ax in list(axes.flat)[len(curves):]:
+        ax.axis("off")
+    fig.supxlabel("epoch")
+    fig.supylabel("learning rate")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _save(fig, path: Path) -> None:
+    """savefig to a temporary file beside `path`, then rename: no half-written PNG."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=110)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

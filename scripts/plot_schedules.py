@@ -1,0 +1,96 @@
+"""Preview learning-rate schedules before training: PNG, CSV (step,epoch,lr) and JSON per schedule.
+
+    python scripts/plot_schedules.py scheduler=onecycle trainer.max_epochs=100 data.batch_size=256
+    python scripts/plot_schedules.py --all                       # every conf/scheduler/*.yaml + overview.png
+    python scripts/plot_schedules.py scheduler=plateau --val-curve-from runs/2026-01-01/12-00-00
+
+Takes the same overrides as train.py, composes the same Hydra config and builds the schedule through
+the same factory (schedulers.preview.lr_curve), without loading data or a model.
+"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import engine.oneflow_env  # noqa: E402,F401  (before oneflow)
+
+import argparse  # noqa: E402
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.errors import HydraException  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
+
+from engine.errors import fail, user_errors  # noqa: E402
+from engine.run_files import atomic_write_json, atomic_write_text  # noqa: E402
+from schedulers.preview import (build_preview_schedule, example_val_curve, lr_curve, plot_curve,  # noqa: E402
+                                plot_overview, read_val_curve, run_steps_per_epoch)
+
+CONF = ROOT / "conf"
+
+
+def compose_config(overrides: list) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
+    """Write <name>.png/.csv/.json for the schedule of `cfg`; return (curve, steps_per_epoch)."""
+    name = cfg.scheduler.get("name") or "custom"
+    spe = run_steps_per_epoch(cfg)
+    monitor = cfg.scheduler.get("monitor")
+    val_curve, val_source = None, None
+    if monitor:
+        if val_curve_from is not None:
+            val_curve, val_source = read_val_curve(val_curve_from, monitor), str(val_curve_from)
+        else:
+            val_curve, val_source = example_val_curve(monitor, cfg.trainer.max_epochs), "built-in example"
+    curve = lr_curve(cfg, val_curve=val_curve)
+
+    resolved = build_preview_schedule(cfg).describe()
+    resolved["run"] = {"max_epochs": cfg.trainer.max_epochs, "steps_per_epoch": spe, "total_steps": len(curve),
+                       "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size}
+    if monitor:
+        resolved["run"]["val_curve"] = {"metric": monitor, "source": val_source, "values": list(val_curve)}
+    resolved["config"] = OmegaConf.to_container(cfg.scheduler, resolve=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / f"{name}.csv", "step,epoch,lr\n" + "".join(f"{s},{e},{lr!r}\n" for s, e, lr in curve))
+    atomic_write_json(out / f"{name}.json", resolved)
+    title = f"{name}: {cfg.trainer.max_epochs} epochs x {spe} steps, lr {cfg.optimizer.lr}"
+    plot_curve(curve, spe, title, out / f"{name}.png", val_curve=val_curve, val_label=monitor or "")
+    print(f"{name}: {len(curve)} steps, lr {curve[0][2]:.4g} -> {curve[-1][2]:.4g}  ({out / name}.png/.csv/.json)")
+    return curve, spe
+
+
+def main(argv: list = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py (e.g. scheduler=cosine)")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "schedules", help="output folder")
+    parser.add_argument("--all", action="store_true", help="every conf/scheduler/*.yaml, plus overview.png")
+    parser.add_argument("--val-curve-from", type=Path, default=None, metavar="RUN_DIR",
+                        help="plateau schedules replay the monitored metric logged in this run directory")
+    args = parser.parse_args(argv)
+
+    if args.all and any(o.lstrip("+~").startswith("scheduler=") for o in args.overrides):
+        fail("--all renders every schedule in conf/scheduler/; drop the scheduler=... override (or drop --all).")
+    names = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml")) if args.all else [None]
+    curves = {}
+    with user_errors():
+        for name in names:
+            try:
+                cfg = compose_config(args.overrides + ([f"scheduler={name}"] if name else []))
+            except (HydraException, OmegaConfBaseException) as error:
+                fail(f"bad override in {args.overrides}: {str(error).split('Config search path')[0]}")
+            try:
+                curves[cfg.scheduler.get("name") or name] = render(cfg, args.out, args.val_curve_from)
+            except OmegaConfBaseException as error:  # e.g. an interpolation to a missing key
+                fail(f"the config cannot be resolved: {error}")
+        if args.all:
+            plot_overview(curves, args.out / "overview.png")
+            print(f"overview: {args.out / 'overview.png'}")
+
+
+if __name__ == "__main__":
+    main()

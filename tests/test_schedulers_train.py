@@ -1,0 +1,33 @@
+"""train.py and the schedule: bad schedules stop before any data is read; the logged `lr` is the preview."""
+import math
+
+import pytest
+from hydra import compose, initialize_config_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from schedulers.preview import lr_curve
+from tests.test_config import CONF
+
+
+def test_bad_schedule_fails_before_data_is_loaded(tmp_path, train):
+    # the dataset does not exist: had the run got as far as loading data it would report that instead
+    result = train("scheduler=warmup_cosine", "trainer.max_epochs=3", f"data.dataset.root={tmp_path / 'none'}",
+                   "data.dataset.download=false", "model=tiny", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "scheduler.lr_scheduler.warmup_iters = 5" in result.stderr and "CIFAR" not in result.stderr
+
+
+def test_logged_lr_is_the_previewed_curve(tmp_path, train):
+    overrides = ["experiment=smoke", "scheduler=onecycle", "trainer.max_epochs=2", "data.train_size=320",
+                 "data.batch_size=64", "trainer.progress=false"]
+    result = train(*overrides, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
+    events.Reload()
+    logged = [(e.step, e.value) for e in events.Scalars("lr")]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        preview = lr_curve(compose(config_name="config", overrides=overrides))
+    assert [s for s, _ in logged] == [s for s, _, _ in preview] == list(range(10))
+    for (_, value), (_, _, lr) in zip(logged, preview):
+        assert math.isclose(value, lr, rel_tol=1e-6)  # TensorBoard stores float32
+    assert preview[0][2] == pytest.approx(0.05 / 25)  # smoke's lr 0.05 is the peak; onecycle starts at peak/25
