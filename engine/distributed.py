@@ -76,7 +76,7 @@ def check_replicas(model: flow.nn.Module, summary: Any) -> None:
         return
     report = replica_report(model)
     print(f"rank {report['rank']}: final weights sha256 {report['weights_sha256']}, "
-          f"max |diff| to rank 0 {report['max_abs_diff_to_rank0']}")
+          f"max |diff| to rank 0 {report['max_abs_diff_to_rank0']}", flush=True)  # pipes buffer; the launcher may end us first
     summary.update(distributed=report)
 
 
