@@ -24,10 +24,10 @@ from engine import distributed
 from engine.checkpoint import CheckpointDir, seed_epoch, seed_everything
 from engine.errors import ConfigError, user_errors
 from engine.hparams import log_hparams_end, log_hparams_start, objective
-from engine.progress import LossWatch, Progress, describe_run, evaluate
+from engine.progress import Progress, StepMeter, describe_run, evaluate
 from engine.resume import finished_status, restore_run, resume_argv, run_state
 from engine.run_files import RunSummary, open_event_writer, record_run_info, recording_interrupts
-from engine.steps import build_schedule, build_steps
+from engine.steps import build_schedule, build_steps, train_step
 from input_pipeline import steps_per_epoch
 from input_pipeline.loaders import build_loaders, training_images
 
@@ -75,7 +75,7 @@ def main(cfg: DictConfig) -> Optional[float]:
     log_hparams_start(writer, cfg)
     summary = (RunSummary if rank0 else distributed.Discard)(run_dir, **describe_run(cfg, HydraConfig.get().runtime.choices, schedule, device),
                          **progress.summary_fields(cfg.trainer.acc1_thresholds))
-    watch, every_n = LossWatch(), cfg.trainer.checkpoint_every_n_steps
+    meter, every_n = StepMeter(writer, progress), cfg.trainer.checkpoint_every_n_steps
     started = time.time() - progress.wall_time_s
 
     with recording_interrupts(summary):
@@ -86,38 +86,26 @@ def main(cfg: DictConfig) -> Optional[float]:
             seed_epoch(cfg.seed, epoch)
             # After a mid-epoch checkpoint, skip the batches already trained (same order and augmentation).
             batches = itertools.islice(train_loader, progress.batch_in_epoch, None)
-            loss_sum = flow.tensor(progress.epoch_loss_sum, device=device)
-            correct = flow.tensor(progress.epoch_correct, device=device)
             bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.trainer.max_epochs}", total=len(train_loader),
                        initial=progress.batch_in_epoch, disable=not cfg.trainer.progress, leave=False)
             epoch_start = time.time()
             for images, labels in bar:
-                lrs = [group["lr"] for group in optimizer.param_groups]  # the LR this step applies
-                loss, logits = steps.train(images, labels)
-                schedule.after_optimizer_step()
-
-                writer.add_scalar("lr", lrs[0], progress.global_step)
-                for i, lr in enumerate(lrs[1:], start=1):
-                    writer.add_scalar(f"lr/group{i}", lr, progress.global_step)
-                loss_sum += loss.float() * len(labels)
-                correct += (logits.argmax(1) == labels).sum()
-                watch.add(loss, lrs[0], progress.global_step)
-                progress.advance(len(labels), lrs[0])
+                # Forward, backward, update, schedule, LR to TensorBoard; loss and logits wait for the next check.
+                lrs = train_step(steps, schedule, meter, images, labels)
                 at_log = progress.global_step % cfg.trainer.log_every_n_steps == 0
                 at_checkpoint = every_n > 0 and progress.global_step % every_n == 0 and progress.batch_in_epoch < len(train_loader)
                 if at_log or at_checkpoint:  # the only host syncs inside an epoch
-                    diverged, last_loss = watch.check(epoch + 1)
+                    diverged, last_loss = meter.check(epoch + 1)
                     if diverged:
                         break
                     if at_log:
                         writer.add_scalar("train/loss", last_loss, progress.global_step)
                         bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lrs[0]:.4g}")
                     if at_checkpoint:
-                        progress.hold_epoch_sums(loss_sum, correct)
                         writer.flush()  # every event before the checkpoint is on disk
                         checkpoints.save(run_state(cfg, model, steps, schedule, progress), epoch, progress.global_step)
             progress.train_seconds += time.time() - epoch_start
-            diverged = diverged or watch.check(epoch + 1)[0]
+            diverged = diverged or meter.check(epoch + 1)[0]
             if diverged:  # stop at once, exit 0: a sweep over learning rates goes on to its next member
                 progress.wall_time_s = time.time() - started
                 summary.update(status="diverged", diverged=diverged, **progress.summary_fields(cfg.trainer.acc1_thresholds))
@@ -128,7 +116,7 @@ def main(cfg: DictConfig) -> Optional[float]:
                 return objective(cfg, summary.fields)
 
             model.eval()
-            metrics = progress.epoch_train_metrics(loss_sum, correct)
+            metrics = progress.epoch_train_metrics()  # the check above brought in the last steps
             for split, loader in eval_loaders.items():
                 metrics.update(evaluate(steps.predict, loader, split))
             schedule.after_epoch(metrics)

@@ -17,8 +17,8 @@ class Progress:
     epoch: int = 0  # completed epochs
     global_step: int = 0  # completed optimizer steps
     batch_in_epoch: int = 0  # batches of the current epoch already trained (a mid-epoch checkpoint)
-    epoch_loss_sum: float = 0.0  # running sums of the current epoch, for train/loss_epoch and train/acc1
-    epoch_correct: float = 0.0
+    epoch_loss_sum: float = 0.0  # running sums of the checked steps of the current epoch, for train/loss_epoch
+    epoch_correct: float = 0.0  # and train/acc1 (the steps since the last check wait in engine.progress.LossWatch)
     epoch_seen: int = 0
     train_images: int = 0
     train_seconds: float = 0.0
@@ -42,12 +42,8 @@ class Progress:
         self.train_images += batch_size
         self.last_lr = lr
 
-    def hold_epoch_sums(self, loss_sum: flow.Tensor, correct: flow.Tensor) -> None:
-        """Copy the epoch's on-device running sums into this record (before a mid-epoch checkpoint)."""
-        self.epoch_loss_sum, self.epoch_correct = (float(v) for v in flow.stack([loss_sum.float(), correct.float()]).cpu().numpy())
-
-    def epoch_train_metrics(self, loss_sum: flow.Tensor, correct: flow.Tensor) -> dict[str, float]:
-        self.hold_epoch_sums(loss_sum, correct)
+    def epoch_train_metrics(self) -> dict[str, float]:
+        """The epoch's mean training loss and top-1 accuracy (%) from the running sums."""
         seen = max(self.epoch_seen, 1)
         return {"train/loss_epoch": self.epoch_loss_sum / seen, "train/acc1": 100.0 * self.epoch_correct / seen}
 
@@ -90,31 +86,78 @@ class LossWatch:
     """The losses and LRs of the steps since the last check, kept on the device (no per-step host sync).
 
     `check()` reads them in one transfer: it returns the first non-finite step as a divergence record,
-    so the run stops knowing exactly where the loss went bad, at most N steps late.
+    so the run stops knowing exactly where the loss went bad, at most N steps late. Given each step's
+    logits and labels too, the same transfer also brings the steps' summed loss (times batch size) and
+    correct top-1 count, so the epoch's training metrics cost no device op per step.
     """
 
     def __init__(self) -> None:
         self.losses: list[flow.Tensor] = []
         self.lrs: list[float] = []
+        self.logits: list[flow.Tensor] = []
+        self.labels: list[flow.Tensor] = []
         self.first_step = 0
 
-    def add(self, loss: flow.Tensor, lr: float, step: int) -> None:
+    def add(self, loss: flow.Tensor, lr: float, step: int, logits: Optional[flow.Tensor] = None,
+            labels: Optional[flow.Tensor] = None) -> None:
         if not self.losses:
             self.first_step = step
         self.losses.append(loss)
         self.lrs.append(lr)
+        if logits is not None:
+            self.logits.append(logits)
+            self.labels.append(labels)
 
     def check(self, epoch: int) -> tuple[Optional[dict], Optional[float]]:
         """(divergence record or None, the latest loss, or the first non-finite one) since the last check; then forgets them."""
+        return self.check_and_sum(epoch)[:2]
+
+    def check_and_sum(self, epoch: int) -> tuple[Optional[dict], Optional[float], float, int]:
+        """check(), plus the sum of loss x batch size and the correct top-1 count of the steps given logits."""
         if not self.losses:
-            return None, None
-        values = flow.stack([loss.float().to(self.losses[-1].device) for loss in self.losses]).cpu().numpy()
+            return None, None, 0.0, 0
+        device = self.losses[-1].device
+        pending = [loss.float().to(device) for loss in self.losses]
+        if self.logits:  # one argmax over every pending step's logits, instead of a few ops per step
+            hits = flow.cat(self.logits).argmax(1) == flow.cat(self.labels)
+            pending.append(hits.sum().float().to(device))
+        values = flow.stack(pending).cpu().numpy().tolist()
+        sizes = [logits.shape[0] for logits in self.logits]
+        correct = int(values.pop()) if self.logits else 0
         lrs, first = self.lrs, self.first_step
-        self.losses, self.lrs = [], []
+        self.losses, self.lrs, self.logits, self.labels = [], [], [], []
         for i, value in enumerate(values):
-            if not math.isfinite(float(value)):
-                return {"step": first + i, "epoch": epoch, "lr": lrs[i], "loss": str(float(value))}, float(value)
-        return None, float(values[-1])
+            if not math.isfinite(value):
+                return {"step": first + i, "epoch": epoch, "lr": lrs[i], "loss": str(value)}, value, math.nan, correct
+        return None, values[-1], sum(v * n for v, n in zip(values, sizes)), correct
+
+
+class StepMeter:
+    """What the loop records at every optimizer step, without a host sync or a device op.
+
+    The LR of the step goes to TensorBoard (a Python float, already on the host); the step's loss,
+    logits and labels wait in a LossWatch until the next `check()`, which reads them in one transfer
+    and adds the epoch's loss and accuracy sums to the Progress record on the host.
+    """
+
+    def __init__(self, writer: Any, progress: Progress) -> None:
+        self.writer, self.progress = writer, progress
+        self.watch = LossWatch()
+
+    def record(self, lrs: list[float], loss: flow.Tensor, logits: flow.Tensor, labels: flow.Tensor) -> None:
+        step = self.progress.global_step
+        self.writer.add_scalar("lr", lrs[0], step)
+        for i, lr in enumerate(lrs[1:], start=1):
+            self.writer.add_scalar(f"lr/group{i}", lr, step)
+        self.watch.add(loss, lrs[0], step, logits, labels)
+        self.progress.advance(labels.shape[0], lrs[0])
+
+    def check(self, epoch: int) -> tuple[Optional[dict], Optional[float]]:
+        """One host sync: (divergence record or None, latest loss) of the steps since the last check."""
+        diverged, last_loss, loss_sum, correct = self.watch.check_and_sum(epoch)
+        self.progress.epoch_loss_sum += loss_sum
+        self.progress.epoch_correct += correct
+        return diverged, last_loss
 
 
 def evaluate(predict: Any, loader: Any, prefix: str) -> dict[str, float]:

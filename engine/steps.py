@@ -153,3 +153,16 @@ def build_steps(trainer: DictConfig, model: flow.nn.Module, optimizer: Any, sche
     if trainer.graph:
         return GraphSteps(model, optimizer, schedule, eval_batch_size, dtype)
     return EagerSteps(model, optimizer, dtype)
+
+
+def train_step(steps: EagerSteps | GraphSteps, schedule: LRSchedule, meter: Any, images: flow.Tensor,
+               labels: flow.Tensor) -> list[float]:
+    """One optimizer step as the loop runs it, bookkeeping included (no host sync); returns the LRs it applied.
+
+    `meter` is an engine.progress.StepMeter. scripts/bench.py times this very function against a bare loop.
+    """
+    lrs = [group["lr"] for group in steps.optimizer.param_groups]  # Python floats: the LR this step applies
+    loss, logits = steps.train(images, labels)
+    schedule.after_optimizer_step()
+    meter.record(lrs, loss, logits, labels)
+    return lrs
