@@ -126,7 +126,7 @@ class ProjectLoop:
         with clock(f"{mode}: schedule + steps"):
             drop_last = cfg.data.drop_last or cfg.trainer.graph
             spe = steps_per_epoch(training_images(cfg.data), cfg.data.batch_size, drop_last=drop_last)
-            self.schedule = build_schedule(cfg.scheduler, optimizer, spe, graph=cfg.trainer.graph)
+            self.schedule = build_schedule(cfg.scheduler, optimizer, spe, cfg.trainer.max_epochs, graph=cfg.trainer.graph)
             self.steps = build_steps(cfg.trainer, self.model, optimizer, self.schedule, device, cfg.data.eval_batch_size)
         with clock(f"{mode}: loaders"):
             self.train_loader, eval_loaders = build_loaders(cfg.data, dataset, device, cfg.seed, drop_last=drop_last)
@@ -219,7 +219,7 @@ def bench_scheduler_steps(steps_per_epoch_: int, calls: int = 2000) -> dict[str,
     for path in sorted((CONF / "scheduler").glob("*.yaml")):
         cfg = compose_config(f"scheduler={path.stem}")
         optimizer = flow.optim.SGD([flow.nn.Parameter(flow.zeros(1))], lr=cfg.optimizer.lr)
-        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch_)
+        schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch_, max_epochs=cfg.trainer.max_epochs)
         if schedule.monitor is not None:
             metrics = {"val/loss": 1.0, "val/acc1": 50.0, "val/acc5": 80.0, "train/loss_epoch": 1.0, "train/acc1": 50.0}
             step = lambda: schedule.after_epoch(metrics)  # noqa: E731
