@@ -97,12 +97,12 @@ def synced(fn: Callable[[], Any]) -> float:
 class FloorLoop:
     """(a) forward + backward + SGD step on one fixed batch: no input pipeline, scheduler or logging."""
 
-    def __init__(self, cfg: DictConfig, device: str, batch_size: int) -> None:
+    def __init__(self, cfg: DictConfig, device: str, batch: tuple[flow.Tensor, flow.Tensor]) -> None:
         flow.manual_seed(cfg.seed)
         self.model = instantiate(cfg.model).to(device)
         self.optimizer = instantiate(cfg.optimizer)(self.model.parameters())  # the run's optimizer (SGD, momentum, wd)
-        self.images = flow.randn(batch_size, 3, 32, 32, device=device)
-        self.labels = flow.randint(0, cfg.data.num_classes, (batch_size,), device=device)
+        # A real augmented, normalised batch (copied once): the same values the project's step sees.
+        self.images, self.labels = (t.clone() for t in batch)
 
     def block(self, steps: int) -> None:
         for _ in range(steps):
@@ -316,7 +316,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as logs:
         project = ProjectLoop(cfg, device, dataset, Path(logs) / "eager", clock)
         first_step = {"eager": project.first_step()}
-        floor = FloorLoop(cfg, device, args.batch_size)
+        floor = FloorLoop(cfg, device, project.first)
         loops: dict[str, Any] = {"floor": floor, "project": project}
         if not args.no_graph:
             graph = ProjectLoop(compose_config(*overrides, "trainer.graph=true"), device, dataset, Path(logs) / "graph", clock)
