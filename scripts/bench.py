@@ -72,6 +72,7 @@ class Clock:
         self.start = time.perf_counter()
 
     def __exit__(self, *exc: Any) -> None:
+        wait_for_device()  # OneFlow queues work (weight init, copies): count it in the phase that queued it
         self.seconds[self.name] = time.perf_counter() - self.start
 
 
@@ -230,13 +231,11 @@ def bench_scheduler_steps(steps_per_epoch_: int, calls: int = 2000) -> dict[str,
         cfg = compose_config(f"scheduler={path.stem}")
         optimizer = flow.optim.SGD([flow.nn.Parameter(flow.zeros(1))], lr=cfg.optimizer.lr)
         schedule = build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch_, max_epochs=cfg.trainer.max_epochs)
-        if schedule.monitor is not None:
+        if schedule.interval == "step":  # what runs after every optimizer step (warmup_plateau: its warmup)
+            step = schedule.after_optimizer_step
+        else:  # epoch-stepped and plateau schedules: their per-epoch hook (plateau: on a validation metric)
             metrics = {"val/loss": 1.0, "val/acc1": 50.0, "val/acc5": 80.0, "train/loss_epoch": 1.0, "train/acc1": 50.0}
             step = lambda: schedule.after_epoch(metrics)  # noqa: E731
-        elif schedule.interval == "epoch":
-            step = lambda: schedule.after_epoch({})  # noqa: E731
-        else:
-            step = schedule.after_optimizer_step
         n = min(calls, max(1, cfg.trainer.max_epochs * (steps_per_epoch_ if schedule.interval == "step" else 1) - 2))
         start = time.perf_counter()
         for _ in range(n):
