@@ -12,6 +12,7 @@ On one process every function here is a no-op, so train.py reads the same either
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import Any
 
 import numpy as np
@@ -75,8 +76,11 @@ def check_replicas(model: flow.nn.Module, summary: Any) -> None:
     if world_size() == 1:
         return
     report = replica_report(model)
-    print(f"rank {report['rank']}: final weights sha256 {report['weights_sha256']}, "
-          f"max |diff| to rank 0 {report['max_abs_diff_to_rank0']}", flush=True)  # pipes buffer; the launcher may end us first
+    # One write, newline included: the ranks share the launcher's stdout, and print()'s separate write of
+    # the newline let another rank's line land in between (seen in CI: two reports on one line).
+    sys.stdout.write(f"rank {report['rank']}: final weights sha256 {report['weights_sha256']}, "
+                     f"max |diff| to rank 0 {report['max_abs_diff_to_rank0']}\n")
+    sys.stdout.flush()
     summary.update(distributed=report)
 
 
