@@ -35,10 +35,13 @@ from typing import Any, Callable, Iterator, Optional  # noqa: E402
 import oneflow as flow  # noqa: E402
 import oneflow.nn.functional as F  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.errors import HydraException  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from engine.checkpoint import seed_epoch  # noqa: E402
+from engine.errors import fail, user_errors  # noqa: E402
 from engine.progress import Progress, StepMeter, evaluate  # noqa: E402
 from engine.run_files import atomic_write_text, open_event_writer, record_run_info  # noqa: E402
 from engine.steps import build_schedule, build_steps, train_step  # noqa: E402
@@ -54,8 +57,13 @@ CONF = ROOT / "conf"
 
 
 def compose_config(*overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    """train.py's config for these overrides; a bad choice or value ends the benchmark with one paragraph."""
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as error:
+        fail(f"bad benchmark setting ({' '.join(overrides)}): {str(error).split('Config search path')[0]} "
+             f"See `python scripts/bench.py --help` and the choices in conf/.")
 
 
 class Clock:
@@ -295,6 +303,11 @@ def main() -> None:
     parser.add_argument("--no-cifar-archive", action="store_true", help="skip the CIFAR-100 reader on a real-size archive")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench"), help="folder for <model>_<device>.md ('' to skip)")
     args = parser.parse_args()
+    for name in ("batch_size", "steps", "repeats", "images", "test_images"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive whole number, not {getattr(args, name)}")
+    if args.warmup < 0:
+        parser.error(f"--warmup must be 0 or more, not {args.warmup}")
 
     info = machine()
     device = args.device = ("cuda" if flow.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -305,10 +318,10 @@ def main() -> None:
           f"{args.steps} steps x {args.repeats} repeats after {args.warmup} warm-up steps", flush=True)
 
     clock = Clock()
-    fixed: dict[str, Any] = {"interpreter + imports (fresh process)": import_seconds()}
-    with clock("config (hydra compose)"):
+    with clock("config (hydra compose)"):  # first: a bad setting fails before anything is measured
         cfg = compose_config(*overrides)
-    fixed["config (hydra compose)"] = clock.seconds["config (hydra compose)"]
+    fixed: dict[str, Any] = {"interpreter + imports (fresh process)": import_seconds(),
+                             "config (hydra compose)": clock.seconds["config (hydra compose)"]}
     dataset, data_seconds = load_datasets(args.images, args.test_images, not args.no_cifar_archive)
     fixed.update(data_seconds)
 
@@ -485,4 +498,5 @@ graph: + train graph compile): {', '.join(f"**{k} {v:.2f} s**" for k, v in fc['b
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors():  # a schedule or data setting that cannot work: one paragraph, exit 2
+        main()

@@ -36,3 +36,11 @@ def test_bench_reports_every_figure_as_json_last_line(tmp_path):
 
     report = (tmp_path / "tiny_cpu.md").read_text()
     assert "(b)/(a)" in report and "load average" in report and "| `multistep` |" in report
+
+
+def test_bad_settings_end_with_one_paragraph_and_exit_2(tmp_path):
+    for bad, says in ((["--model", "resnet7"], "model/resnet7"), (["--steps", "0"], "--steps must be a positive")):
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), *bad, "--out", str(tmp_path)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
