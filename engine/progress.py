@@ -18,7 +18,7 @@ class Progress:
     global_step: int = 0  # completed optimizer steps
     batch_in_epoch: int = 0  # batches of the current epoch already trained (a mid-epoch checkpoint)
     epoch_loss_sum: float = 0.0  # running sums of the checked steps of the current epoch, for train/loss_epoch
-    epoch_correct: float = 0.0  # and train/acc1 (the steps since the last check wait in engine.progress.LossWatch)
+    epoch_correct: float = 0.0  # and train/acc1 (the steps since the last check wait in StepMeter)
     epoch_seen: int = 0
     train_images: int = 0
     train_seconds: float = 0.0
@@ -82,82 +82,54 @@ def epochs_to_reach(acc1_per_epoch: list[float], threshold: float) -> Optional[i
     return next((i + 1 for i, acc in enumerate(acc1_per_epoch) if acc >= threshold), None)
 
 
-class LossWatch:
-    """The losses and LRs of the steps since the last check, kept on the device (no per-step host sync).
-
-    `check()` reads them in one transfer: it returns the first non-finite step as a divergence record,
-    so the run stops knowing exactly where the loss went bad, at most N steps late. Given each step's
-    logits and labels too, the same transfer also brings the steps' summed loss (times batch size) and
-    correct top-1 count, so the epoch's training metrics cost no device op per step.
-    """
-
-    def __init__(self) -> None:
-        self.losses: list[flow.Tensor] = []
-        self.lrs: list[float] = []
-        self.logits: list[flow.Tensor] = []
-        self.labels: list[flow.Tensor] = []
-        self.first_step = 0
-
-    def add(self, loss: flow.Tensor, lr: float, step: int, logits: Optional[flow.Tensor] = None,
-            labels: Optional[flow.Tensor] = None) -> None:
-        if not self.losses:
-            self.first_step = step
-        self.losses.append(loss)
-        self.lrs.append(lr)
-        if logits is not None:
-            self.logits.append(logits)
-            self.labels.append(labels)
-
-    def check(self, epoch: int) -> tuple[Optional[dict], Optional[float]]:
-        """(divergence record or None, the latest loss, or the first non-finite one) since the last check; then forgets them."""
-        return self.check_and_sum(epoch)[:2]
-
-    def check_and_sum(self, epoch: int) -> tuple[Optional[dict], Optional[float], float, int]:
-        """check(), plus the sum of loss x batch size and the correct top-1 count of the steps given logits."""
-        if not self.losses:
-            return None, None, 0.0, 0
-        device = self.losses[-1].device
-        pending = [loss.float().to(device) for loss in self.losses]
-        if self.logits:  # one argmax over every pending step's logits, instead of a few ops per step
-            hits = flow.cat(self.logits).argmax(1) == flow.cat(self.labels)
-            pending.append(hits.sum().float().to(device))
-        values = flow.stack(pending).cpu().numpy().tolist()
-        sizes = [logits.shape[0] for logits in self.logits]
-        correct = int(values.pop()) if self.logits else 0
-        lrs, first = self.lrs, self.first_step
-        self.losses, self.lrs, self.logits, self.labels = [], [], [], []
-        for i, value in enumerate(values):
-            if not math.isfinite(value):
-                return {"step": first + i, "epoch": epoch, "lr": lrs[i], "loss": str(value)}, value, math.nan, correct
-        return None, values[-1], sum(v * n for v, n in zip(values, sizes)), correct
-
-
 class StepMeter:
     """What the loop records at every optimizer step, without a host sync or a device op.
 
-    The LR of the step goes to TensorBoard (a Python float, already on the host); the step's loss,
-    logits and labels wait in a LossWatch until the next `check()`, which reads them in one transfer
-    and adds the epoch's loss and accuracy sums to the Progress record on the host.
+    The step's LR goes to TensorBoard at once (a Python float, already on the host); its loss, logits
+    and labels wait on the device until `check()`, which reads every pending step in one transfer. The
+    check returns the first non-finite step as a divergence record (the run stops knowing exactly where
+    the loss went bad, at most N steps late) and adds the steps' summed loss and correct top-1 count to
+    the Progress record, so the epoch's training metrics cost one argmax per check, not ops per step.
     """
 
     def __init__(self, writer: Any, progress: Progress) -> None:
         self.writer, self.progress = writer, progress
-        self.watch = LossWatch()
+        self.losses: list[flow.Tensor] = []
+        self.logits: list[flow.Tensor] = []
+        self.labels: list[flow.Tensor] = []
+        self.lrs: list[float] = []
+        self.first_step = 0
 
     def record(self, lrs: list[float], loss: flow.Tensor, logits: flow.Tensor, labels: flow.Tensor) -> None:
         step = self.progress.global_step
         self.writer.add_scalar("lr", lrs[0], step)
         for i, lr in enumerate(lrs[1:], start=1):
             self.writer.add_scalar(f"lr/group{i}", lr, step)
-        self.watch.add(loss, lrs[0], step, logits, labels)
+        if not self.losses:
+            self.first_step = step
+        self.losses.append(loss)
+        self.logits.append(logits)
+        self.labels.append(labels)
+        self.lrs.append(lrs[0])
         self.progress.advance(labels.shape[0], lrs[0])
 
     def check(self, epoch: int) -> tuple[Optional[dict], Optional[float]]:
-        """One host sync: (divergence record or None, latest loss) of the steps since the last check."""
-        diverged, last_loss, loss_sum, correct = self.watch.check_and_sum(epoch)
-        self.progress.epoch_loss_sum += loss_sum
+        """One host sync: (divergence record or None, the latest loss or the first non-finite one) of the
+        steps since the last check, whose loss and accuracy sums then join the epoch's; then forgets them."""
+        if not self.losses:
+            return None, None
+        device = self.losses[-1].device
+        hits = flow.cat(self.logits).argmax(1) == flow.cat(self.labels)
+        values = flow.stack([loss.float().to(device) for loss in self.losses] + [hits.sum().float()]).cpu().numpy().tolist()
+        correct, sizes = int(values.pop()), [labels.shape[0] for labels in self.labels]
+        lrs, first = self.lrs, self.first_step
+        self.losses, self.logits, self.labels, self.lrs = [], [], [], []
+        for i, value in enumerate(values):
+            if not math.isfinite(value):
+                return {"step": first + i, "epoch": epoch, "lr": lrs[i], "loss": str(value)}, value
+        self.progress.epoch_loss_sum += sum(v * n for v, n in zip(values, sizes))
         self.progress.epoch_correct += correct
-        return diverged, last_loss
+        return None, values[-1]
 
 
 def evaluate(predict: Any, loader: Any, prefix: str) -> dict[str, float]:

@@ -19,6 +19,7 @@ import oneflow.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from engine.errors import ConfigError
+from engine.progress import StepMeter
 from schedulers import LRSchedule, build_lr_schedule
 
 # OneFlow's nn.Graph turns these into its own LR job; the others it rejects (LambdaLR, ChainedScheduler,
@@ -155,11 +156,11 @@ def build_steps(trainer: DictConfig, model: flow.nn.Module, optimizer: Any, sche
     return EagerSteps(model, optimizer, dtype)
 
 
-def train_step(steps: EagerSteps | GraphSteps, schedule: LRSchedule, meter: Any, images: flow.Tensor,
+def train_step(steps: EagerSteps | GraphSteps, schedule: LRSchedule, meter: StepMeter, images: flow.Tensor,
                labels: flow.Tensor) -> list[float]:
     """One optimizer step as the loop runs it, bookkeeping included (no host sync); returns the LRs it applied.
 
-    `meter` is an engine.progress.StepMeter. scripts/bench.py times this very function against a bare loop.
+    scripts/bench.py times this very function against a bare loop.
     """
     lrs = [group["lr"] for group in steps.optimizer.param_groups]  # Python floats: the LR this step applies
     loss, logits = steps.train(images, labels)

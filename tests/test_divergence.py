@@ -1,9 +1,6 @@
 """A diverging run stops at once, says where in summary.json, and exits 0 so a sweep goes on."""
 import math
 
-import oneflow as flow
-
-from engine.progress import LossWatch
 from tests.engine_runs import FAST, read_scalars, read_summary
 
 
@@ -22,15 +19,3 @@ def test_huge_learning_rate_ends_as_diverged_with_exit_code_0(tmp_path, train):
     assert not list((tmp_path / "checkpoints").glob("*.ckpt"))  # nothing non-finite was checkpointed
     assert "nothing to do" in train(*FAST, "trainer.max_epochs=3", "optimizer.lr=1e5", "trainer.log_every_n_steps=4",
                                     f"hydra.run.dir={tmp_path}").stdout  # re-running a sweep skips it
-
-
-def test_loss_watch_finds_the_first_non_finite_step():
-    watch = LossWatch()
-    for step, value in enumerate([1.0, 2.0, float("inf"), float("nan")], start=7):
-        watch.add(flow.tensor(value), lr=0.1 * step, step=step)
-    diverged, last = watch.check(epoch=2)
-    assert diverged["step"] == 9 and diverged["epoch"] == 2 and math.isclose(diverged["lr"], 0.9)
-    assert math.isinf(last)  # the loss of the first bad step
-    watch.add(flow.tensor(0.5), lr=0.1, step=11)
-    assert watch.check(epoch=2) == (None, 0.5)
-    assert watch.check(epoch=2) == (None, None)

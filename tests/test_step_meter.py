@@ -56,11 +56,17 @@ def test_sums_between_checks_equal_the_per_step_computation():
     assert {t for t, _, _ in writer.calls} == {"lr", "lr/group1"}
 
 
-def test_a_non_finite_step_is_reported_and_the_last_check_is_empty():
-    progress = Progress()
+def test_the_first_non_finite_step_is_reported_with_its_lr_then_checks_go_on():
+    progress = Progress(global_step=7)
     meter = StepMeter(Scalars(), progress)
-    for step, (loss, logits, labels) in enumerate(batches(1, 4)):
-        meter.record([0.5], flow.tensor(float("nan")) if step == 2 else loss, logits, labels)
-    diverged, last = meter.check(epoch=3)
-    assert diverged == {"step": 2, "epoch": 3, "lr": 0.5, "loss": "nan"} and math.isnan(last)
-    assert meter.check(epoch=3) == (None, None)
+    losses = [1.0, 2.0, float("inf"), float("nan")]
+    for value, (_, logits, labels) in zip(losses, batches(1, 4)):
+        meter.record([0.1 * progress.global_step], flow.tensor(value), logits, labels)
+    diverged, last = meter.check(epoch=2)
+    assert diverged == {"step": 9, "epoch": 2, "lr": diverged["lr"], "loss": "inf"} and math.isclose(diverged["lr"], 0.9)
+    assert math.isinf(last)  # the loss of the first bad step
+    assert progress.epoch_seen == 8 + 8 + 5 + 8 and progress.epoch_loss_sum == 0.0  # a diverged batch adds nothing to the sums
+    loss, logits, labels = next(batches(2, 1))
+    meter.record([0.1], loss, logits, labels)
+    assert meter.check(epoch=2) == (None, float(loss.numpy()))
+    assert meter.check(epoch=2) == (None, None)
