@@ -34,14 +34,12 @@ from typing import Any, Callable, Iterator, Optional  # noqa: E402
 
 import oneflow as flow  # noqa: E402
 import oneflow.nn.functional as F  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra.errors import HydraException  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
-from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from engine.checkpoint import seed_epoch  # noqa: E402
-from engine.errors import fail, user_errors  # noqa: E402
+from engine.config import CONF, compose_config  # noqa: E402
+from engine.errors import user_errors  # noqa: E402
 from engine.progress import Progress, StepMeter, evaluate  # noqa: E402
 from engine.run_files import atomic_write_text, open_event_writer, record_run_info  # noqa: E402
 from engine.steps import build_schedule, build_steps, train_step  # noqa: E402
@@ -53,17 +51,6 @@ from schedulers import build_lr_schedule  # noqa: E402
 from scripts.bench_data import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-
-
-def compose_config(*overrides: str) -> DictConfig:
-    """train.py's config for these overrides; a bad choice or value ends the benchmark with one paragraph."""
-    try:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as error:
-        fail(f"bad benchmark setting ({' '.join(overrides)}): {str(error).split('Config search path')[0]} "
-             f"See `python scripts/bench.py --help` and the choices in conf/.")
 
 
 class Clock:

@@ -17,22 +17,15 @@ import engine.oneflow_env  # noqa: E402,F401  (before oneflow)
 
 import argparse  # noqa: E402
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra.errors import HydraException  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
+from engine.config import CONF, compose_config  # noqa: E402
 from engine.errors import fail, user_errors  # noqa: E402
 from engine.run_files import atomic_write_json, atomic_write_text  # noqa: E402
 from schedulers.preview import (build_preview_schedule, example_val_curve, lr_curve, plot_curve,  # noqa: E402
                                 plot_overview, read_val_curve, run_steps_per_epoch)
 
-CONF = ROOT / "conf"
-
-
-def compose_config(overrides: list) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
 
 
 def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
@@ -79,10 +72,7 @@ def main(argv: list = None) -> None:
     curves = {}
     with user_errors():
         for name in names:
-            try:
-                cfg = compose_config(args.overrides + ([f"scheduler={name}"] if name else []))
-            except (HydraException, OmegaConfBaseException) as error:
-                fail(f"bad override in {args.overrides}: {str(error).split('Config search path')[0]}")
+            cfg = compose_config(*args.overrides, *([f"scheduler={name}"] if name else []))  # ConfigError: one paragraph
             try:
                 curves[cfg.scheduler.get("name") or name] = render(cfg, args.out, args.val_curve_from)
             except OmegaConfBaseException as error:  # e.g. an interpolation to a missing key

@@ -1,15 +1,13 @@
 """Every choice of every config group composes, and builds its objects without loading data."""
-from pathlib import Path
 
 import oneflow as flow
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from engine.config import CONF, compose_config
 from input_pipeline import steps_per_epoch
 from schedulers import build_lr_schedule
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "experiment"]
 
 
@@ -17,14 +15,9 @@ def choices(group):
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-def compose_with(*overrides):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
-
-
 @pytest.mark.parametrize("group,choice", [(g, c) for g in GROUPS for c in choices(g)])
 def test_every_group_choice_composes(group, choice):
-    cfg = compose_with(f"{group}={choice}")
+    cfg = compose_config(f"{group}={choice}")
     for key in ("data", "model", "optimizer", "scheduler", "trainer"):
         assert key in cfg
     if group == "model":
@@ -38,7 +31,7 @@ def test_every_group_choice_composes(group, choice):
 
 
 def test_defaults_are_the_standard_recipe():
-    cfg = compose_with()
+    cfg = compose_config()
     assert cfg.model._target_ == "models.resnet.resnet18" and cfg.data.num_classes == 100
     assert cfg.optimizer.momentum == 0.9 and cfg.optimizer.weight_decay == 5e-4
     assert cfg.data.batch_size == 128 and cfg.device == "auto"

@@ -1,19 +1,17 @@
 """Graph mode: the same LR curve as eager mode for every schedule nn.Graph supports, close losses on CPU."""
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from engine.config import CONF, compose_config
 from engine.errors import ConfigError
 from engine.steps import build_schedule
 from input_pipeline import steps_per_epoch
 from tests.engine_runs import FAST, read_scalars, read_summary
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 EPOCHS = 2
 # Lengths fitted to the test's 2 epochs (the configs' own are for 200), so the LR changes within them.
 SHORTER = {
@@ -29,9 +27,8 @@ SHORTER = {
 
 
 def _graph_support(choice):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["data=synthetic", "model=tiny", f"scheduler={choice}",
-                                                       f"trainer.max_epochs={EPOCHS}", *SHORTER.get(choice, [])])
+    cfg = compose_config("data=synthetic", "model=tiny", f"scheduler={choice}", f"trainer.max_epochs={EPOCHS}",
+                         *SHORTER.get(choice, []))
     optimizer = instantiate(cfg.optimizer)(instantiate(cfg.model).parameters())
     try:
         build_schedule(cfg.scheduler, optimizer, steps_per_epoch(640, 64, drop_last=True), cfg.trainer.max_epochs, graph=True)
@@ -97,8 +94,7 @@ def test_graph_mode_refuses_what_nn_graph_cannot_run(tmp_path, train):
 
 
 def test_epoch_stepped_smooth_schedules_are_refused_in_graph_mode():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["model=tiny", "scheduler=cosine", "scheduler.interval=epoch"])
+    cfg = compose_config("model=tiny", "scheduler=cosine", "scheduler.interval=epoch")
     optimizer = instantiate(cfg.optimizer)(instantiate(cfg.model).parameters())
     with pytest.raises(ConfigError, match="eager mode"):
         build_schedule(cfg.scheduler, optimizer, 10, cfg.trainer.max_epochs, graph=True)

@@ -1,24 +1,20 @@
 """Every model in conf/model/ and a few flowvision architectures: [N, 100] logits from 32x32 inputs."""
-from pathlib import Path
 
 import oneflow as flow
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from engine.config import CONF, compose_config
 from engine.errors import ConfigError
 from models.flowvision_models import adapt_stem_to_32x32, flowvision_model
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 CIFAR_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 # Sizes reported for these CIFAR-100 networks (WRN-28-10: 36.5M in Zagoruyko & Komodakis; the others as CIFAR recipes list them).
 PUBLISHED_MILLIONS = {"wrn28_10": 36.5, "resnet18": 11.2, "densenet121": 7.0, "mobilenetv2": 2.4, "resnet50": 23.7}
 
 
 def build(model_choice: str, *overrides: str) -> flow.nn.Module:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"model={model_choice}", *overrides])
-    return instantiate(cfg.model)
+    return instantiate(compose_config(f"model={model_choice}", *overrides).model)
 
 
 def parameters(model: flow.nn.Module) -> int:

@@ -6,16 +6,14 @@ is 1000 steps and every test stays fast. Closed forms are in optimizer steps s, 
 import json
 import math
 import pickle
-from pathlib import Path
 
 import oneflow as flow
 import pytest
-from hydra import compose, initialize_config_dir
 
+from engine.config import CONF, compose_config
 from schedulers import ScheduleConfigError, build_lr_schedule
 from schedulers.preview import lr_curve
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 SCHEDULES = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
 SPE, EPOCHS, LR = 5, 200, 0.1
 T = SPE * EPOCHS
@@ -26,8 +24,7 @@ STALLING_LOSS = [5.0 - 0.1 * min(e, 19) for e in range(EPOCHS)]
 
 
 def compose_run(*overrides):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=[*RUN, *overrides])
+    return compose_config(*RUN, *overrides)
 
 
 def curve_of(*overrides, val_curve=STALLING_LOSS):

@@ -1,21 +1,14 @@
 """The sweep presets compose to what their comments promise (no training)."""
-from pathlib import Path
 
 import oneflow as flow
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-def compose_with(*overrides, hydra_config=False):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra_config)
+from engine.config import compose_config
 
 
 def test_compare_all_sweeps_every_schedule_over_three_seeds_on_the_standard_recipe():
-    cfg = compose_with("experiment=compare_all", hydra_config=True)
+    cfg = compose_config("experiment=compare_all", hydra_config=True)
     assert cfg.hydra.mode.name == "MULTIRUN"
     assert cfg.hydra.sweeper.params == {"scheduler": "glob(*)", "seed": "0,1,2"}
     assert (cfg.hydra.runtime.choices["data"], cfg.hydra.runtime.choices["model"]) == ("cifar100", "resnet18")
@@ -23,7 +16,7 @@ def test_compare_all_sweeps_every_schedule_over_three_seeds_on_the_standard_reci
 
 
 def test_reproduce_pytorch_cifar100_is_warmup_then_multistep():
-    cfg = compose_with("experiment=reproduce_pytorch_cifar100")
+    cfg = compose_config("experiment=reproduce_pytorch_cifar100")
     node = cfg.scheduler.lr_scheduler
     assert node._target_.endswith("WarmupLR") and node.scheduler_or_optimizer._target_.endswith("MultiStepLR")
     assert list(node.scheduler_or_optimizer.milestones) == [60, 120, 160] and node.scheduler_or_optimizer.gamma == 0.2
@@ -46,7 +39,7 @@ def test_reproduce_pytorch_cifar100_is_warmup_then_multistep():
 
 @pytest.mark.parametrize("schedule", ["cosine", "step", "multistep", "plateau", "constant"])
 def test_digits_presets_fit_their_schedule_into_fifteen_epochs(schedule):
-    cfg = compose_with(f"experiment=digits_{schedule}")
+    cfg = compose_config(f"experiment=digits_{schedule}")
     assert cfg.scheduler.name == schedule and cfg.trainer.max_epochs == 15 and cfg.model._target_.endswith("TinyCNN")
     lr_scheduler = cfg.scheduler.lr_scheduler
     if "T_max" in lr_scheduler:
@@ -57,14 +50,14 @@ def test_digits_presets_fit_their_schedule_into_fifteen_epochs(schedule):
 
 
 def test_hparams_search_tunes_the_lr_with_optuna_on_the_validation_split():
-    cfg = compose_with("hparams_search=lr", hydra_config=True)
+    cfg = compose_config("hparams_search=lr", hydra_config=True)
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.sweeper.direction == "maximize"
     assert cfg.hydra.sweeper.params == {"optimizer.lr": "tag(log, interval(0.005, 1.0))"}
     assert cfg.optimized_metric == "best_acc1" and cfg.data.val_split == 0.1
 
 
 def test_slurm_launcher_exposes_gpus_time_and_partition():
-    cfg = compose_with("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4", hydra_config=True)
+    cfg = compose_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4", hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 4, 1440)
