@@ -7,7 +7,6 @@ containers, numbers, strings and numpy arrays, so a checkpoint file cannot run c
 """
 from __future__ import annotations
 
-import io
 import pickle
 import random
 import re
@@ -17,8 +16,8 @@ from typing import Any, Optional
 import numpy as np
 import oneflow as flow
 
-from engine.errors import ConfigError
-from engine.run_files import atomic_write_bytes
+from common.errors import ConfigError
+from common.files import atomic_write_bytes, restricted_unpickle
 
 CHECKPOINT_NAME = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
@@ -53,20 +52,6 @@ def from_storable(obj: Any, device: str = "cpu") -> Any:
     return obj
 
 
-class _CheckpointUnpickler(pickle.Unpickler):
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"), ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-        ("collections", "OrderedDict"), (__name__, "_TensorData"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: checkpoints hold only containers, numbers, strings and arrays")
-
-
 def serialize(state: dict) -> bytes:
     """The bytes of a checkpoint holding `state` (tensors allowed anywhere in it)."""
     return pickle.dumps(to_storable(state), protocol=pickle.HIGHEST_PROTOCOL)
@@ -78,8 +63,7 @@ def save_checkpoint(state: dict, path: Path) -> None:
 
 def load_checkpoint(path: Path, device: str = "cpu") -> dict:
     try:
-        with open(path, "rb") as f:
-            state = _CheckpointUnpickler(io.BytesIO(f.read())).load()
+        state = restricted_unpickle(Path(path).read_bytes(), "checkpoints", extra_globals=[(__name__, "_TensorData")])
     except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
         raise ConfigError(f"checkpoint {path} cannot be read ({error}); it was not written by this train.py. "
                           f"Move it out of the checkpoints folder to continue from the previous one.") from error

@@ -1,36 +1,41 @@
-"""User errors (bad config, missing data) end a run with one paragraph and exit code 2, not a traceback."""
+"""How entry points present user errors: one paragraph on stderr and exit code 2, never a traceback.
+
+The error classes themselves live in the leaf module common.errors, so that every package can raise
+them without importing the engine.
+"""
 from __future__ import annotations
 
 import sys
 import textwrap
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 from hydra.errors import InstantiationException
 
-from input_pipeline.arrays import DataError
-from schedulers import ScheduleConfigError
+from common.errors import ConfigError, DataError, UserError
+
+__all__ = ["ConfigError", "DataError", "UserError", "fail", "paragraph", "user_errors"]
 
 
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the field, its value and what is valid."""
+def paragraph(message: str, prefix: str = "error: ") -> str:
+    """`message` as one wrapped paragraph; words (paths, overrides) are never broken across lines."""
+    return textwrap.fill(prefix + " ".join(message.split()), width=100, subsequent_indent="  ",
+                         break_long_words=False, break_on_hyphens=False)
 
 
-USER_ERRORS = (ConfigError, DataError, ScheduleConfigError)
-
-
-def fail(message: str, code: int = 2) -> None:
-    print("error: " + textwrap.fill(" ".join(message.split()), width=100, subsequent_indent="  "), file=sys.stderr)
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(paragraph(message), file=sys.stderr)
     sys.exit(code)
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
+    """Turn a UserError raised in the block (also one wrapped by Hydra's instantiate) into `fail`."""
     try:
         yield
-    except USER_ERRORS as error:
+    except UserError as error:
         fail(str(error))
     except InstantiationException as error:  # hydra wraps what a `_target_` raised
-        if isinstance(error.__cause__, USER_ERRORS):
+        if isinstance(error.__cause__, UserError):
             fail(str(error.__cause__))
         raise

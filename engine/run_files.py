@@ -1,16 +1,14 @@
-"""Files a run leaves in its directory: atomic writes, so a kill never leaves half a file."""
+"""Files a run leaves in its directory (summary.json, run_info.json, events), each written atomically."""
 from __future__ import annotations
 
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,45 +16,7 @@ from typing import Any, Iterator, Optional
 
 from tensorboardX import SummaryWriter
 
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write `payload` to a temporary file beside `path`, fsync it, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Strict JSON: NaN and infinities (a diverged metric) are written as null."""
-    atomic_write_text(path, json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
+from common.files import atomic_write_json
 
 
 class RunSummary:

@@ -5,9 +5,7 @@ from typing import Optional
 
 import numpy as np
 
-
-class DataError(RuntimeError):
-    """A dataset that is missing, corrupt or unsafe; the message says where and what to do."""
+from common.errors import DataError
 
 
 @dataclass

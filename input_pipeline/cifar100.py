@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import io
 import os
-import pickle
 import shutil
 import tarfile
 import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 from tqdm import tqdm
 
+from common.files import atomic_output, folder_mode, restricted_unpickle
 from input_pipeline.arrays import DataError, DatasetArrays
 
 ARCHIVE_NAME = "cifar-100-python.tar.gz"
@@ -34,26 +33,9 @@ LABEL_SETS = ("fine", "coarse")
 MAX_MEMBER_BYTES = 1 << 30  # the real train batch is 155 MB; anything far larger is not CIFAR
 
 
-class _CifarUnpickler(pickle.Unpickler):
-    """Allows the globals a CIFAR pickle needs (numpy array reconstruction) and nothing else."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: CIFAR batches hold only dicts, lists, bytes, strings, numbers and arrays")
-
-
 def safe_unpickle(data: bytes, source: str) -> dict:
     try:
-        obj = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
+        obj = restricted_unpickle(data, "CIFAR batches", encoding="bytes")
     except Exception as error:  # any failure here means the file is not a CIFAR batch
         raise DataError(f"{source} is not a valid CIFAR-100 batch ({error}). Delete it and download the dataset again.") from error
     if not isinstance(obj, dict):
@@ -81,11 +63,9 @@ def download_file(url: str, destination: Path, md5: Optional[str] = None, progre
     A short read (fewer bytes than the server announced) or an md5 other than `md5` deletes the
     temporary file and raises DataError naming the URL, the byte counts and both checksums.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + destination.name + ".", suffix=".part", dir=destination.parent)
     digest = hashlib.md5()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+    with atomic_output(destination, suffix=".part") as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             expected = response.headers.get("Content-Length")
             expected = int(expected) if expected is not None else None
             # tqdm's disable=None hides the bar when stderr is not a terminal (logs, sweeps).
@@ -104,10 +84,6 @@ def download_file(url: str, destination: Path, md5: Optional[str] = None, progre
                             f"Nothing was kept (the partial file {tmp} was deleted) and {destination} was not written. "
                             f"Run again to retry, point data.dataset.url at another mirror, or, if this mirror's copy is "
                             f"trusted, set data.dataset.md5={actual}.")
-        os.replace(tmp, destination)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _verify_archive(archive: Path, md5: Optional[str]) -> None:
@@ -144,9 +120,10 @@ def _extract(archive: Path, root: Path, url: str) -> dict[str, dict]:
                         f"{_how_to_get(root, url)}") from error
     batches = {split: _parse_batch(payload, f"{archive}:{FOLDER_NAME}/{split}", split) for split, payload in payloads.items()}
     staging = Path(tempfile.mkdtemp(prefix="." + FOLDER_NAME + ".", suffix=".part", dir=root))
+    staging.chmod(folder_mode())  # mkdtemp makes it owner-only; teammates share a data root
     try:
         for split, payload in payloads.items():
-            (staging / split).write_bytes(payload)
+            (staging / split).write_bytes(payload)  # open() honours the umask
         os.replace(staging, root / FOLDER_NAME)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -16,7 +16,7 @@ import flowvision.models  # noqa: F401  (registers every architecture with Model
 import oneflow.nn as nn
 from flowvision.models import ModelCreator
 
-from engine.errors import ConfigError
+from common.errors import ConfigError
 
 STEM_POOLS = ("maxpool", "features.pool0")  # max-pools that directly follow the stem conv
 

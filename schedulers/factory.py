@@ -28,6 +28,7 @@ from oneflow.nn.optimizer.lr_scheduler import LRScheduler
 from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from common.errors import ConfigError
 from schedulers.extra import CyclicLR, WarmupPlateau
 
 LENGTH_ARGS = frozenset({"T_max", "T_0", "step_size", "step_size_up", "step_size_down", "milestones",
@@ -49,7 +50,7 @@ VALID_TARGETS = ("a class of oneflow.optim.lr_scheduler (ConstantLR, LinearLR, E
                  "CosineAnnealingWarmRestarts) or of schedulers.extra (OneCycleLR, CyclicLR, WarmupPlateau)")
 
 
-class ScheduleConfigError(ValueError):
+class ScheduleConfigError(ConfigError):
     """A scheduler config that cannot describe a valid schedule for this run."""
 
 

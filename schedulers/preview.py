@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from input_pipeline import steps_per_epoch as count_steps_per_epoch
+from common.files import atomic_save_figure
 from schedulers.factory import LRSchedule, ScheduleConfigError, build_lr_schedule
 
 
@@ -117,7 +118,7 @@ def plot_curve(curve: Sequence[tuple[int, int, float]], steps_per_epoch: int, ti
         right.set_ylabel(f"{val_label} (replayed)", color="tab:orange")
     ax.set_title(title)
     fig.tight_layout()
-    _save(fig, path)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -142,16 +143,5 @@ def plot_overview(curves: dict, path: Path, columns: int = 3) -> None:
     fig.supxlabel("epoch")
     fig.supylabel("learning rate")
     fig.tight_layout()
-    _save(fig, path)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
-
-
-def _save(fig, path: Path) -> None:
-    """savefig to a temporary file beside `path`, then rename: no half-written PNG."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=110)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -16,39 +16,37 @@ line of output is one JSON object with every figure.
 """
 from __future__ import annotations
 
+import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+
+import argparse
 import sys
 from pathlib import Path
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from typing import Any, Callable, Iterator, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import engine.oneflow_env  # noqa: E402,F401  (before oneflow)
+import oneflow as flow
+import oneflow.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
-from typing import Any, Callable, Iterator, Optional  # noqa: E402
-
-import oneflow as flow  # noqa: E402
-import oneflow.nn.functional as F  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-from engine.checkpoint import seed_epoch  # noqa: E402
-from engine.config import CONF, compose_config  # noqa: E402
-from engine.errors import user_errors  # noqa: E402
-from engine.progress import Progress, StepMeter, evaluate  # noqa: E402
-from engine.run_files import atomic_write_text, open_event_writer, record_run_info  # noqa: E402
-from engine.steps import build_schedule, build_steps, train_step  # noqa: E402
-from input_pipeline import DatasetArrays, steps_per_epoch  # noqa: E402
-from input_pipeline.cifar100 import load_cifar100  # noqa: E402
-from input_pipeline.loaders import build_loaders, training_images  # noqa: E402
-from input_pipeline.synthetic import make_synthetic  # noqa: E402
-from schedulers import build_lr_schedule  # noqa: E402
-from scripts.bench_data import machine  # noqa: E402
+from engine.checkpoint import seed_epoch
+from engine.config import CONF, compose_config
+from engine.errors import user_errors
+from engine.progress import Progress, StepMeter
+from common.files import atomic_write_text
+from engine.run_files import open_event_writer, record_run_info
+from engine.steps import build_schedule, build_steps, train_step
+from input_pipeline import DatasetArrays, steps_per_epoch
+from input_pipeline.cifar100 import load_cifar100
+from input_pipeline.loaders import build_loaders, training_images
+from input_pipeline.synthetic import make_synthetic
+from schedulers import build_lr_schedule
+from engine.machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -259,7 +257,7 @@ def load_datasets(train_size: int, test_size: int, cifar_archive: bool) -> tuple
     dataset = make_synthetic(num_classes=100, train_size=train_size, test_size=test_size)
     seconds["synthetic generate"] = time.perf_counter() - start
     if cifar_archive:
-        from tests.cifar_format import write_archive  # the test suite's writer of the real format
+        from input_pipeline.cifar_format import write_archive  # the test suite's writer of the real format
 
         with tempfile.TemporaryDirectory() as tmp:
             archive = Path(tmp) / "cifar-100-python.tar.gz"

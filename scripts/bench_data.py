@@ -11,42 +11,26 @@ spent waiting for the next batch. The data is a synthetic CIFAR-shaped set of `-
 """
 from __future__ import annotations
 
-import sys
+import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+
+import argparse
 from pathlib import Path
+import time
+from typing import Iterable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import oneflow as flow
+import oneflow.nn.functional as F
 
-import engine.oneflow_env  # noqa: E402,F401  (before oneflow)
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from typing import Iterable  # noqa: E402
-
-import numpy as np  # noqa: E402
-import oneflow as flow  # noqa: E402
-import oneflow.nn.functional as F  # noqa: E402
-
-from engine.run_files import atomic_write_json, atomic_write_text  # noqa: E402
-from input_pipeline.cifar100 import load_cifar100  # noqa: E402
-from input_pipeline.device_loader import DeviceLoader  # noqa: E402
-from input_pipeline.synthetic import make_synthetic  # noqa: E402
-from input_pipeline.transforms_loader import TransformsLoader  # noqa: E402
-from models.resnet import resnet18  # noqa: E402
-from models.tiny import TinyCNN  # noqa: E402
+from common.files import atomic_write_json, atomic_write_text
+from engine.machine import machine
+from input_pipeline.cifar100 import load_cifar100
+from input_pipeline.device_loader import DeviceLoader
+from input_pipeline.synthetic import make_synthetic
+from input_pipeline.transforms_loader import TransformsLoader
+from models.resnet import resnet18
+from models.tiny import TinyCNN
 
 MEAN, STD = [0.5071, 0.4865, 0.4409], [0.2673, 0.2564, 0.2762]
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cores_available": len(os.sched_getaffinity(0)), "load_average_at_start": os.getloadavg()[0],
-            "python": platform.python_version(), "oneflow": flow.__version__, "numpy": np.__version__,
-            "cuda": flow.cuda.is_available(), "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
 
 
 def images_per_second(loader: Iterable, batches: int, warmup: int = 2) -> float:

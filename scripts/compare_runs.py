@@ -24,19 +24,16 @@ import csv
 import io
 import json
 import math
-import os
 import statistics
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for `engine`
 # (This script never imports oneflow, so it skips engine.oneflow_env and its CUDA library loading.)
 
-from engine.run_files import atomic_write_text  # noqa: E402
+from common.files import atomic_save_figure, atomic_write_text
 
 COMPLETED, DIVERGED, RUNNING, INTERRUPTED, MISSING = "completed", "diverged", "running", "interrupted", "missing"
 METRICS = ("best_acc1", "final_acc1", "best_acc5", "final_acc5")
@@ -299,17 +296,6 @@ def csv_text(rows: list) -> str:
     return out.getvalue()
 
 
-def _save_figure(fig: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plot(rows: list, runs: list, out: Path) -> list:
     import matplotlib
     matplotlib.use("Agg")
@@ -336,7 +322,7 @@ def plot(rows: list, runs: list, out: Path) -> list:
     ax.set(xlabel="epoch", ylabel="validation top-1 (%)", title="Validation accuracy: mean over seeds, band ±1 std")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    _save_figure(fig, out / "val_acc1.png")
+    atomic_save_figure(fig, out / "val_acc1.png", dpi=130, bbox_inches="tight")
     plt.close(fig)
     written.append(out / "val_acc1.png")
 
@@ -352,7 +338,7 @@ def plot(rows: list, runs: list, out: Path) -> list:
     ax.set(xlabel="optimizer step", ylabel="learning rate", title="LR schedules (as logged by the optimizer)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save_figure(fig, out / "lr.png")
+    atomic_save_figure(fig, out / "lr.png", dpi=130, bbox_inches="tight")
     plt.close(fig)
     written.append(out / "lr.png")
     return written

@@ -7,25 +7,21 @@
 Takes the same overrides as train.py, composes the same Hydra config and builds the schedule through
 the same factory (schedulers.preview.lr_curve), without loading data or a model.
 """
-import sys
+import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+
+import argparse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-import engine.oneflow_env  # noqa: E402,F401  (before oneflow)
-
-import argparse  # noqa: E402
-
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from omegaconf.errors import OmegaConfBaseException  # noqa: E402
-
-from engine.config import CONF, compose_config  # noqa: E402
-from engine.errors import fail, user_errors  # noqa: E402
-from engine.run_files import atomic_write_json, atomic_write_text  # noqa: E402
-from schedulers.preview import (build_preview_schedule, example_val_curve, lr_curve, plot_curve,  # noqa: E402
+from engine.config import CONF, compose_config
+from engine.errors import fail, user_errors
+from common.files import atomic_write_json, atomic_write_text
+from schedulers.preview import (build_preview_schedule, example_val_curve, lr_curve, plot_curve,
                                 plot_overview, read_val_curve, run_steps_per_epoch)
 
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:

@@ -34,7 +34,7 @@ find_python() {
 }
 
 # The stamp records what the current .venv was built from; an unchanged one means nothing to do.
-fingerprint=$(cat requirements.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+fingerprint=$(cat requirements.txt pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$fingerprint" ] && supported "$VENV/bin/python"; then
   echo "setup: .venv is up to date ($("$VENV/bin/python" --version)); nothing to do."
   exit 0
@@ -63,6 +63,9 @@ pip_install --upgrade "pip<25" "setuptools<70" wheel
 pip_install -r requirements.txt
 # flowvision 0.2.2 needs a newer oneflow; 0.2.1's sdist imports pkg_resources at build time.
 pip_install --no-build-isolation flowvision==0.2.1
+# The project itself, editable: `import engine` etc. work from any folder, with no sys.path edits.
+# (compat mode puts the checkout on sys.path, so conf/ and hydra_plugins/ are found as they are.)
+pip_install --no-build-isolation --no-deps -e . --config-settings editable_mode=compat
 
 "$VENV/bin/python" -c 'import engine.oneflow_env, oneflow, flowvision, hydra, tensorboardX; print(f"setup: oneflow {oneflow.__version__}, flowvision {flowvision.__version__} import fine")'
 echo "$fingerprint" > "$STAMP"

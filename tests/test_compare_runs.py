@@ -2,15 +2,13 @@
 import csv
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 from tensorboardX import SummaryWriter
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import compare_runs  # noqa: E402
+from scripts import compare_runs
 
 EPOCHS = 4
 

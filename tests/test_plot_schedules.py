@@ -10,8 +10,7 @@ import pytest
 from tensorboardX import SummaryWriter
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import plot_schedules  # noqa: E402
+from scripts import plot_schedules
 
 SCHEDULES = sorted(p.stem for p in (ROOT / "conf" / "scheduler").glob("*.yaml"))
 RUN = ["data.train_size=640", "data.batch_size=128", "trainer.max_epochs=200"]  # 5 steps per epoch

@@ -13,8 +13,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from tests.conftest import ROOT, run_train
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import compare_runs  # noqa: E402
+from scripts import compare_runs
 
 # Small and fast: synthetic data, the tiny CNN, 256 training images in batches of 64.
 SMALL = ["data=synthetic", "model=tiny", "data.train_size=256", "data.batch_size=64", "data.dataset.test_size=200",

@@ -25,7 +25,6 @@ from typing import Any, List, Optional, Sequence
 import cloudpickle
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
-from hydra.types import HydraContext, TaskFunction
 from joblib import Parallel, delayed
 from omegaconf import ListConfig
 

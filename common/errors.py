@@ -1,0 +1,18 @@
+"""The one base class of user-facing errors: bad config, missing data, unreadable files.
+
+Every package raises a subclass of UserError for a problem the user can fix; entry points turn it
+into one paragraph on stderr and exit code 2 (engine.errors.user_errors), never a traceback.
+"""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message names the value, where it came from, and what would be valid."""
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration value that cannot work; the message names the field, its value and what is valid."""
+
+
+class DataError(UserError, RuntimeError):
+    """A dataset that is missing, corrupt or unsafe; the message says where and what to do."""

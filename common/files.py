@@ -1,0 +1,127 @@
+"""Atomic file writes and the restricted unpickler: the one implementation the whole project uses.
+
+A write goes to a temporary file beside its target, is fsynced and renamed over it, so a kill or
+a full disk never leaves half a file. Files get the permissions of an ordinary `open()` (0666 less
+the umask), so teammates can read a shared run or data folder when the umask lets them.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pickle
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Collection, Iterator
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode `open()` would give a new file: 0666 less the process's umask."""
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """The mode `mkdir()` would give a new folder: 0777 less the process's umask."""
+    return 0o777 & ~_umask()
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_output(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside `path`; when the block ends normally, fsync it and rename it to `path`.
+
+    On any exception (a full disk included) the temporary file is deleted and `path` is untouched.
+    `suffix` keeps the temporary file's type (e.g. ".tmp.png" for matplotlib, which reads it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, file_mode())  # mkstemp creates 0600
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)  # make the rename itself durable
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(payload)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Strict JSON: NaN and infinities (a diverged metric) are written as null."""
+    atomic_write_text(path, json.dumps(finite(obj), indent=2, allow_nan=False) + "\n")
+
+
+def atomic_save_figure(fig: Any, path: Path, **savefig_args: Any) -> None:
+    """matplotlib's savefig, atomically: no half-written PNG."""
+    path = Path(path)
+    with atomic_output(path, suffix=".tmp" + path.suffix) as tmp:
+        fig.savefig(tmp, **savefig_args)
+
+
+def finite(obj: Any) -> Any:
+    """`obj` with every non-finite float replaced by None (nested dicts, lists and tuples)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+# Globals that rebuild numpy arrays and scalars: all that the project's pickles (checkpoints, CIFAR batches) need.
+NUMPY_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("collections", "OrderedDict"),
+})
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: Any, allowed: Collection[tuple[str, str]], what: str, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self.allowed, self.what = allowed, what
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.allowed:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: {self.what} hold only containers, numbers, "
+                                     f"strings and arrays")
+
+
+def restricted_unpickle(data: bytes, what: str, extra_globals: Collection[tuple[str, str]] = (),
+                        encoding: str = "ASCII") -> Any:
+    """Unpickle `data`, rebuilding only containers, numbers, strings, numpy arrays and `extra_globals`.
+
+    A pickle that names any other global (the way pickles run code) raises pickle.UnpicklingError
+    naming it; `what` says what the file should have been ("checkpoints", "CIFAR batches")."""
+    allowed = NUMPY_GLOBALS | frozenset(extra_globals)
+    return _RestrictedUnpickler(io.BytesIO(data), allowed, what, encoding=encoding).load()
