@@ -1,5 +1,10 @@
 """Checkpoints: one file per save, written to a temporary name and renamed, so a kill never corrupts one.
 
+A file is one header line, `lrs-checkpoint v2 sha256=<hex> bytes=<n>`, then the pickled state: the
+checksum is verified before anything is unpickled, so a truncated file, a flipped bit (a bad disk, a
+bad copy) or a file of another program is reported, and resuming falls back to the previous
+checkpoint (`CheckpointDir.latest_valid`; trainer.strict_resume=true refuses instead).
+
 `oneflow.save` writes a directory of files, which cannot be replaced atomically; a checkpoint here is
 a single pickle in which every OneFlow tensor is stored as a numpy array (and turned back into a
 tensor on the run's device when loaded). Loading goes through an unpickler that rebuilds only
@@ -7,20 +12,28 @@ containers, numbers, strings and numpy arrays, so a checkpoint file cannot run c
 """
 from __future__ import annotations
 
+import hashlib
 import pickle
 import random
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import oneflow as flow
 
 from common.errors import ConfigError
 from common.files import atomic_write_bytes, restricted_unpickle
+from engine.console import warn
 
 CHECKPOINT_NAME = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
+MAGIC = b"lrs-checkpoint v2 "
+HEADER = re.compile(rb"^lrs-checkpoint v2 sha256=([0-9a-f]{64}) bytes=(\d+)\n")
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be used: unreadable, truncated, corrupted, or not written by this train.py."""
 
 
 class _TensorData:
@@ -53,20 +66,45 @@ def from_storable(obj: Any, device: str = "cpu") -> Any:
 
 
 def serialize(state: dict) -> bytes:
-    """The bytes of a checkpoint holding `state` (tensors allowed anywhere in it)."""
-    return pickle.dumps(to_storable(state), protocol=pickle.HIGHEST_PROTOCOL)
+    """The bytes of a checkpoint holding `state` (tensors allowed anywhere in it): checksum header, then the pickle."""
+    payload = pickle.dumps(to_storable(state), protocol=pickle.HIGHEST_PROTOCOL)
+    return MAGIC + f"sha256={hashlib.sha256(payload).hexdigest()} bytes={len(payload)}\n".encode() + payload
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
     atomic_write_bytes(path, serialize(state))
 
 
+def _verified_payload(data: bytes, path: Path) -> bytes:
+    header = HEADER.match(data[:200])
+    if header is None:
+        what = ("an older train.py's checkpoint (no checksum)" if data[:1] == b"\x80" else
+                "empty" if not data else "not a checkpoint of this train.py")
+        raise CheckpointError(f"checkpoint {path} is {what}; it cannot be trusted.")
+    payload, expected = data[header.end():], int(header.group(2))
+    if len(payload) != expected:
+        raise CheckpointError(f"checkpoint {path} is truncated: it holds {len(payload)} of its {expected} bytes.")
+    if hashlib.sha256(payload).hexdigest() != header.group(1).decode():
+        raise CheckpointError(f"checkpoint {path} is corrupt: its content does not match its SHA-256 checksum "
+                              f"(changed on disk or in a copy after it was written).")
+    return payload
+
+
 def load_checkpoint(path: Path, device: str = "cpu") -> dict:
+    """The state saved at `path`, tensors on `device`; CheckpointError (one paragraph) if it cannot be trusted."""
     try:
-        state = restricted_unpickle(Path(path).read_bytes(), "checkpoints", extra_globals=[(__name__, "_TensorData")])
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
-        raise ConfigError(f"checkpoint {path} cannot be read ({error}); it was not written by this train.py. "
-                          f"Move it out of the checkpoints folder to continue from the previous one.") from error
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({error.strerror or error}).") from error
+    payload = _verified_payload(data, path)
+    try:
+        state = restricted_unpickle(payload, "checkpoints", extra_globals=[(__name__, "_TensorData")])
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError) as error:
+        raise CheckpointError(f"checkpoint {path} has a valid checksum but cannot be unpickled ({error}); "
+                              f"it was not written by this train.py.") from error
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a run's state; "
+                              f"it was not written by this train.py.")
     return from_storable(state, device)
 
 
@@ -115,6 +153,49 @@ class CheckpointDir:
     def latest(self) -> Optional[Path]:
         found = self.checkpoints()
         return found[-1] if found else None
+
+    def latest_valid(self, device: str = "cpu", strict: bool = False,
+                     accept: Optional[Callable[[dict], Optional[str]]] = None) -> Optional[tuple[Path, dict]]:
+        """The newest checkpoint that loads, passes its checksum and `accept` (None: fine, else why not), with its state.
+
+        A bad newer one is reported and skipped (strict: CheckpointError instead); None when there is
+        no checkpoint at all; CheckpointError when there are some and none can be used."""
+        problems: list[str] = []
+        bad: list[Path] = []
+        for path in reversed(self.checkpoints()):
+            try:
+                state = load_checkpoint(path, device)
+                reason = accept(state) if accept else None
+                if reason:
+                    raise CheckpointError(f"checkpoint {path} {reason}.")
+            except CheckpointError as error:
+                if strict:
+                    raise CheckpointError(f"{error} trainer.strict_resume=true, so the run does not fall back to an older "
+                                          f"checkpoint: set trainer.strict_resume=false to continue from the previous valid "
+                                          f"one, or move {path.name} out of {self.folder}.") from error
+                problems.append(str(error))
+                bad.append(path)
+                continue
+            if problems:
+                set_aside = "".join(self._set_aside(p) for p in bad)
+                warn(" ".join(problems) + set_aside + f" Continuing from the previous valid checkpoint instead: {path.name}.")
+            return path, state
+        if problems:
+            raise CheckpointError(" ".join(problems) + f" No checkpoint in {self.folder} can be used; move the folder away "
+                                  f"to start the run over from the beginning.")
+        return None
+
+    def _set_aside(self, path: Path) -> str:
+        """Rename a bad checkpoint out of the sequence (kept for inspection): else, being the newest by name,
+        it would outlive the valid checkpoints the resumed run writes before reaching its step (keep_last)."""
+        if self.read_only:
+            return ""
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            path.rename(aside)
+        except OSError:
+            return ""
+        return f" {path.name} was renamed {aside.name}."
 
     def save(self, state: dict, epoch: int, global_step: int, is_best: bool = False) -> Optional[Path]:
         if self.read_only:

@@ -10,11 +10,16 @@ import textwrap
 from contextlib import contextmanager
 from typing import Iterator, NoReturn
 
-from hydra.errors import InstantiationException
+from hydra.errors import CompactHydraException, InstantiationException
 
 from common.errors import ConfigError, DataError, UserError
 
-__all__ = ["ConfigError", "DataError", "UserError", "fail", "paragraph", "user_errors"]
+__all__ = ["ConfigError", "DataError", "UserError", "SweepJobFailed", "fail", "paragraph", "user_errors"]
+
+
+class SweepJobFailed(CompactHydraException):
+    """A sweep job ended with a user error (already printed). Hydra records the job as failed and runs the
+    sweep's other jobs; when they are done it prints this one line and exits with code 1."""
 
 
 def paragraph(message: str, prefix: str = "error: ") -> str:
@@ -23,8 +28,31 @@ def paragraph(message: str, prefix: str = "error: ") -> str:
                          break_long_words=False, break_on_hyphens=False)
 
 
+def one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def _in_sweep_job() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    print(paragraph(message), file=sys.stderr)
+    """End with `message` as one paragraph on stderr (and in train.log); exit `code`.
+
+    When this process holds a run directory (engine.run_lock), its summary.json says status failed
+    with the message. In a sweep job, SweepJobFailed is raised instead of exiting, so the sweep's
+    other jobs still run (a process exit would end them all)."""
+    from engine.console import error
+    error(paragraph(message))
+    from engine.run_lock import held_run_dir
+    if held_run_dir() is not None:
+        from engine.run_files import record_failure
+        record_failure(held_run_dir(), one_line(message))
+    if _in_sweep_job():
+        raise SweepJobFailed(f"a job of this sweep failed (its error is above, and in its summary.json): "
+                             f"{one_line(message)[:300]}")
     sys.exit(code)
 
 

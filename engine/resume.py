@@ -2,49 +2,111 @@
 
 `python train.py resume=runs/2026-11-25/08-00-00` re-uses that run's own command-line overrides
 (from its `.hydra/overrides.yaml`), adds the ones given now, and makes the run directory Hydra's
-output directory, so the run continues where its last checkpoint stopped. A sweep job re-run in
-the same directory continues the same way: whenever the output directory holds a checkpoint.
+output directory, so the run continues where its last valid checkpoint stopped. A sweep job re-run
+in the same directory continues the same way: whenever the output directory holds a checkpoint.
+A run directory that already exists keeps the config it was started with (conf/config.yaml's
+hydra.output_subdir); `check_run_dir` refuses a different one, and a finished run is never rewritten.
 """
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
+import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from engine.checkpoint import load_checkpoint, restore_rng_states, rng_states
+import engine.hydra_resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
+from engine.checkpoint import CheckpointDir, CheckpointError, load_checkpoint, restore_rng_states, rng_states
+from engine.console import say, stop_run_log
 from engine.errors import ConfigError, fail
 from engine.progress import Progress
 
 # Keys a resumed run may change: they do not alter what is trained or how (everything else does).
 HARMLESS_KEYS = (
     "resume", "device", "trainer.progress", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
-    "trainer.keep_last", "trainer.acc1_thresholds", "data.eval_batch_size",
+    "trainer.keep_last", "trainer.strict_resume", "trainer.acc1_thresholds", "data.eval_batch_size",
     "data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5",
 )
 FINAL_STATUSES = ("completed", "diverged")
+STATE_KEYS = ("config", "progress", "model", "steps", "schedule", "rng")  # what run_state saves
+SAVED_CONFIG = Path(".hydra") / "config.yaml"
 
 
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+def hydra_quote(value: str) -> str:
+    """`value` as a quoted Hydra override value that parses back to exactly the string `value` (`=`, `,`, quotes, ...)."""
+    # In a quoted value only backslashes right before a quote (or the closing one) need doubling.
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    return "'" + escaped.replace("${", "\\${") + "'"
+
+
+def _resume_value(raw: str) -> str:
+    """The directory of `resume=<raw>`: a plain path (even with `=` and `,`, as job folders have) or a Hydra-quoted one."""
+    if raw[:1] in ("'", '"'):
+        try:
+            return str(OverridesParser.create().parse_override(f"resume={raw}").value())
+        except HydraException:
+            pass
+    return raw
+
+
 def resume_argv(argv: list[str]) -> list[str]:
-    """`argv` with a `resume=<dir>` expanded into that run's overrides plus `hydra.run.dir=<dir>`."""
-    values = [arg.split("=", 1)[1] for arg in argv[1:] if _override_key(arg) == "resume" and "=" in arg]
-    if not values or values[-1] in ("", "null", "None"):
+    """`argv` with a `resume=<dir>` expanded into that run's overrides plus `hydra.run.dir=<dir>`.
+
+    The directory is read here, before Hydra parses the command line, so it may hold `=` and `,`
+    (sweep job folders such as `scheduler=cosine,seed=1`); it is passed on to Hydra quoted."""
+    resumes = [i for i, arg in enumerate(argv[1:], 1) if _override_key(arg) == "resume" and "=" in arg]
+    if not resumes:
         return argv
-    run_dir = Path(values[-1]).expanduser()
+    raw = argv[resumes[-1]].split("=", 1)[1]
+    if raw in ("", "null", "None"):
+        return argv
+    value = _resume_value(raw)
+    run_dir = Path(value).expanduser()
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     if not overrides_file.is_file():
-        fail(f"resume={values[-1]} is not a run directory of train.py (it has no .hydra/overrides.yaml); give the "
+        fail(f"resume={value} is not a run directory of train.py (it has no .hydra/overrides.yaml); give the "
              f"directory a run printed as 'run directory: ...', e.g. runs/<date>/<time>.")
     original = [str(o) for o in OmegaConf.load(overrides_file)
                 if _override_key(str(o)) != "resume" and not _override_key(str(o)).startswith("hydra.")]
-    # Later overrides win in Hydra: the ones typed now come after the run's own. Hydra records this
-    # invocation in .hydra/resume/, so .hydra/ keeps describing how the run was started.
-    return [argv[0], *original, *argv[1:], f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resume"]
+    typed_now = [arg for i, arg in enumerate(argv[1:], 1) if i not in resumes]
+    # Later overrides win in Hydra: the ones typed now come after the run's own. The run's .hydra/ is not
+    # rewritten (hydra.output_subdir in conf/config.yaml); run_info.json records every resume's command.
+    return [argv[0], *original, *typed_now, f"resume={hydra_quote(str(run_dir))}", f"hydra.run.dir={hydra_quote(str(run_dir))}"]
+
+
+def _shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it lies inside it (shorter to read and to paste)."""
+    relative = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return relative if not relative.startswith("..") else str(Path(path).resolve())
+
+
+def _script() -> str:
+    script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "train.py"
+    return _shown_path(Path(script))
+
+
+def resume_command(run_dir: Union[str, Path]) -> str:
+    """The shell command that continues the run in `run_dir`, quoted so that it runs as printed."""
+    return f"python {shlex.quote(_script())} {shlex.quote('resume=' + _shown_path(Path(run_dir)))}"
+
+
+def rerun_command(run_dir: Union[str, Path], *extra: str) -> str:
+    """The shell command that starts the run of `run_dir` again in a new directory, with the overrides `extra` added."""
+    overrides_file = Path(run_dir) / ".hydra" / "overrides.yaml"
+    original = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+    kept = [o for o in original if _override_key(o) not in {_override_key(e) for e in extra}
+            and _override_key(o) != "resume" and not _override_key(o).startswith("hydra.")]
+    return " ".join(["python", shlex.quote(_script()), *(shlex.quote(o) for o in (*kept, *extra))])
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -68,12 +130,22 @@ def resolved_config(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+def _growth_hint(differences: list[str], run_dir: Path) -> str:
+    grown = [d for d in differences if d.startswith("trainer.max_epochs:")]
+    if not grown:
+        return ""
+    new_epochs = grown[0].rsplit("-> ", 1)[1]
+    return (f" trainer.max_epochs sets the length of the schedule (a cosine over 8 epochs is not a cosine over 4 "
+            f"followed by 4 more), so a run cannot be extended. Start a longer run in a new directory: "
+            f"{rerun_command(run_dir, f'trainer.max_epochs={new_epochs}')}")
+
+
 def check_same_experiment(saved: dict, cfg: DictConfig, checkpoint: Path) -> None:
     differences = config_differences(saved, resolved_config(cfg))
     if differences:
         raise ConfigError(f"cannot resume from {checkpoint}: this config changes the experiment ({'; '.join(differences)}). "
                           f"Resume with the run's own config (only {', '.join(HARMLESS_KEYS[1:6])} and data paths may change), "
-                          f"or start a new run in another directory.")
+                          f"or start a new run in another directory.{_growth_hint(differences, checkpoint.parent.parent)}")
 
 
 def finished_status(run_dir: Path) -> Optional[str]:
@@ -81,9 +153,39 @@ def finished_status(run_dir: Path) -> Optional[str]:
     path = Path(run_dir) / "summary.json"
     try:
         status = json.loads(path.read_text()).get("status")
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         return None
     return status if status in FINAL_STATUSES else None
+
+
+def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
+    """Call first in the task: the final status when the run in `run_dir` already ended (nothing to do), else None.
+
+    A run directory keeps the config it was started with (Hydra's .hydra/config.yaml, which is not
+    rewritten for an existing directory): a config that changes the experiment raises ConfigError
+    listing the differences. Reads only; when the run is finished or refused, train.log is left
+    alone too (console lines go to the terminal only)."""
+    run_dir = Path(run_dir)
+    saved_file = run_dir / SAVED_CONFIG
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(saved_file), resolve=False) if saved_file.is_file() else None
+    except Exception as error:  # noqa: BLE001  (OSError or any YAML/OmegaConf error: a damaged file)
+        stop_run_log(run_dir)
+        raise ConfigError(f"{saved_file} cannot be read ({error}); it is the config {run_dir} was started with. "
+                          f"Restore it, or start a new run in another directory.") from error
+    status = finished_status(run_dir)
+    differences = config_differences(saved, OmegaConf.to_container(cfg, resolve=False)) if isinstance(saved, dict) else []
+    if differences:
+        stop_run_log(run_dir)
+        what = (f"{run_dir} already ended ({status}) and a finished run is never changed" if status else
+                f"{run_dir} was started with another config and continues only with it (only "
+                f"{', '.join(HARMLESS_KEYS[1:7])} and data paths may change)")
+        raise ConfigError(f"{what}; this config differs: {'; '.join(differences)}. Nothing in {run_dir} was written. "
+                          f"To train this config, start a new run in another directory (leave out resume= and "
+                          f"hydra.run.dir=).{_growth_hint(differences, run_dir)}")
+    if status:
+        stop_run_log(run_dir)
+    return status
 
 
 def run_state(cfg: DictConfig, model: Any, steps: Any, schedule: Any, progress: Progress) -> dict:
@@ -92,18 +194,46 @@ def run_state(cfg: DictConfig, model: Any, steps: Any, schedule: Any, progress: 
             "steps": steps.state_dict(), "schedule": schedule.state_dict(), "rng": rng_states()}
 
 
-def restore_run(path: Optional[Path], cfg: DictConfig, model: Any, steps: Any, schedule: Any, device: str) -> Optional[Progress]:
-    """Load the checkpoint at `path` into the run's objects (None when there is none: a fresh run)."""
-    if path is None:
-        if cfg.get("resume"):
-            print(f"resume={cfg.resume}: no checkpoint yet, starting the run from the beginning")
+def missing_state(state: dict) -> Optional[str]:
+    """Why `state` is not a run's checkpoint (the keys run_state saves that it lacks), or None."""
+    missing = [key for key in STATE_KEYS if key not in state]
+    return f"lacks {', '.join(missing)}: it is not a checkpoint of a train.py run" if missing else None
+
+
+def _find_checkpoint(checkpoints: Union[CheckpointDir, Path, None], cfg: DictConfig, device: str) -> Optional[tuple[Path, dict]]:
+    if isinstance(checkpoints, CheckpointDir):
+        strict = bool(OmegaConf.select(cfg, "trainer.strict_resume", default=False))
+        return checkpoints.latest_valid(device, strict=strict, accept=missing_state)
+    if checkpoints is None:
         return None
-    state = load_checkpoint(path, device)
+    state = load_checkpoint(Path(checkpoints), device)
+    if missing_state(state):
+        raise CheckpointError(f"checkpoint {checkpoints} {missing_state(state)}.")
+    return Path(checkpoints), state
+
+
+def restore_run(checkpoints: Union[CheckpointDir, Path, None], cfg: DictConfig, model: Any, steps: Any, schedule: Any,
+                device: str) -> Optional[Progress]:
+    """Load the run's newest valid checkpoint into its objects (None when there is none: a fresh run).
+
+    `checkpoints`: the run's CheckpointDir (a corrupt newest checkpoint is reported and the previous
+    one used, unless trainer.strict_resume), or one checkpoint file."""
+    found = _find_checkpoint(checkpoints, cfg, device)
+    if found is None:
+        if cfg.get("resume"):
+            say(f"resume={cfg.resume}: no checkpoint yet, starting the run from the beginning")
+        return None
+    path, state = found
     check_same_experiment(state["config"], cfg, path)
-    model.load_state_dict(state["model"])
-    steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
-    schedule.load_state_dict(state["schedule"])
-    restore_rng_states(state["rng"])
-    progress = Progress.from_state_dict(state["progress"])
-    print(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
+    try:
+        model.load_state_dict(state["model"])
+        steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
+        schedule.load_state_dict(state["schedule"])
+        restore_rng_states(state["rng"])
+        progress = Progress.from_state_dict(state["progress"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"checkpoint {path} matches this run's config but not its objects ({type(error).__name__}: "
+                              f"{error}); it was not written by this version of train.py. Move it out of {path.parent} "
+                              f"to continue from the previous one.") from error
+    say(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
     return progress

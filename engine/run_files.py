@@ -34,6 +34,27 @@ class RunSummary:
     def write(self) -> None:
         atomic_write_json(self.path, self.fields)
 
+    def fail(self, reason: str) -> None:
+        """Status 'failed' with the one-line `reason` (why the run stopped: a user error, a full disk, ...)."""
+        self.update(status="failed", error=" ".join(str(reason).split()))
+
+
+def record_failure(run_dir: Path, reason: str) -> None:
+    """summary.json of the run in `run_dir` (which this process writes) says status failed with `reason`.
+
+    For a failure before or outside the training loop's RunSummary: the existing fields are kept
+    (a new file has just these two). Best effort: a disk that cannot take it leaves the file as it was."""
+    path = Path(run_dir) / "summary.json"
+    try:
+        fields = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        fields = {}
+    fields = fields if isinstance(fields, dict) else {}
+    try:
+        atomic_write_json(path, {**fields, "status": "failed", "error": " ".join(str(reason).split())})
+    except OSError as error:
+        print(f"(summary.json could not record the failure: {error})", file=sys.stderr)
+
 
 def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int]) -> None:
     """run_info.json: versions, device, host and command of the run, plus one entry per resume."""
@@ -71,11 +92,12 @@ def open_event_writer(run_dir: Path, global_step: int, history: dict) -> Summary
     Events a killed run wrote after its last checkpoint are purged (TensorBoard drops every event at
     or after `purge_step` that precedes the purge marker); per-epoch scalars that the purge would
     also drop (their x is the epoch number) are written again from the checkpoint's history. The
-    file name suffix keeps event files in write order even when two start within the same second.
+    file name (`events.out.tfevents.<time>.<host>.<step>.<pid>`) keeps event files in write order even when
+    two start within the same second, and no two processes ever share one.
     """
     # Always a purge marker: at step 0 it hides what a run killed before its first checkpoint wrote.
     writer = SummaryWriter(logdir=str(run_dir), purge_step=global_step,
-                           filename_suffix=f".{global_step:012d}")
+                           filename_suffix=f".{global_step:012d}.{os.getpid()}")
     if global_step:
         for i, epoch in enumerate(history.get("epoch", [])):
             if epoch >= global_step:
@@ -97,7 +119,8 @@ def recording_interrupts(summary: RunSummary) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         summary.update(status="interrupted")
-        print(f"interrupted; continue with: python train.py resume={summary.path.parent}", file=sys.stderr)
+        from engine.resume import resume_command
+        print(f"interrupted; continue with: {resume_command(summary.path.parent)}", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         # Not sys.exit: OneFlow's interpreter-exit teardown can hang when the interrupt landed inside

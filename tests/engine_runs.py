@@ -19,3 +19,14 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 def read_summary(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "summary.json").read_text())
+
+# Smaller still, for tests of how runs start and end: 2 optimizer steps per epoch, 2 epochs.
+TINY = ("data=synthetic", "model=tiny", "data.train_size=128", "data.batch_size=64", "trainer.max_epochs=2",
+        "trainer.progress=false")
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under `folder` (hidden ones included), by relative path."""
+    import hashlib
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}

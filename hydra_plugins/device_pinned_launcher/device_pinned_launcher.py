@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -32,6 +33,7 @@ from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_jobli
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
 log = logging.getLogger(__name__)
+PARALLEL_JOB_ENV = "LRS_PARALLEL_JOB"  # the same name as engine.console's (hydra_plugins does not import the engine)
 
 # Set in a worker process by its first job: (slot index, open lock file kept to hold the lock).
 _claimed_slot: Optional[tuple] = None
@@ -67,6 +69,10 @@ def claim_slot(slot_dir: str, n_slots: int) -> int:
 
 def run_pinned_job(slot_dir: str, gpus: Sequence[str], preload: Sequence[str], payload: bytes) -> JobReturn:
     """In a worker: pin this process to a GPU, import `preload` modules, then run the Hydra job."""
+    # Jobs share the terminal: progress bars would overwrite each other's lines (engine.console.show_progress)
+    os.environ[PARALLEL_JOB_ENV] = "1"
+    for stream in (sys.stdout, sys.stderr):  # a worker's pipe is block-buffered: lines were lost when it ended
+        stream.reconfigure(line_buffering=True)
     if gpus:
         slot = claim_slot(slot_dir, len(gpus))
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot]

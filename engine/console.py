@@ -1,0 +1,96 @@
+"""The run's console lines: printed, and kept in the run directory's train.log.
+
+`say` (progress, epoch summaries), `warn` and `error` go through the logger "run". Under Hydra,
+conf/hydra/job_logging/run_log.yaml routes them: INFO to stdout, WARNING and above to stderr, and
+every line to `<run dir>/train.log` (opened at the first line, so a run that prints nothing leaves no
+file). In a sweep each console line starts with its job's name (`[scheduler=cosine,seed=1] ...`), and
+every line is flushed as it is written, so parallel jobs sharing one terminal neither glue their
+lines together nor lose them. Outside Hydra (scripts, tests) the lines are simply printed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional, TextIO, Union
+
+from omegaconf import DictConfig, OmegaConf
+
+from common.errors import ConfigError
+
+LOGGER = logging.getLogger("run")
+PARALLEL_JOB_ENV = "LRS_PARALLEL_JOB"  # set by hydra_plugins/device_pinned_launcher in its worker processes
+
+
+class BelowWarning(logging.Filter):
+    """Keeps DEBUG and INFO records (for the stdout handler; warnings and errors go to stderr)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+def _configured() -> bool:
+    return LOGGER.hasHandlers()
+
+
+def _emit(level: int, message: str, stream: TextIO) -> None:
+    if _configured():
+        LOGGER.log(level, message)
+    else:
+        print(message, file=stream, flush=True)
+
+
+def say(message: str) -> None:
+    """A line on stdout (and in train.log): progress, epoch summaries, the run directory."""
+    _emit(logging.INFO, message, sys.stdout)
+
+
+def warn(message: str) -> None:
+    """A line on stderr (and in train.log): something the user should know, the run goes on."""
+    _emit(logging.WARNING, message, sys.stderr)
+
+
+def error(message: str) -> None:
+    """A line on stderr (and in train.log): why the run stops."""
+    _emit(logging.ERROR, message, sys.stderr)
+
+
+def stop_run_log(run_dir: Union[str, Path]) -> None:
+    """Write nothing more into `run_dir`'s log file (a finished run, or one another process is writing).
+
+    The handler was opened with delay, so if nothing was logged yet the file is never created."""
+    folder = Path(run_dir).resolve()
+    for logger in (logging.getLogger(), LOGGER):
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).resolve().parent == folder:
+                logger.removeHandler(handler)
+                handler.close()
+
+
+def job_prefix(*, _root_: DictConfig) -> str:
+    """The OmegaConf resolver `${job_prefix:}`: `[<job name>] ` in a sweep, nothing in a single run.
+
+    The job name is its override_dirname (the job folder's name), or `#<job number>` when that is
+    empty. `%` is doubled because the prefix lands in a logging format string."""
+    mode = OmegaConf.select(_root_, "hydra.mode", default=None)
+    if getattr(mode, "name", str(mode)) != "MULTIRUN":
+        return ""
+    name = OmegaConf.select(_root_, "hydra.job.override_dirname", default="") or \
+        f"#{OmegaConf.select(_root_, 'hydra.job.num', default='?')}"
+    return f"[{name}] ".replace("%", "%%")
+
+
+def show_progress(setting: Any, stream: Optional[TextIO] = None) -> bool:
+    """Whether to draw tqdm bars for trainer.progress=`setting` (true, false or auto).
+
+    auto: only when the bars' stream (stderr) is a terminal and the run is not one of several
+    parallel jobs sharing it (their bars would overwrite each other's lines)."""
+    if isinstance(setting, bool):
+        return setting
+    if str(setting).lower() != "auto":
+        raise ConfigError(f"trainer.progress={setting!r} is not valid; use true, false or auto "
+                          f"(bars only when the output is a terminal).")
+    stream = stream if stream is not None else sys.stderr
+    is_terminal = hasattr(stream, "isatty") and stream.isatty()
+    return is_terminal and not os.environ.get(PARALLEL_JOB_ENV)

@@ -1,0 +1,35 @@
+"""OmegaConf resolvers that conf/ uses in its `hydra:` section; importing this module registers them.
+
+train.py imports it (through engine.resume) before Hydra composes the config, and the parallel
+launcher preloads it in its worker processes, where the job's logging and output folders are set up.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from engine.console import job_prefix
+
+
+def config_subdir_once(subdir: str, *, _root_: DictConfig) -> Optional[str]:
+    """`${config_subdir_once:.hydra}`: `subdir` for a new run directory, None (write nothing) for an existing one.
+
+    Hydra saves config.yaml, hydra.yaml and overrides.yaml into hydra.output_subdir before the task
+    runs. A run directory that already holds them is a run being resumed or re-run: its saved config
+    is what its checkpoints and summary were made with, so it is never rewritten (the task compares
+    the new config with it, engine.resume.check_run_dir)."""
+    output_dir = OmegaConf.select(_root_, "hydra.runtime.output_dir", default=None)
+    if output_dir and (Path(str(output_dir)) / subdir / "config.yaml").exists():
+        return None
+    return subdir
+
+
+def register() -> None:
+    for name, resolver in (("config_subdir_once", config_subdir_once), ("job_prefix", job_prefix)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver, use_cache=False)
+
+
+register()

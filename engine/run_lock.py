@@ -1,0 +1,95 @@
+"""One writer per run directory: an exclusive lock on `<run dir>/.lock`, held for the run's life.
+
+The lock is an `flock` on the file, which the kernel releases when the holding process ends in any
+way (kill -9 included), so a lock left by a dead process never blocks anyone: the next run takes it
+over. The file holds the holder's PID and host, for the message a second process gets; it is
+emptied (never deleted: deleting would let two processes lock two different files) when the run
+ends. flock works across machines on NFS (Linux emulates it with POSIX locks there).
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+from common.errors import UserError
+from engine.console import stop_run_log
+
+LOCK_NAME = ".lock"
+
+_held: Optional[Path] = None  # the run directory this process holds, for engine.errors.fail
+
+
+class RunDirBusy(UserError):
+    """Another live process is writing the run directory."""
+
+
+def held_run_dir() -> Optional[Path]:
+    """The run directory this process holds the lock of (it alone may write there), or None."""
+    return _held
+
+
+def _holder(fd: int) -> tuple[str, str]:
+    text = os.pread(fd, 200, 0).decode(errors="replace").split()
+    return (text[0] if text else "?"), (text[1] if len(text) > 1 else "?")
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _busy_message(run_dir: Path, pid: str, host: str) -> str:
+    here = socket.gethostname()
+    message = (f"{run_dir} is in use: process {pid} on host {host} is writing it (it holds {run_dir / LOCK_NAME}). "
+               f"Two processes on one run directory would mix their curves and checkpoints, so this one stops without "
+               f"writing anything. Wait for that run to end, or stop it (kill -INT {pid}"
+               f"{'' if host == here else f' on {host}'}), then resume it; to train alongside it, give this run "
+               f"another directory (hydra.run.dir=...).")
+    if host == here and pid != "?" and not _pid_alive(pid):
+        message += (f" Process {pid} is no longer running, so a process it started (a data loader worker, a "
+                    f"launcher) still holds the lock: `fuser {run_dir / LOCK_NAME}` names it.")
+    return message
+
+
+@contextmanager
+def hold_run_dir(run_dir: Path) -> Iterator[None]:
+    """Be the only process writing `run_dir` inside the block; a second one gets RunDirBusy (one paragraph).
+
+    Call it as soon as the run directory is known and before anything is written there (rank 0
+    only, in a distributed run: the other ranks never write the run directory)."""
+    global _held
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # mkdir honours the umask
+    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)  # open() honours the umask
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            stop_run_log(run_dir)  # the live run's train.log is its own: this refusal goes to the terminal only
+            raise RunDirBusy(_busy_message(run_dir, *_holder(fd))) from None
+        # Locked: whatever the file says is a dead process's (or empty, after a clean end): take it over.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        _held = run_dir
+        try:
+            yield
+        finally:
+            _held = None
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:  # a disk gone read-only: the PID left in the file is harmless, the flock ends anyway
+                pass
+    finally:
+        os.close(fd)  # releases the flock
