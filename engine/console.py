@@ -30,8 +30,14 @@ class BelowWarning(logging.Filter):
         return record.levelno < logging.WARNING
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """The terminal handlers of conf/hydra/job_logging/run_log.yaml (a StreamHandler, flushed after every line)."""
+
+
 def _configured() -> bool:
-    return LOGGER.hasHandlers()
+    """Whether run_log's handlers are installed (under Hydra); otherwise lines are printed directly
+    (a handler someone else installed, e.g. pytest's log capture, must not swallow them)."""
+    return any(isinstance(handler, ConsoleHandler) for handler in logging.getLogger().handlers)
 
 
 def _emit(level: int, message: str, stream: TextIO) -> None:

@@ -1,4 +1,5 @@
 """Checkpoints survive kills; a resumed run continues exactly where the uninterrupted one would be."""
+import hashlib
 import json
 import os
 import pickle
@@ -62,9 +63,11 @@ class _RunsCode:
 
 def test_checkpoint_loader_refuses_code(tmp_path):
     path = tmp_path / "evil.ckpt"
-    path.write_bytes(pickle.dumps({"model": _RunsCode()}))
-    with pytest.raises(ConfigError, match="cannot be read"):
+    payload = pickle.dumps({"model": _RunsCode()})  # behind a valid checksum header: the unpickler itself must refuse
+    path.write_bytes(b"lrs-checkpoint v2 sha256=%s bytes=%d\n" % (hashlib.sha256(payload).hexdigest().encode(), len(payload)) + payload)
+    with pytest.raises(ConfigError, match="refusing to load posix.system"):
         load_checkpoint(path)
+    assert not (ROOT / "pwned").exists()
 
 
 def test_keep_last_bounds_the_checkpoints_on_disk(tmp_path):

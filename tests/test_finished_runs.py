@@ -1,0 +1,47 @@
+"""A finished run is immutable: a different config is refused with its differences, and nothing in it is rewritten."""
+import json
+
+import pytest
+
+from omegaconf import OmegaConf
+
+from engine.config import compose_config
+from engine.errors import ConfigError
+from engine.resume import check_run_dir
+from tests.engine_runs import TINY, file_hashes
+
+
+def test_rerunning_a_finished_run_changes_nothing_in_it(tmp_path, train):
+    result = train(*TINY, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "epoch 2/2" in (tmp_path / "train.log").read_text()  # the console lines, kept with the run
+    before = file_hashes(tmp_path)
+
+    changed = train(*TINY, "trainer.max_epochs=8", "optimizer.lr=0.5", f"hydra.run.dir={tmp_path}")
+    assert changed.returncode == 2 and "Traceback" not in changed.stderr
+    message = " ".join(changed.stderr.split())
+    assert "already ended (completed)" in message
+    assert "optimizer.lr: 0.1 -> 0.5; trainer.max_epochs: 2 -> 8" in message
+    assert "Start a longer run in a new directory: python train.py" in message and "trainer.max_epochs=8" in message
+    assert file_hashes(tmp_path) == before
+
+    grown = train(f"resume={tmp_path}", "trainer.max_epochs=3")  # extending with resume= is refused the same way
+    assert grown.returncode == 2 and "trainer.max_epochs: 2 -> 3" in " ".join(grown.stderr.split())
+    assert file_hashes(tmp_path) == before
+
+    same = train(*TINY, "trainer.progress=true", f"hydra.run.dir={tmp_path}")  # a harmless change: nothing to do
+    assert same.returncode == 0 and "already ended (completed); nothing to do" in same.stdout
+    assert file_hashes(tmp_path) == before
+
+
+def test_check_run_dir_compares_with_the_saved_config(tmp_path):
+    cfg = compose_config(*TINY)
+    assert check_run_dir(tmp_path, cfg) is None  # a new directory
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "diverged"}))
+    assert check_run_dir(tmp_path, compose_config(*TINY, "device=cpu", "trainer.strict_resume=true")) == "diverged"
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "interrupted"}))
+    assert check_run_dir(tmp_path, cfg) is None  # unfinished: the task resumes it
+    with pytest.raises(ConfigError, match="continues only with it.*seed: 0 -> 3"):
+        check_run_dir(tmp_path, compose_config(*TINY, "seed=3"))
