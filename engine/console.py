@@ -30,6 +30,18 @@ class BelowWarning(logging.Filter):
         return record.levelno < logging.WARNING
 
 
+class JobLineFormatter(logging.Formatter):
+    """The message with `prefix` (the job's name in a sweep) at the start of every line, continuation lines too."""
+
+    def __init__(self, prefix: str = "") -> None:
+        super().__init__("%(message)s")
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return "\n".join(self.prefix + line for line in text.split("\n")) if self.prefix else text
+
+
 class ConsoleHandler(logging.StreamHandler):
     """The terminal handlers of conf/hydra/job_logging/run_log.yaml (a StreamHandler, flushed after every line)."""
 
@@ -78,13 +90,13 @@ def job_prefix(*, _root_: DictConfig) -> str:
     """The OmegaConf resolver `${job_prefix:}`: `[<job name>] ` in a sweep, nothing in a single run.
 
     The job name is its override_dirname (the job folder's name), or `#<job number>` when that is
-    empty. `%` is doubled because the prefix lands in a logging format string."""
+    empty."""
     mode = OmegaConf.select(_root_, "hydra.mode", default=None)
     if getattr(mode, "name", str(mode)) != "MULTIRUN":
         return ""
     name = OmegaConf.select(_root_, "hydra.job.override_dirname", default="") or \
         f"#{OmegaConf.select(_root_, 'hydra.job.num', default='?')}"
-    return f"[{name}] ".replace("%", "%%")
+    return f"[{name}] "
 
 
 def show_progress(setting: Any, stream: Optional[TextIO] = None) -> bool:

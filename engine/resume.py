@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shlex
-import sys
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -91,8 +90,8 @@ def _shown_path(path: Path) -> str:
 
 
 def _script() -> str:
-    script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "train.py"
-    return _shown_path(Path(script))
+    """This project's train.py (not sys.argv[0]: in a launcher's worker process that is the worker's script)."""
+    return _shown_path(Path(__file__).resolve().parents[1] / "train.py")
 
 
 def resume_command(run_dir: Union[str, Path]) -> str:
