@@ -62,13 +62,18 @@ def _busy_message(run_dir: Path, pid: str, host: str) -> str:
 
 
 @contextmanager
-def hold_run_dir(run_dir: Path) -> Iterator[None]:
+def hold_run_dir(run_dir: Path, writer: bool = True) -> Iterator[None]:
     """Be the only process writing `run_dir` inside the block; a second one gets RunDirBusy (one paragraph).
 
-    Call it as soon as the run directory is known and before anything is written there (rank 0
-    only, in a distributed run: the other ranks never write the run directory)."""
+    Call it as soon as the run directory is known and before anything is written there. `writer`
+    False (ranks other than 0 of a distributed run, which only read the run directory): no lock,
+    and the process's console lines stay out of train.log."""
     global _held
     run_dir = Path(run_dir)
+    if not writer:
+        stop_run_log(run_dir)
+        yield
+        return
     run_dir.mkdir(parents=True, exist_ok=True)  # mkdir honours the umask
     fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)  # open() honours the umask
     try:

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-
 from omegaconf import OmegaConf
 
 from engine.config import compose_config

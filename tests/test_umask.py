@@ -14,7 +14,6 @@ def _modes(folder):
     return {str(p.relative_to(folder)): stat.S_IMODE(p.stat().st_mode) for p in [folder, *folder.rglob("*")]}
 
 
-
 def test_run_files_and_folders_follow_the_umask(tmp_path):
     run_dir = tmp_path / "runs" / "one"
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), *TINY, f"hydra.run.dir={run_dir}"], cwd=ROOT,
