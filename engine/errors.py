@@ -41,13 +41,14 @@ def _in_sweep_job() -> bool:
 def fail(message: str, code: int = 2) -> NoReturn:
     """End with `message` as one paragraph on stderr (and in train.log); exit `code`.
 
-    When this process holds a run directory (engine.run_lock), its summary.json says status failed
-    with the message. In a sweep job, SweepJobFailed is raised instead of exiting, so the sweep's
+    When this process holds a run directory (engine.run_lock) whose run has begun (it has a
+    summary.json), that file says status failed with the message; a run that never began leaves no
+    summary (engine.run_files.discard_if_stopped_early removes its directory). In a sweep job, SweepJobFailed is raised instead of exiting, so the sweep's
     other jobs still run (a process exit would end them all)."""
     from engine.console import error
     error(paragraph(message))
     from engine.run_lock import held_run_dir
-    if held_run_dir() is not None:
+    if held_run_dir() is not None and (held_run_dir() / "summary.json").is_file():
         from engine.run_files import record_failure
         record_failure(held_run_dir(), one_line(message))
     if _in_sweep_job():

@@ -21,10 +21,9 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 import engine.hydra_resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
-from engine.checkpoint import CheckpointDir, CheckpointError, load_checkpoint, restore_rng_states, rng_states
-from engine.console import say, stop_run_log
+from engine.checkpoint import CheckpointDir
+from engine.console import stop_run_log
 from engine.errors import ConfigError, fail
-from engine.progress import Progress
 
 # Keys a resumed run may change: they do not alter what is trained or how (everything else does).
 HARMLESS_KEYS = (
@@ -187,52 +186,14 @@ def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
     return status
 
 
-def run_state(cfg: DictConfig, model: Any, steps: Any, schedule: Any, progress: Progress) -> dict:
-    """Everything a checkpoint holds to continue the run exactly."""
-    return {"config": resolved_config(cfg), "progress": progress.state_dict(), "model": model.state_dict(),
-            "steps": steps.state_dict(), "schedule": schedule.state_dict(), "rng": rng_states()}
-
-
 def missing_state(state: dict) -> Optional[str]:
     """Why `state` is not a run's checkpoint (the keys run_state saves that it lacks), or None."""
     missing = [key for key in STATE_KEYS if key not in state]
     return f"lacks {', '.join(missing)}: it is not a checkpoint of a train.py run" if missing else None
 
 
-def _find_checkpoint(checkpoints: Union[CheckpointDir, Path, None], cfg: DictConfig, device: str) -> Optional[tuple[Path, dict]]:
-    if isinstance(checkpoints, CheckpointDir):
-        strict = bool(OmegaConf.select(cfg, "trainer.strict_resume", default=False))
-        return checkpoints.latest_valid(device, strict=strict, accept=missing_state)
-    if checkpoints is None:
-        return None
-    state = load_checkpoint(Path(checkpoints), device)
-    if missing_state(state):
-        raise CheckpointError(f"checkpoint {checkpoints} {missing_state(state)}.")
-    return Path(checkpoints), state
-
-
-def restore_run(checkpoints: Union[CheckpointDir, Path, None], cfg: DictConfig, model: Any, steps: Any, schedule: Any,
-                device: str) -> Optional[Progress]:
-    """Load the run's newest valid checkpoint into its objects (None when there is none: a fresh run).
-
-    `checkpoints`: the run's CheckpointDir (a corrupt newest checkpoint is reported and the previous
-    one used, unless trainer.strict_resume), or one checkpoint file."""
-    found = _find_checkpoint(checkpoints, cfg, device)
-    if found is None:
-        if cfg.get("resume"):
-            say(f"resume={cfg.resume}: no checkpoint yet, starting the run from the beginning")
-        return None
-    path, state = found
-    check_same_experiment(state["config"], cfg, path)
-    try:
-        model.load_state_dict(state["model"])
-        steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
-        schedule.load_state_dict(state["schedule"])
-        restore_rng_states(state["rng"])
-        progress = Progress.from_state_dict(state["progress"])
-    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"checkpoint {path} matches this run's config but not its objects ({type(error).__name__}: "
-                              f"{error}); it was not written by this version of train.py. Move it out of {path.parent} "
-                              f"to continue from the previous one.") from error
-    say(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
-    return progress
+def newest_valid_state(checkpoints: CheckpointDir, cfg: DictConfig, device: str) -> Optional[tuple[Path, dict]]:
+    """The run's newest checkpoint that passes its checksum and holds a run's state, with that state (None: no
+    checkpoint). A bad newer one is reported and the previous one used; trainer.strict_resume=true refuses instead."""
+    strict = bool(OmegaConf.select(cfg, "trainer.strict_resume", default=False))
+    return checkpoints.latest_valid(device, strict=strict, accept=missing_state)

@@ -5,6 +5,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any, Iterator, Optional
 from tensorboardX import SummaryWriter
 
 from common.files import atomic_write_json
+from engine.run_lock import LOCK_NAME, held_by_another
 
 
 class RunSummary:
@@ -42,8 +44,8 @@ class RunSummary:
 def record_failure(run_dir: Path, reason: str) -> None:
     """summary.json of the run in `run_dir` (which this process writes) says status failed with `reason`.
 
-    For a failure before or outside the training loop's RunSummary: the existing fields are kept
-    (a new file has just these two). Best effort: a disk that cannot take it leaves the file as it was."""
+    For a failure outside the training loop's RunSummary (e.g. no usable checkpoint to resume from):
+    the existing fields are kept (a new file has just these two). Best effort: a disk that cannot take it leaves the file as it was."""
     path = Path(run_dir) / "summary.json"
     try:
         fields = json.loads(path.read_text()) if path.is_file() else {}
@@ -129,3 +131,36 @@ def recording_interrupts(summary: RunSummary) -> Iterator[None]:
         os._exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# What a run directory holds before its run began: Hydra's files, the lock, the console lines so far.
+HYDRA_ONLY = {".hydra", "train.log", LOCK_NAME}
+
+
+def _holds_only_hydra_files(run_dir: Path) -> bool:
+    try:
+        entries = {p.name for p in Path(run_dir).iterdir()}
+    except OSError:
+        return False
+    return entries <= HYDRA_ONLY
+
+
+@contextmanager
+def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
+    """A run stopped before it began (a config error, a refused device) leaves no run directory behind.
+
+    Hydra creates the directory and its .hydra/ files before train.py's main runs; if the block
+    raises (or exits) while the directory still holds only those, it is removed, with its parent
+    (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept."""
+    fresh = _holds_only_hydra_files(run_dir)
+    try:
+        yield
+    except BaseException:
+        # never another live process's directory (one refused by the lock, for instance)
+        if fresh and _holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            try:
+                Path(run_dir).parent.rmdir()  # only succeeds when empty
+            except OSError:
+                pass
+        raise

@@ -33,6 +33,24 @@ def held_run_dir() -> Optional[Path]:
     return _held
 
 
+def held_by_another(run_dir: Path) -> bool:
+    """Whether a process other than this one holds `run_dir`'s lock now."""
+    run_dir = Path(run_dir)
+    if _held is not None and _held.resolve() == run_dir.resolve():
+        return False
+    try:
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY)
+    except OSError:  # no lock file: nobody ever held it
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # releases a lock just taken
+    return False
+
+
 def _holder(fd: int) -> tuple[str, str]:
     text = os.pread(fd, 200, 0).decode(errors="replace").split()
     return (text[0] if text else "?"), (text[1] if len(text) > 1 else "?")

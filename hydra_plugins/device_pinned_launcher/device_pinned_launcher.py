@@ -29,11 +29,11 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from joblib import Parallel, delayed
 from omegaconf import ListConfig
 
+from engine.console import PARALLEL_JOB_ENV
 from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
 log = logging.getLogger(__name__)
-PARALLEL_JOB_ENV = "LRS_PARALLEL_JOB"  # the same name as engine.console's (hydra_plugins does not import the engine)
 
 # Set in a worker process by its first job: (slot index, open lock file kept to hold the lock).
 _claimed_slot: Optional[tuple] = None
