@@ -22,8 +22,8 @@ def start_train(*overrides, env=None):
 
 
 def interrupt_after_first_epoch(process):
-    for line in process.stdout:  # the first epoch line: the run is past its first checkpoint
-        if line.startswith("epoch 1/"):
+    for line in process.stdout:  # the first epoch line (in a sweep, after its job's name): past the first checkpoint
+        if re.match(r"(\[[^\]]*\] )?epoch 1/", line):
             break
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=300)
