@@ -8,6 +8,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+import engine.hydra_resolvers  # noqa: F401  (conf/config.yaml's hydra section uses its resolvers)
 from engine.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
