@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import time
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -156,6 +157,27 @@ def finished_status(run_dir: Path) -> Optional[str]:
     return status if status in FINAL_STATUSES else None
 
 
+def _saved_config(path: Path, current: dict, settle_s: float = 5.0) -> Optional[dict]:
+    """The config saved at `path` (None when there is none).
+
+    Hydra writes the file in place, not atomically: the ranks of a distributed run start together,
+    and one may read it while another is still writing it. A file younger than `settle_s` that does
+    not parse or differs from `current` is read again until it is older or agrees."""
+    while True:
+        if not path.is_file():
+            return None
+        try:
+            saved = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+            if not isinstance(saved, dict) or not config_differences(saved, current):
+                return saved
+        except Exception:  # noqa: BLE001  (a partly written YAML file: read it again below, or raise)
+            if time.time() - path.stat().st_mtime > settle_s:
+                raise
+        if time.time() - path.stat().st_mtime > settle_s:
+            return saved
+        time.sleep(0.2)
+
+
 def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
     """Call first in the task: the final status when the run in `run_dir` already ended (nothing to do), else None.
 
@@ -165,14 +187,15 @@ def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
     alone too (console lines go to the terminal only)."""
     run_dir = Path(run_dir)
     saved_file = run_dir / SAVED_CONFIG
+    current = OmegaConf.to_container(cfg, resolve=False)
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(saved_file), resolve=False) if saved_file.is_file() else None
+        saved = _saved_config(saved_file, current)
     except Exception as error:  # noqa: BLE001  (OSError or any YAML/OmegaConf error: a damaged file)
         stop_run_log(run_dir)
         raise ConfigError(f"{saved_file} cannot be read ({error}); it is the config {run_dir} was started with. "
                           f"Restore it, or start a new run in another directory.") from error
     status = finished_status(run_dir)
-    differences = config_differences(saved, OmegaConf.to_container(cfg, resolve=False)) if isinstance(saved, dict) else []
+    differences = config_differences(saved, current) if isinstance(saved, dict) else []
     if differences:
         stop_run_log(run_dir)
         what = (f"{run_dir} already ended ({status}) and a finished run is never changed" if status else

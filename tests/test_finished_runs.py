@@ -1,5 +1,6 @@
 """A finished run is immutable: a different config is refused with its differences, and nothing in it is rewritten."""
 import json
+import threading
 
 import pytest
 from omegaconf import OmegaConf
@@ -44,3 +45,17 @@ def test_check_run_dir_compares_with_the_saved_config(tmp_path):
     assert check_run_dir(tmp_path, cfg) is None  # unfinished: the task resumes it
     with pytest.raises(ConfigError, match="continues only with it.*seed: 0 -> 3"):
         check_run_dir(tmp_path, compose_config(*TINY, "seed=3"))
+
+
+def test_a_config_another_rank_is_still_writing_is_read_when_complete(tmp_path):
+    cfg = compose_config(*TINY)
+    text = OmegaConf.to_yaml(cfg)
+    (tmp_path / ".hydra").mkdir()
+    saved = tmp_path / ".hydra" / "config.yaml"
+    saved.write_text(text[: len(text) // 2])  # Hydra writes in place: the other rank sees half a file
+    finish = threading.Timer(0.5, saved.write_text, args=(text,))
+    finish.start()
+    try:
+        assert check_run_dir(tmp_path, cfg) is None  # neither a YAML error nor differences
+    finally:
+        finish.join()
