@@ -7,7 +7,6 @@ the same directory continues the same way: whenever the output directory holds a
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from engine.checkpoint import load_checkpoint, restore_rng_states, rng_states
 from engine.errors import ConfigError, fail
 from engine.progress import Progress
+from engine.run_status import FINAL_STATUSES, finished_status  # noqa: F401  (re-exported: train.py imports them from here)
 
 # Keys a resumed run may change: they do not alter what is trained or how (everything else does).
 HARMLESS_KEYS = (
@@ -23,7 +23,6 @@ HARMLESS_KEYS = (
     "trainer.keep_last", "trainer.acc1_thresholds", "data.eval_batch_size",
     "data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5",
 )
-FINAL_STATUSES = ("completed", "diverged")
 
 
 def _override_key(override: str) -> str:
@@ -74,16 +73,6 @@ def check_same_experiment(saved: dict, cfg: DictConfig, checkpoint: Path) -> Non
         raise ConfigError(f"cannot resume from {checkpoint}: this config changes the experiment ({'; '.join(differences)}). "
                           f"Resume with the run's own config (only {', '.join(HARMLESS_KEYS[1:6])} and data paths may change), "
                           f"or start a new run in another directory.")
-
-
-def finished_status(run_dir: Path) -> Optional[str]:
-    """'completed' or 'diverged' when the run in `run_dir` already ended that way, else None."""
-    path = Path(run_dir) / "summary.json"
-    try:
-        status = json.loads(path.read_text()).get("status")
-    except (OSError, ValueError):
-        return None
-    return status if status in FINAL_STATUSES else None
 
 
 def run_state(cfg: DictConfig, model: Any, steps: Any, schedule: Any, progress: Progress) -> dict:
