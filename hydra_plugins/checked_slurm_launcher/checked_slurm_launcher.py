@@ -18,6 +18,7 @@ In each job (a Slurm array task):
 """
 # (no `from __future__ import annotations`: Hydra's plugin scan runs this module outside sys.modules, where dataclasses cannot resolve string annotations)
 
+import json
 import logging
 import os
 import signal
@@ -34,8 +35,9 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
+from common.files import atomic_write_json
 from engine.errors import paragraph, user_errors
-from engine.run_status import FINAL_STATUSES, run_status
+from engine.resume import finished_status
 from hydra_plugins.checked_slurm_launcher import preflight
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
@@ -109,12 +111,12 @@ class CheckedSlurmLauncher(SlurmLauncher):
             return None
         finally:
             HydraConfig.instance().cfg = saved
-        status = run_status(run_dir)
-        if status not in FINAL_STATUSES:
+        status = finished_status(run_dir)
+        if status is None:
             return None
         log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))} already {status} in {run_dir}; not submitted")
         from engine.hparams import objective  # what a sweeper optimises comes from the run's summary.json
-        import json
+
         ret = JobReturn(overrides=overrides, working_dir=os.getcwd(), task_name=str(sweep_config.hydra.job.name),
                         status=JobStatus.COMPLETED)
         ret.return_value = objective(sweep_config, json.loads((run_dir / "summary.json").read_text()))
@@ -147,11 +149,15 @@ class CheckedSlurmLauncher(SlurmLauncher):
         jobs = executor.map_array(self, *zip(*args))
         job_ids = ", ".join(sorted({job.job_id.split("_")[0] for job in jobs}))
         log.info(f"Submitted Slurm job(s) {job_ids}; logs in {sweep_dir}/.submitit/<job id>/")
+        # OneFlow, imported by the task's module, replaces Python's SIGINT handler: Ctrl-C must reach this wait.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return {num: job_result(job) for (num, _), job in zip(numbered, jobs)}
         except KeyboardInterrupt:
             self._interrupted(jobs, sweep_dir)
-            raise AssertionError("unreachable")
+            raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _interrupted(self, jobs: Sequence[Any], sweep_dir: Path) -> None:
         ids = sorted({job.job_id.split("_")[0] for job in jobs})
@@ -182,8 +188,8 @@ class CheckedSlurmLauncher(SlurmLauncher):
         job_return = super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
         if stopping.stop_requested() == "requeued" and job_return.status == JobStatus.COMPLETED:
             run_dir = Path(job_return.hydra_cfg.hydra.runtime.output_dir)
-            status = run_status(run_dir)
-            if status in FINAL_STATUSES:
+            status = finished_status(run_dir)
+            if status:
                 log.info(f"the stop request came after the run had ended ({status}); not requeued")
             else:
                 self._requeue(run_dir)  # exits the process when the job was requeued
@@ -205,17 +211,39 @@ class CheckedSlurmLauncher(SlurmLauncher):
             log.warning(f"not requeued: this job reached its time limit more than hydra.launcher.max_num_timeout="
                         f"{self.params.get('max_num_timeout')} times. Its last checkpoint is in {run_dir}; continue with "
                         f"`python train.py resume={run_dir}`, or re-run the sweep command with its hydra.sweep.dir.")
+            mark_not_requeued(run_dir)
             return
         _checkpoint(delayed, env.paths.submitted_pickle, countdown)  # the same job again, one timeout fewer to go
-        env._requeue(countdown)
+        # Requeueing a running job makes Slurm SIGTERM every process of the job, scontrol included (submitit's
+        # own requeue dies of it now and then, and its error would be taken for the job's result): both ignore it.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        requeue = subprocess.run(["scontrol", "requeue", env.job_id], capture_output=True, text=True, timeout=60,
+                                 preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+        if requeue.returncode != 0:
+            log.warning(f"could not requeue job {env.job_id} ({' '.join(requeue.stderr.split())}); its last checkpoint is in "
+                        f"{run_dir}: continue with `python train.py resume={run_dir}`, or re-run the sweep command with its "
+                        f"hydra.sweep.dir.")
+            mark_not_requeued(run_dir)
+            return
         reason = "time limit" if timed_out else "preemption"
-        log.info(f"requeued after {reason} ({countdown} more requeue(s) after a time limit allowed); the job resumes "
-                 f"from its checkpoint in {run_dir}")
+        log.info(f"requeued job {env.job_id} after its {reason} notice ({countdown} more requeue(s) after a time limit "
+                 f"allowed); it resumes from its checkpoint in {run_dir}")
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         # No result file may be written (the launcher would take the job for finished), and OneFlow's
         # interpreter teardown is not needed: everything is on disk.
         os._exit(0)
+
+
+def mark_not_requeued(run_dir: Path) -> None:
+    """summary.json said 'requeued', but the job ends here: the run is 'interrupted' (stopped and saved, resumable)."""
+    path = run_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if summary.get("status") == "requeued":
+        atomic_write_json(path, {**summary, "status": "interrupted"})
 
 
 def job_result(job: Any) -> JobReturn:
