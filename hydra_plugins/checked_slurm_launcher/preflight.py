@@ -173,7 +173,7 @@ def refusals(request: Request, partition: Partition, gpu_partitions: Sequence[st
                       f"{where} has {mem_limit_mb} MB", f"hydra.launcher.mem_gb={mem_limit_mb // 1024}"))
     if request.gpus_per_node and request.gpus_per_node > partition.gpus_per_node:
         elsewhere = f" (partitions with GPUs: {', '.join(gpu_partitions)})" if gpu_partitions else ""
-        found.append((f"hydra.launcher.gpus_per_node={request.gpus_per_node} asks for {request.gpus_per_node} GPUs per node, but "
+        found.append((f"hydra.launcher.gpus_per_node={request.gpus_per_node} asks for {request.gpus_per_node} GPU(s) per node, but "
                       f"the nodes of {where} have {partition.gpus_per_node or 'no'} GPUs{elsewhere}",
                       f"hydra.launcher.gpus_per_node={partition.gpus_per_node}"))
     if partition.max_time_min is not None and request.timeout_min > partition.max_time_min:
