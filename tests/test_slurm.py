@@ -222,3 +222,27 @@ def test_ctrl_c_of_the_launcher_cancels_the_submitted_jobs(slurm_cluster, tmp_pa
         time.sleep(1)
     assert not [line for line in queued().splitlines() if line.split()[0].split("_")[0] == array
                 and line.split()[1] in ("PENDING", "RUNNING")]
+
+
+@pytest.mark.slurm
+def test_requeues_after_time_limits_are_bounded_by_max_num_timeout(slurm_cluster, tmp_path):
+    sweep = tmp_path / "sweep"
+    # A 2-minute limit with a 60 s notice: any notice now is a time-limit notice; none may be followed by a requeue.
+    launcher = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *FITS, "hydra.launcher.timeout_min=2",
+                                 "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=0", *SMALL,
+                                 "data.train_size=1024", f"hydra.sweep.dir={sweep}"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run = wait_for_run_start(sweep, "data.train_size=1024", launcher)
+        (job,) = submitted_ids(sweep)
+        subprocess.run(["scancel", "--signal=USR2", job], check=True)
+        out, err = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0, err[-3000:]
+    log = " ".join((sweep / ".submitit" / job / f"{job}_0_log.out").read_text().split())
+    assert "requeued at step" in log and "not requeued" in log and "hydra.launcher.max_num_timeout=0" in log
+    assert f"resume={run}" in log and "resuming from" not in log
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and 0 < summary["global_step"] < 16
