@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from engine import distributed
 from engine.checkpoint import CheckpointDir, seed_epoch, seed_everything
+from engine.config_schema import validate_config
 from engine.errors import ConfigError, user_errors
 from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.progress import Progress, StepMeter, describe_run, evaluate
@@ -50,6 +51,7 @@ def main(cfg: DictConfig) -> Optional[float]:
         print(f"{run_dir} already ended ({ended}); nothing to do.")
         return
     with user_errors():
+        validate_config(cfg)  # every field's type and range, before anything is built (the run builder will call it)
         device = resolve_device(cfg.device)
         seed_everything(cfg.seed)
         model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks
