@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from common.errors import ConfigError
+from common.files import can_write_in
 from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER
 
 MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
@@ -159,20 +159,11 @@ def data_root_problem(root: Any) -> Optional[str]:
     existing = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
     if existing is None or not existing.is_dir():
         return f"data.dataset.root={root} cannot be created: {existing} is not a directory"
-    if not _can_write_in(existing):
+    if not can_write_in(existing):
         what = "is a directory this process cannot write in" if existing == path else f"cannot be created in {existing}, which is not writable"
         return (f"data.dataset.root={root} {what} (the dataset is downloaded and extracted there); use a writable "
                 f"directory, e.g. data.dataset.root=./data")
     return None
-
-
-def _can_write_in(folder: Path) -> bool:
-    """Whether a file can be created in `folder` (os.access is not enough: root may 'write' to /proc)."""
-    try:
-        with tempfile.TemporaryFile(dir=folder, prefix=".write-probe-"):
-            return True
-    except OSError:
-        return False
 
 
 def validate_config(cfg: DictConfig) -> None:
