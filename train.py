@@ -27,6 +27,7 @@ from engine.errors import ConfigError, user_errors
 from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.progress import Progress, StepMeter, describe_run, evaluate
 from engine.resume import finished_status, restore_run, resume_argv, run_state
+from engine.sweep_names import varying_names_argv
 from engine.run_files import RunSummary, open_event_writer, record_run_info, recording_interrupts
 from engine.steps import build_schedule, build_steps, train_step
 from input_pipeline import steps_per_epoch
@@ -143,4 +144,5 @@ def main(cfg: DictConfig) -> Optional[float]:
 
 if __name__ == "__main__":
     sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
+    sys.argv = varying_names_argv(sys.argv)  # sweep job names show only the overrides that vary
     main()
