@@ -275,9 +275,11 @@ def settings(runs: list) -> dict[str, list]:
     groups: dict[str, list] = {}
     for run in runs:
         groups.setdefault(run.group, []).append(run)
-    members = list(groups.values())
-    names = grouping.labels([g[0].setting for g in members], [g[0].choices for g in members], [g[0].schedule for g in members])
-    return dict(zip(names, members))
+    # Jobs that never started and have no sibling to take a setting from are named by their overrides.
+    unknown = [g for g in groups.values() if set(g[0].setting) == {"job"}]
+    known = [g for g in groups.values() if set(g[0].setting) != {"job"}]
+    names = grouping.labels([g[0].setting for g in known], [g[0].choices for g in known], [g[0].schedule for g in known])
+    return {**dict(zip(names, known)), **{f"{g[0].setting['job']} (never started)": g for g in unknown}}
 
 
 def setting_rows(runs: list, thresholds: list, sort_by: str) -> list:

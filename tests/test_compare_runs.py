@@ -247,3 +247,16 @@ def test_statistics_match_scipy_on_hand_made_numbers():
     assert stats.compare_with_best({0: 5.0, 1: 5.0}, {0: 5.0, 1: 5.0}) == stats.Test(stats.EQUAL, 1.0)
     assert stats.compare_with_best({0: 5.0, 1: 6.0}, {0: 4.0}) == stats.Test(None, None)  # n = 1: no spread
     assert stats.holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
+
+
+def test_a_setting_whose_every_job_never_started_is_its_own_row(tmp_path):
+    sweep = tmp_path / "sweep"
+    for seed in (0, 1):
+        write_run(sweep, f"scheduler=cosine,seed={seed}", "cosine", seed, [50.0, 60.0 + seed], config={"optimizer": {"lr": 0.1}})
+    (sweep / "multirun.yaml").write_text(
+        "hydra:\n  sweep:\n    dir: x\n    subdir: ${hydra.job.override_dirname}\n"
+        "  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n    max_batch_size: null\n    params: null\n"
+        "  overrides:\n    task:\n    - scheduler=cosine,step\n    - seed=0,1\n"
+        "  job:\n    config:\n      override_dirname:\n        kv_sep: '='\n        item_sep: ','\n        exclude_keys: []\n")
+    rows = compare_runs.compare(sweep, figures=False)
+    assert [(r["setting"], r["completed"], r["missing"]) for r in rows] == [("cosine", 2, 0), ("scheduler=step (never started)", 0, 2)]
