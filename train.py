@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from engine.checkpoint import seed_epoch
+from engine.config_schema import validate_config
 from engine.errors import user_errors
 from engine.progress import evaluate
 from engine.recorder import RunRecorder
@@ -28,6 +29,7 @@ from engine.run import build_run
 from engine.run_files import discard_if_stopped_early
 from engine.steps import train_step
 from engine.stopping import graceful_stop, stop_requested
+from engine.sweep_names import varying_names_argv
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -38,6 +40,7 @@ def main(cfg: DictConfig) -> Optional[float]:
         print(f"{run_dir} already ended ({ended}); nothing to do.")
         return None
     with discard_if_stopped_early(run_dir), user_errors():  # a run stopped by a config error leaves no directory
+        validate_config(cfg)  # every field's type and range, before anything is built (belongs at the top of build_run)
         run = build_run(cfg)  # device, model, optimizer, schedule, train/eval steps: every config check
         recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events; resumed from the newest checkpoint
         train_loader, eval_loaders = run.loaders()
@@ -93,4 +96,5 @@ def main(cfg: DictConfig) -> Optional[float]:
 
 if __name__ == "__main__":
     sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
+    sys.argv = varying_names_argv(sys.argv)  # sweep job names show only the overrides that vary
     main()
