@@ -197,11 +197,16 @@ def wait_for_run_start(sweep: Path, name_part: str, launcher: subprocess.Popen, 
     pytest.fail(f"no run {name_part} started in {sweep} within {timeout} s; queue: {queued()}")
 
 
+def active_tasks(array: str) -> list[str]:
+    return [line for line in queued().splitlines() if line.split()[0].split("_")[0] == array and line.split()[1] in ("PENDING", "RUNNING")]
+
+
 @pytest.mark.slurm
-def test_ctrl_c_of_the_launcher_cancels_the_submitted_jobs(slurm_cluster, tmp_path):
+@pytest.mark.parametrize("on_interrupt", ["cancel", "leave"])
+def test_ctrl_c_of_the_launcher_says_what_happens_to_the_submitted_jobs(slurm_cluster, tmp_path, on_interrupt):
     sweep = tmp_path / "sweep"
-    launcher = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *FITS, *SMALL, "trainer.max_epochs=50",
-                                 "scheduler=cosine,step", f"hydra.sweep.dir={sweep}"],
+    launcher = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *FITS, f"hydra.launcher.on_interrupt={on_interrupt}",
+                                 *SMALL, "trainer.max_epochs=50", "scheduler=cosine,step", f"hydra.sweep.dir={sweep}"],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -213,15 +218,19 @@ def test_ctrl_c_of_the_launcher_cancels_the_submitted_jobs(slurm_cluster, tmp_pa
     finally:
         if launcher.poll() is None:
             launcher.kill()
+    message = " ".join(err.split())
     assert launcher.returncode == 130, err[-3000:]
-    assert f"cancelled this sweep's 2 Slurm job(s) with `scancel {array}`" in " ".join(err.split())
-    assert f"hydra.sweep.dir={sweep}" in " ".join(err.split())
+    assert f"hydra.sweep.dir={sweep}" in message
+    if on_interrupt == "leave":
+        assert f"keep running (hydra.launcher.on_interrupt=leave). Watch them with `squeue -j {array}`" in message
+        assert active_tasks(array)  # still queued or running
+        subprocess.run(["scancel", array], check=True)
+        return
+    assert f"cancelled this sweep's 2 Slurm job(s) with `scancel {array}`" in message
     deadline = time.monotonic() + 60
-    while any(line.split()[0].split("_")[0] == array and line.split()[1] in ("PENDING", "RUNNING")
-              for line in queued().splitlines()) and time.monotonic() < deadline:
+    while active_tasks(array) and time.monotonic() < deadline:
         time.sleep(1)
-    assert not [line for line in queued().splitlines() if line.split()[0].split("_")[0] == array
-                and line.split()[1] in ("PENDING", "RUNNING")]
+    assert not active_tasks(array)
 
 
 @pytest.mark.slurm
