@@ -255,3 +255,32 @@ def test_requeues_after_time_limits_are_bounded_by_max_num_timeout(slurm_cluster
     assert f"resume={run}" in log and "resuming from" not in log
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and 0 < summary["global_step"] < 16
+
+
+@pytest.mark.slurm
+def test_a_job_requeued_by_slurm_itself_resumes_from_its_stop(slurm_cluster, tmp_path):
+    # `scontrol requeue` (an admin, or preemption with PreemptMode=REQUEUE): Slurm sends SIGTERM, the run stops at a
+    # step boundary as 'interrupted' with a checkpoint, and Slurm starts the job again in the same directory.
+    sweep = tmp_path / "sweep"
+    # A checkpoint after every step (changes nothing that is trained) shows when the training loop runs: SIGTERM
+    # before it (while the run is being built) is ignored, as submitit does, and the job simply starts over.
+    launcher = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *FITS, *SMALL, "data.train_size=1024",
+                                 "trainer.checkpoint_every_n_steps=1", f"hydra.sweep.dir={sweep}"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run = wait_for_run_start(sweep, "data.train_size=1024", launcher)
+        deadline = time.monotonic() + 120
+        while not list((run / "checkpoints").glob("*.ckpt")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (job,) = submitted_ids(sweep)
+        subprocess.run(["scontrol", "requeue", job], check=True)
+        out, err = launcher.communicate(timeout=300)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0, err[-3000:]
+    assert status_of(run) == "completed"
+    (resumed,) = json.loads((run / "run_info.json").read_text())["resumed"]
+    log = (sweep / ".submitit" / job / f"{job}_0_log.out").read_text() + (sweep / ".submitit" / job / f"{job}_0_log.err").read_text()
+    assert f"interrupted at step {resumed['from_global_step']}" in log and "resuming from" in log
+    assert [step for step, _ in read_scalars(run)["lr"]] == list(range(16))  # every step once, none lost or repeated
