@@ -169,7 +169,7 @@ def test_a_preempted_job_is_requeued_and_ends_with_the_same_curves(slurm_cluster
         job = next(job for job in submitted_ids(sweep) if job.endswith("_0"))
         # What Slurm sends before a time limit or a preemption (submitit's --signal, USR2 by default).
         subprocess.run(["scancel", "--signal=USR2", job], check=True)
-        out, err = launcher.communicate(timeout=600)
+        _, err = launcher.communicate(timeout=600)
     finally:
         if launcher.poll() is None:
             launcher.kill()
@@ -214,7 +214,7 @@ def test_ctrl_c_of_the_launcher_says_what_happens_to_the_submitted_jobs(slurm_cl
             time.sleep(0.5)
         array = min(submitted_ids(sweep), key=len)
         launcher.send_signal(signal.SIGINT)
-        out, err = launcher.communicate(timeout=120)
+        _, err = launcher.communicate(timeout=120)
     finally:
         if launcher.poll() is None:
             launcher.kill()
@@ -245,7 +245,7 @@ def test_requeues_after_time_limits_are_bounded_by_max_num_timeout(slurm_cluster
         run = wait_for_run_start(sweep, "data.train_size=1024", launcher)
         (job,) = submitted_ids(sweep)
         subprocess.run(["scancel", "--signal=USR2", job], check=True)
-        out, err = launcher.communicate(timeout=300)
+        _, err = launcher.communicate(timeout=300)
     finally:
         if launcher.poll() is None:
             launcher.kill()
@@ -274,7 +274,7 @@ def test_a_job_requeued_by_slurm_itself_resumes_from_its_stop(slurm_cluster, tmp
             time.sleep(0.2)
         (job,) = submitted_ids(sweep)
         subprocess.run(["scontrol", "requeue", job], check=True)
-        out, err = launcher.communicate(timeout=300)
+        _, err = launcher.communicate(timeout=300)
     finally:
         if launcher.poll() is None:
             launcher.kill()

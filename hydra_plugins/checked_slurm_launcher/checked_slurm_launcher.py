@@ -84,6 +84,8 @@ class CheckedSlurmLauncher(SlurmLauncher):
                 log.info(f"Slurm preflight: partition '{partition.name}' ({partition.node_count} node(s), up to "
                          f"{partition.cpus_per_node} CPUs, {partition.mem_mb_per_node // 1024} GB, {partition.gpus_per_node} GPUs "
                          f"per node) can run these jobs")
+                if partition.state != "UP":
+                    log.warning(f"partition '{partition.name}' is {partition.state}: its jobs wait until an admin sets it UP")
             else:
                 preflight.require_slurm_commands()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))

@@ -156,29 +156,29 @@ def refusals(request: Request, partition: Partition, gpu_partitions: Sequence[st
     """(problem, override) for every field of `request` that `partition` can never satisfy."""
     found: list[tuple[str, str]] = []
     where = f"partition '{partition.name}'"
-    if request.nodes > _smaller(partition.node_count, partition.max_nodes):
-        limit = _smaller(partition.node_count, partition.max_nodes)
-        found.append((f"hydra.launcher.nodes={request.nodes} asks for {request.nodes} nodes, but {where} has {limit}",
-                      f"hydra.launcher.nodes={limit}"))
+    node_limit = _smaller(partition.node_count, partition.max_nodes)
+    if request.nodes > node_limit:
+        problem = f"hydra.launcher.nodes={request.nodes} asks for {request.nodes} nodes, but {where} has {node_limit}"
+        found.append((problem, f"hydra.launcher.nodes={node_limit}"))
     cpu_limit = _smaller(partition.cpus_per_node, partition.max_cpus_per_node)
     if request.cpus_per_task and request.cpus_per_task * request.tasks_per_node > cpu_limit:
-        per_task = max(cpu_limit // request.tasks_per_node, 1)
-        asked = f" x tasks_per_node={request.tasks_per_node}" if request.tasks_per_node > 1 else ""
-        found.append((f"hydra.launcher.cpus_per_task={request.cpus_per_task}{asked} asks for "
-                      f"{request.cpus_per_task * request.tasks_per_node} CPUs per node, but the largest node of {where} has {cpu_limit}",
-                      f"hydra.launcher.cpus_per_task={per_task}"))
+        times = f" x tasks_per_node={request.tasks_per_node}" if request.tasks_per_node > 1 else ""
+        problem = (f"hydra.launcher.cpus_per_task={request.cpus_per_task}{times} asks for {request.cpus_per_task * request.tasks_per_node} "
+                   f"CPUs per node, but the largest node of {where} has {cpu_limit}")
+        found.append((problem, f"hydra.launcher.cpus_per_task={max(cpu_limit // request.tasks_per_node, 1)}"))
     mem_limit_mb = _smaller(partition.mem_mb_per_node, partition.max_mem_mb_per_node)
     if request.mem_gb and request.mem_gb * 1024 > mem_limit_mb:
-        found.append((f"hydra.launcher.mem_gb={request.mem_gb:g} asks for {request.mem_gb:g} GB per node, but the largest node of "
-                      f"{where} has {mem_limit_mb} MB", f"hydra.launcher.mem_gb={mem_limit_mb // 1024}"))
+        problem = (f"hydra.launcher.mem_gb={request.mem_gb:g} asks for {request.mem_gb:g} GB per node, but the largest node of "
+                   f"{where} has {mem_limit_mb} MB")
+        found.append((problem, f"hydra.launcher.mem_gb={mem_limit_mb // 1024}"))
     if request.gpus_per_node and request.gpus_per_node > partition.gpus_per_node:
         elsewhere = f" (partitions with GPUs: {', '.join(gpu_partitions)})" if gpu_partitions else ""
-        found.append((f"hydra.launcher.gpus_per_node={request.gpus_per_node} asks for {request.gpus_per_node} GPU(s) per node, but "
-                      f"the nodes of {where} have {partition.gpus_per_node or 'no'} GPUs{elsewhere}",
-                      f"hydra.launcher.gpus_per_node={partition.gpus_per_node}"))
+        problem = (f"hydra.launcher.gpus_per_node={request.gpus_per_node} asks for {request.gpus_per_node} GPU(s) per node, but "
+                   f"the nodes of {where} have {partition.gpus_per_node or 'no'} GPUs{elsewhere}")
+        found.append((problem, f"hydra.launcher.gpus_per_node={partition.gpus_per_node}"))
     if partition.max_time_min is not None and request.timeout_min > partition.max_time_min:
-        found.append((f"hydra.launcher.timeout_min={request.timeout_min} is longer than the time limit of {where} "
-                      f"({partition.max_time_min} min)", f"hydra.launcher.timeout_min={partition.max_time_min}"))
+        problem = f"hydra.launcher.timeout_min={request.timeout_min} is longer than the time limit of {where} ({partition.max_time_min} min)"
+        found.append((problem, f"hydra.launcher.timeout_min={partition.max_time_min}"))
     return found
 
 
@@ -197,7 +197,7 @@ def check_request(params: Mapping[str, Any]) -> Partition:
     if request.partition not in partitions:
         raise ConfigError(f"hydra.launcher.partition={request.partition}: this cluster has no partition of that name; its "
                           f"partitions are {names} (`sinfo` lists them); use e.g. hydra.launcher.partition="
-                          f"{sorted(partitions)[0] if partitions else '<name>'}. Nothing was submitted.")
+                          f"{min(partitions) if partitions else '<name>'}. Nothing was submitted.")
     partition = read_partition(request.partition, partitions[request.partition])
     gpu_partitions = []
     if request.gpus_per_node and request.gpus_per_node > partition.gpus_per_node:
