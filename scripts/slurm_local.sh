@@ -51,7 +51,7 @@ write_conf() {
     die "$CONF exists and was not written by this script (a real cluster's config?); not touching it. Move it away to use the local test cluster."
   fi
   local node_line host
-  host=$(hostname)
+  host=$(hostname -s)
   # `slurmd -C` prints this machine's real CPUs/sockets/cores/threads/memory: a node declared bigger
   # than it is would be drained ("Low RealMemory").
   node_line=$(slurmd -C | head -1)
@@ -109,7 +109,7 @@ start() {
   fi
   alive "$RUN/slurmctld.pid" || slurmctld -i
   alive "$RUN/slurmd.pid" || slurmd
-  local host; host=$(hostname)
+  local host; host=$(hostname -s)
   for _ in $(seq 1 60); do
     node_ready && { say "up: partition $PARTITION on $host"; sinfo -p "$PARTITION"; return 0; }
     # A node that was down in a previous life (e.g. killed daemons) comes back by hand.
