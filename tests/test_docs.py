@@ -192,8 +192,8 @@ def test_script_exists_and_accepts_its_flags(script: str, suffix: str, args: str
     namespace = parsed.value.args[0]
     if script == "plot_schedules":  # its positional arguments are train.py overrides
         compose_config(*namespace.overrides)
-    for override in getattr(namespace, "override", None) or []:  # bench.py --override KEY=VALUE
-        compose_config(override)
+    if script == "bench":  # --model and --scheduler are config choices, --override KEY=VALUE (repeatable) overrides
+        compose_config(f"model={namespace.model}", f"scheduler={namespace.scheduler}", *namespace.override)
 
 
 # ---- configuration reference ---------------------------------------------------------------------------
