@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from engine import distributed
 from engine.checkpoint import CheckpointDir, seed_epoch, seed_everything
+from engine.device import resolve_device
 from engine.errors import ConfigError, user_errors
 from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.progress import Progress, StepMeter, describe_run, evaluate
@@ -30,16 +31,6 @@ from engine.run_files import RunSummary, open_event_writer, record_run_info, rec
 from engine.steps import build_schedule, build_steps, train_step
 from input_pipeline import steps_per_epoch
 from input_pipeline.loaders import build_loaders, training_images
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if flow.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not flow.cuda.is_available():
-        raise ConfigError(f"device={name!r} was asked for, but OneFlow sees no CUDA device here; use device=cpu or device=auto.")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ConfigError(f"device={name!r} is not valid; use auto, cpu, cuda or cuda:N.")
-    return name
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

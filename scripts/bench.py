@@ -36,6 +36,7 @@ from omegaconf import DictConfig
 
 from engine.checkpoint import seed_epoch
 from engine.config import CONF, compose_config
+from engine.device import resolve_device
 from engine.errors import user_errors
 from engine.progress import Progress, StepMeter
 from common.files import atomic_write_text
@@ -295,7 +296,8 @@ def main() -> None:
         parser.error(f"--warmup must be 0 or more, not {args.warmup}")
 
     info = machine()
-    device = args.device = ("cuda" if flow.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    with user_errors():  # a GPU this OneFlow cannot run: one paragraph and exit 2 (engine.device)
+        device = args.device = resolve_device(args.device)
     overrides = [f"model={args.model}", f"device={device}", f"scheduler={args.scheduler}", f"data.batch_size={args.batch_size}",
                  f"data.train_size={args.images}", "trainer.progress=false", *args.override]
     print(f"machine: {info['cpu']}, {info['cores_available']} cores (load average {info['load_average_at_start']:.2f}), "
