@@ -34,7 +34,7 @@ def gpus():
     usable, refusals = [], []
     for gpu in seen:
         try:
-            check_gpu_runs_kernels(f"cuda:{gpu.index}", gpu)
+            check_gpu_runs_kernels(f"cuda:{gpu.index}", gpu, asked=f"cuda:{gpu.index}")
             usable.append(gpu)
         except ConfigError as refusal:
             refusals.append(" ".join(str(refusal).split()))
