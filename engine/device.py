@@ -39,6 +39,8 @@ CUDA_PROBE_TIMEOUT = "LRS_CUDA_PROBE_TIMEOUT"
 # A healthy probe takes a few seconds (import oneflow, CUDA context, cuDNN); the timeout only bounds a hang.
 DEFAULT_PROBE_TIMEOUT_S = 60.0
 PROBE_OK = "cuda probe ok"
+# Set by the distributed launcher for each rank; `import oneflow` in the probe child would join the job with them.
+DISTRIBUTED_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT")
 ROOT = Path(__file__).resolve().parents[1]
 
 # `cuobjdump --list-elf` / `--list-ptx` on PyPI's oneflow 0.9.0 (liboneflow-6f2d67ec.so), measured on an H100 machine.
@@ -90,7 +92,9 @@ def resolve_device(name: str, *, gpus: Optional[Sequence[Gpu]] = None, probe: Op
         raise ConfigError(f"device={name!r}: OneFlow sees {len(gpus)} GPU(s), so valid devices are "
                           f"{', '.join(f'cuda:{i}' for i in range(len(gpus)))} (or cuda, auto, cpu).")
     device = "cuda" if index is None else f"cuda:{index}"
-    check_gpu_runs_kernels(device, gpus[index or 0], asked=name, probe=probe)
+    # In a multi-process run, "cuda" is the rank's own GPU (LOCAL_RANK); otherwise the first one.
+    gpu = gpus[index if index is not None else min(int(os.environ.get("LOCAL_RANK", 0)), len(gpus) - 1)]
+    check_gpu_runs_kernels(device, gpu, asked=name, probe=probe)
     return device
 
 
@@ -159,7 +163,10 @@ def probe_command(device: str) -> list[str]:
 def run_probe(device: str, timeout: Optional[float] = None) -> ProbeResult:
     """Run the probe (probe_kernels) in a child process: an abort there cannot take this process down."""
     timeout = float(os.environ.get(CUDA_PROBE_TIMEOUT, DEFAULT_PROBE_TIMEOUT_S)) if timeout is None else timeout
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    if device == "cuda" and os.environ.get("LOCAL_RANK"):  # the child is a single process: name the rank's GPU
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_VARIABLES}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     start = time.monotonic()
     try:
         done = subprocess.run(probe_command(device), capture_output=True, text=True, timeout=timeout, env=env)

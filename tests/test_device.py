@@ -120,6 +120,17 @@ def test_a_hung_probe_is_a_failure_after_the_timeout(monkeypatch):
     assert not result.ok and "did not finish within 1 s" in result.detail and result.seconds < 30
 
 
+def test_the_probe_child_of_a_distributed_rank_is_a_single_process_on_the_ranks_gpu(monkeypatch):
+    for name, value in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}.items():
+        monkeypatch.setenv(name, value)
+    # A stand-in child that passes only if it would not join the distributed job and was asked for the rank's GPU.
+    child = (f"import os, sys\njoined = [n for n in {device_module.DISTRIBUTED_VARIABLES!r} if n in os.environ]\n"
+             f"sys.exit(f'joined {{joined}} on {{sys.argv[1]}}') if joined or sys.argv[1] != 'cuda:1' else print({device_module.PROBE_OK!r})")
+    monkeypatch.setattr(device_module, "probe_command", lambda device: [sys.executable, "-c", child, device])
+    result = run_probe("cuda", timeout=60)
+    assert result.ok, result.detail
+
+
 def _run(*argv, cwd=ROOT):
     return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=600,
                           env={**os.environ, **SIMULATED, "PYTHONPATH": str(ROOT)})
