@@ -125,6 +125,15 @@ def probe_verdicts() -> dict[str, dict]:
     return {device: asdict(result) for device, result in _verdicts.items()}
 
 
+def known_verdict(gpu: Gpu) -> Optional[dict]:
+    """What is known, without probing, about whether kernels run on `gpu`: this process's probe, a parent's, or None."""
+    verdicts = probe_verdicts()
+    mine = verdicts.get(f"cuda:{gpu.index}") or (verdicts.get("cuda") if gpu.index == int(os.environ.get("LOCAL_RANK", 0)) else None)
+    if mine is None and verdict_key(gpu) in os.environ.get(CUDA_PROBE_PASSED, "").split(";"):
+        return {"ok": True, "detail": f"passed in a parent process ({CUDA_PROBE_PASSED})", "seconds": None}
+    return mine
+
+
 def verdict_key(gpu: Gpu) -> str:
     """What a passed probe depends on: the GPU model, the OneFlow build and the driver, not the GPU's index."""
     build = oneflow_build()

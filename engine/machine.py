@@ -82,13 +82,11 @@ def nvidia_smi_gpus() -> Optional[list[dict]]:
 
 def gpu_facts(run_probes: bool = False) -> list[dict]:
     """Each GPU OneFlow sees: name, compute capability, memory, and its probe verdict (run now if `run_probes`)."""
-    from engine.device import probe_verdicts, run_probe, visible_gpus
+    from engine.device import known_verdict, run_probe, visible_gpus
 
-    verdicts = probe_verdicts()
     facts = []
     for gpu in visible_gpus():
-        device = f"cuda:{gpu.index}"
-        verdict = asdict(run_probe(device)) if run_probes else verdicts.get(device) or (verdicts.get("cuda") if gpu.index == 0 else None)
+        verdict = asdict(run_probe(f"cuda:{gpu.index}")) if run_probes else known_verdict(gpu)
         facts.append({"index": gpu.index, "name": gpu.name, "compute_capability": gpu.compute_capability,
                       "memory_gib": round(gpu.memory_bytes / 2**30, 1) if gpu.memory_bytes else None, "probe": verdict})
     return facts

@@ -164,3 +164,14 @@ def test_bench_scripts_refuse_an_unusable_gpu_and_write_no_report(tmp_path):
         result = _run(str(ROOT / "scripts" / script), "--device", "auto", "--out", str(tmp_path / script))
         _assert_refused(result)
         assert not (tmp_path / script).exists()
+
+
+def test_the_verdict_is_known_to_run_info_in_the_process_and_in_its_children(monkeypatch):
+    from engine.device import known_verdict
+
+    assert known_verdict(H100) is None
+    resolve_device("auto", gpus=[H100], probe=CountingProbe(ok=True))
+    assert known_verdict(H100) == {"ok": True, "detail": "passed", "seconds": 0.1}
+    monkeypatch.setattr(device_module, "_verdicts", {})  # a child process: only the environment is inherited
+    assert known_verdict(H100)["ok"] and CUDA_PROBE_PASSED in known_verdict(H100)["detail"]
+    assert known_verdict(A100) is None
