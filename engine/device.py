@@ -107,15 +107,15 @@ def _parse(name: str) -> tuple[str, Optional[int]]:
 
 def check_gpu_runs_kernels(device: str, gpu: Gpu, asked: str = "cuda", probe: Optional[Probe] = None) -> None:
     """Raise ConfigError (the paragraph of unusable_gpu_message) unless a probe kernel ran on `device`."""
-    key = verdict_key(gpu)
-    if key in os.environ.get(CUDA_PROBE_PASSED, "").split(";"):
+    key, simulated = verdict_key(gpu), bool(os.environ.get(SIMULATE_UNUSABLE_GPU))
+    if key in os.environ.get(CUDA_PROBE_PASSED, "").split(";") and not simulated:
         return
     if device not in _verdicts:
         _verdicts[device] = (probe or run_probe)(device)
     result = _verdicts[device]
     if not result.ok:
         raise ConfigError(unusable_gpu_message(asked, gpu, result))
-    if not os.environ.get(SIMULATE_UNUSABLE_GPU):
+    if not simulated:
         passed = [k for k in os.environ.get(CUDA_PROBE_PASSED, "").split(";") if k]
         os.environ[CUDA_PROBE_PASSED] = ";".join([*passed, key])
 
