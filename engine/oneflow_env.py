@@ -77,9 +77,11 @@ def _read_needed(f: BinaryIO) -> list[str]:
 
 
 def oneflow_native_libraries(oneflow_dir: Path) -> list[Path]:
-    """The installed build's own native libraries: its Python extension and liboneflow (auditwheel's oneflow.libs/)."""
+    """The installed build's own native libraries: its Python extension and liboneflow (in oneflow.libs/ for
+    auditwheel-repaired wheels such as PyPI's, beside the extension in some other builds)."""
     bundled = oneflow_dir.parent / "oneflow.libs"
-    return sorted(oneflow_dir.glob("_oneflow_internal*.so")) + sorted(bundled.glob("liboneflow*.so*"))
+    return (sorted(oneflow_dir.glob("_oneflow_internal*.so")) + sorted(oneflow_dir.glob("liboneflow*.so*"))
+            + sorted(bundled.glob("liboneflow*.so*")))
 
 
 def _family(soname: str) -> tuple[str, str]:

@@ -122,3 +122,11 @@ def test_the_installed_oneflow_090_gets_the_nine_cu11_libraries_it_always_had():
                                                    "libcudnn_adv_infer.so.8", "libcudnn_adv_train.so.8"])
     assert oneflow_env.preload_cuda_libraries() == [str(p) for p in plan]  # this process (conftest imported it first)
     assert_dependencies_first(plan)
+
+
+def test_a_build_with_liboneflow_beside_its_extension_is_read_too(tmp_path):
+    site = tmp_path / "site"
+    write_elf(site / "oneflow" / "_oneflow_internal.cpython-310-x86_64-linux-gnu.so", ["liboneflow.so"])
+    write_elf(site / "oneflow" / "liboneflow.so", ["libcublas.so.12", "libcublasLt.so.12"])
+    plan = plan_preload(site / "oneflow", wheels(site, {"cublas": CU12["cublas"]}))
+    assert [p.name for p in plan] == ["libcublasLt.so.12", "libcublas.so.12"]
