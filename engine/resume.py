@@ -13,9 +13,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from engine.checkpoint import load_checkpoint, restore_rng_states, rng_states
 from engine.errors import ConfigError, fail
-from engine.progress import Progress
 
 # Keys a resumed run may change: they do not alter what is trained or how (everything else does).
 HARMLESS_KEYS = (
@@ -84,26 +82,3 @@ def finished_status(run_dir: Path) -> Optional[str]:
     except (OSError, ValueError):
         return None
     return status if status in FINAL_STATUSES else None
-
-
-def run_state(cfg: DictConfig, model: Any, steps: Any, schedule: Any, progress: Progress) -> dict:
-    """Everything a checkpoint holds to continue the run exactly."""
-    return {"config": resolved_config(cfg), "progress": progress.state_dict(), "model": model.state_dict(),
-            "steps": steps.state_dict(), "schedule": schedule.state_dict(), "rng": rng_states()}
-
-
-def restore_run(path: Optional[Path], cfg: DictConfig, model: Any, steps: Any, schedule: Any, device: str) -> Optional[Progress]:
-    """Load the checkpoint at `path` into the run's objects (None when there is none: a fresh run)."""
-    if path is None:
-        if cfg.get("resume"):
-            print(f"resume={cfg.resume}: no checkpoint yet, starting the run from the beginning")
-        return None
-    state = load_checkpoint(path, device)
-    check_same_experiment(state["config"], cfg, path)
-    model.load_state_dict(state["model"])
-    steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
-    schedule.load_state_dict(state["schedule"])
-    restore_rng_states(state["rng"])
-    progress = Progress.from_state_dict(state["progress"])
-    print(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
-    return progress

@@ -18,8 +18,9 @@ from omegaconf.errors import OmegaConfBaseException
 from engine.config import CONF, compose_config
 from engine.errors import fail, user_errors
 from common.files import atomic_write_json, atomic_write_text
+from engine.run import steps_per_epoch
 from schedulers.preview import (build_preview_schedule, example_val_curve, lr_curve, plot_curve,
-                                plot_overview, read_val_curve, run_steps_per_epoch)
+                                plot_overview, read_val_curve)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
     """Write <name>.png/.csv/.json for the schedule of `cfg`; return (curve, steps_per_epoch)."""
     name = cfg.scheduler.get("name") or "custom"
-    spe = run_steps_per_epoch(cfg)
+    spe = steps_per_epoch(cfg)  # the training run's own count (validation split, graph mode's dropped batch)
     monitor = cfg.scheduler.get("monitor")
     val_curve, val_source = None, None
     if monitor:
@@ -35,9 +36,9 @@ def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
             val_curve, val_source = read_val_curve(val_curve_from, monitor), str(val_curve_from)
         else:
             val_curve, val_source = example_val_curve(monitor, cfg.trainer.max_epochs), "built-in example"
-    curve = lr_curve(cfg, val_curve=val_curve)
+    curve = lr_curve(cfg, spe, val_curve=val_curve)
 
-    resolved = build_preview_schedule(cfg).describe()
+    resolved = build_preview_schedule(cfg, spe).describe()
     resolved["run"] = {"max_epochs": cfg.trainer.max_epochs, "steps_per_epoch": spe, "total_steps": len(curve),
                        "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size}
     if monitor:

@@ -12,7 +12,7 @@ import pytest
 
 from engine.config import CONF, compose_config
 from schedulers import ScheduleConfigError, build_lr_schedule
-from schedulers.preview import lr_curve
+from engine.run import planned_lr_curve
 
 SCHEDULES = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
 SPE, EPOCHS, LR = 5, 200, 0.1
@@ -28,7 +28,7 @@ def compose_run(*overrides):
 
 
 def curve_of(*overrides, val_curve=STALLING_LOSS):
-    return [lr for _, _, lr in lr_curve(compose_run(*overrides), val_curve=val_curve)]
+    return [lr for _, _, lr in planned_lr_curve(compose_run(*overrides), val_curve=val_curve)]
 
 
 def warm(s, steps, start):  # linear factor start -> 1 over `steps`
