@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from engine.config_keys import HARMLESS_KEYS, flatten, is_harmless  # HARMLESS_KEYS: the keys a resumed run may change
 from engine.errors import ConfigError, fail
 
-# Keys a resumed run may change: they do not alter what is trained or how (everything else does).
-HARMLESS_KEYS = (
-    "resume", "device", "trainer.progress", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
-    "trainer.keep_last", "trainer.acc1_thresholds", "data.eval_batch_size",
-    "data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5",
-)
 FINAL_STATUSES = ("completed", "diverged")
 
 
@@ -45,21 +40,11 @@ def resume_argv(argv: list[str]) -> list[str]:
     return [argv[0], *original, *argv[1:], f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resume"]
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        flat: dict[str, Any] = {}
-        for key, value in node.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat or {prefix[:-1]: {}}
-    return {prefix[:-1]: node}
-
-
 def config_differences(saved: dict, current: dict) -> list[str]:
     """`key: saved -> current` for every leaf that differs, except HARMLESS_KEYS (and keys under them)."""
-    old, new = _flatten(saved), _flatten(current)
-    harmless = lambda key: any(key == h or key.startswith(h + ".") for h in HARMLESS_KEYS)  # noqa: E731
+    old, new = flatten(saved), flatten(current)
     return [f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}"
-            for key in sorted(set(old) | set(new)) if not harmless(key) and old.get(key, "<absent>") != new.get(key, "<absent>")]
+            for key in sorted(set(old) | set(new)) if not is_harmless(key) and old.get(key, "<absent>") != new.get(key, "<absent>")]
 
 
 def resolved_config(cfg: DictConfig) -> dict:
