@@ -25,8 +25,9 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # Pages other helpers are writing; README and docs link them already. A link to one of these may dangle
 # only while the page is absent; once it is merged, test_pending_pages_are_still_missing fails until its
 # name is removed here, so the allowance cannot outlive its reason.
-PENDING_PAGES = {"docs/explorer.md", "docs/gpu.md", "docs/slurm.md", "docs/comparison.md", "docs/reliability.md"}
-PLACEHOLDER = re.compile(r"<[^>]*>|\$|…|\.\.\.")  # <run dir>, $s, ellipses: not runnable as written
+PENDING_PAGES = {"docs/explorer.md", "docs/slurm.md", "docs/reliability.md"}
+# <run dir>, $s, ellipses and usage synopses ([--json]) are templates, not commands runnable as written.
+PLACEHOLDER = re.compile(r"<[^>]*>|\$|…|\.\.\.|\[--")
 
 
 def _page_id(page: Path) -> str:
@@ -90,7 +91,9 @@ def _command_lines(page: Path) -> Iterator[str]:
     for block in re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M):
         for loop_variable, first_value in re.findall(r"^\s*for (\w+) in (\S+)", block, flags=re.M):
             block = block.replace(f"${loop_variable}", first_value)  # a shell loop's body, for its first value
-        yield from (line.strip() for line in block.replace("\\\n", " ").splitlines())
+        for line in block.replace("\\\n", " ").splitlines():
+            assignment = re.match(r"^\s*\w+=([\"'])(.*)\1\s*$", line)  # B=".venv/bin/python scripts/x.py --flag"
+            yield assignment.group(2) if assignment else line.strip()
     for prose in re.split(r"^```.*?^```", text, flags=re.S | re.M):
         yield from (span for span in re.findall(r"`([^`\n]+)`", prose)
                     if re.match(r"^(\.venv/bin/)?(python|bash)\b", span))
