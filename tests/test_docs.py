@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from engine.config import CONF, compose_config
 
@@ -35,7 +35,7 @@ def _page_id(page: Path) -> str:
 
 
 def _without_code(text: str) -> str:
-    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    text = re.sub(r"^```.*?^```", "", text, flags=re.DOTALL | re.MULTILINE)
     return re.sub(r"`[^`\n]*`", "", text)
 
 
@@ -53,8 +53,8 @@ def _slug(heading: str) -> str:
 
 
 def _anchors(page: Path) -> set[str]:
-    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.S | re.M)
-    return {_slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.*)$", text, flags=re.M)}
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.DOTALL | re.MULTILINE)
+    return {_slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.*)$", text, flags=re.MULTILINE)}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)
@@ -88,13 +88,13 @@ def _command_lines(page: Path) -> Iterator[str]:
     """Shell lines in fenced blocks (continuations joined), and inline code spans that are commands
     (they start with python or bash; a span naming a file, like `scripts/bench.py`, is not one)."""
     text = page.read_text()
-    for block in re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M):
-        for loop_variable, first_value in re.findall(r"^\s*for (\w+) in (\S+)", block, flags=re.M):
+    for block in re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE):
+        for loop_variable, first_value in re.findall(r"^\s*for (\w+) in (\S+)", block, flags=re.MULTILINE):
             block = block.replace(f"${loop_variable}", first_value)  # a shell loop's body, for its first value
         for line in block.replace("\\\n", " ").splitlines():
             assignment = re.match(r"^\s*\w+=([\"'])(.*)\1\s*$", line)  # B=".venv/bin/python scripts/x.py --flag"
             yield assignment.group(2) if assignment else line.strip()
-    for prose in re.split(r"^```.*?^```", text, flags=re.S | re.M):
+    for prose in re.split(r"^```.*?^```", text, flags=re.DOTALL | re.MULTILINE):
         yield from (span for span in re.findall(r"`([^`\n]+)`", prose)
                     if re.match(r"^(\.venv/bin/)?(python|bash)\b", span))
 
@@ -209,12 +209,13 @@ def _choices(group: str) -> list:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
-def _leaf_keys(node, prefix: str = "") -> Iterator[str]:
+def _key_paths(node, prefix: str = "") -> Iterator[str]:
+    """Every dotted key path in `node`, containers (`data.augment`) and their keys (`data.augment.cutout`)."""
     if isinstance(node, DictConfig):
-        for key in node.keys():
+        for key in node:
             path = f"{prefix}.{key}" if prefix else str(key)
             yield path
-            yield from _leaf_keys(node._get_node(key), path)
+            yield from _key_paths(node._get_node(key), path)
 
 
 @functools.lru_cache(maxsize=None)
@@ -227,7 +228,7 @@ def _documented_configs() -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def _all_keys() -> frozenset:
-    return frozenset(key for cfg in _documented_configs() for key in _leaf_keys(cfg))
+    return frozenset(key for cfg in _documented_configs() for key in _key_paths(cfg))
 
 
 CONFIG_PAGE = ROOT / "docs" / "configuration.md"
@@ -249,11 +250,11 @@ def test_configuration_page_names_only_real_keys() -> None:
 def test_configuration_page_names_every_key_of_the_run_groups() -> None:
     """Every key of the top level and of each data/model/optimizer/trainer choice is documented (schedules: below)."""
     groups = ("data", "model", "optimizer", "trainer")
-    wanted = {key for cfg in _documented_configs()[:-1] for key in _leaf_keys(OmegaConf.masked_copy(cfg, list(groups)))
+    wanted = {key for cfg in _documented_configs()[:-1] for key in _key_paths(OmegaConf.masked_copy(cfg, list(groups)))
               if "." in key and not key.rsplit(".", 1)[-1].startswith("_")}
     wanted = {key for key in wanted if not any(other.startswith(key + ".") for other in wanted)}  # leaves only
     wanted |= {key for key in _documented_configs()[0] if key not in ("hydra", *groups, "scheduler", "experiment", "hparams_search")}
-    wanted |= {"optimized_metric"}
+    wanted |= {"optimized_metric"}  # only hparams_search=lr sets it, but train.py reads it in every run
     undocumented = sorted(wanted - _named_keys(CONFIG_PAGE))
     assert not undocumented, f"docs/configuration.md does not name {undocumented}"
 
@@ -286,6 +287,6 @@ def test_schedules_page_has_a_row_naming_every_parameter_of_every_schedule() -> 
     problems = []
     for name in _choices("scheduler"):
         node = OmegaConf.load(CONF / "scheduler" / f"{name}.yaml").lr_scheduler
-        keys = {key.rsplit(".", 1)[-1] for key in _leaf_keys(node)} - {"_target_", "_partial_", "schedulers"}
+        keys = {key.rsplit(".", 1)[-1] for key in _key_paths(node)} - {"_target_", "_partial_", "schedulers"}
         problems += [f"{name}: {key}" for key in sorted(keys) if f"`{key}`" not in rows[name]]
     assert not problems, f"docs/schedules.md rows do not name these lr_scheduler parameters: {problems}"
