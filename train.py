@@ -20,7 +20,6 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from engine.checkpoint import seed_epoch
-from engine.config_schema import validate_config
 from engine.errors import user_errors
 from engine.progress import evaluate
 from engine.recorder import RunRecorder
@@ -40,7 +39,6 @@ def main(cfg: DictConfig) -> Optional[float]:
         print(f"{run_dir} already ended ({ended}); nothing to do.")
         return None
     with discard_if_stopped_early(run_dir), user_errors():  # a run stopped by a config error leaves no directory
-        validate_config(cfg)  # every field's type and range, before anything is built (belongs at the top of build_run)
         run = build_run(cfg)  # device, model, optimizer, schedule, train/eval steps: every config check
         recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events; resumed from the newest checkpoint
         train_loader, eval_loaders = run.loaders()
