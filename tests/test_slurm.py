@@ -131,8 +131,7 @@ def test_a_sweep_runs_as_slurm_jobs_and_a_rerun_submits_only_unfinished_ones(slu
     result = run_train(*command)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = run_dirs(sweep)
-    assert sorted(runs) == [f"data.batch_size=64,data.dataset.test_size=100,data.train_size=256,data=synthetic,model=tiny,scheduler={s},"
-                            f"trainer.max_epochs=1" for s in ("cosine", "step")]
+    assert sorted(runs) == ["scheduler=cosine", "scheduler=step"]  # named by what varies
     assert all(status_of(run) == "completed" for run in runs.values())
     jobs = submitted_ids(sweep)
     assert len(jobs) == 3  # the array and its two tasks, e.g. 7, 7_0, 7_1
