@@ -28,6 +28,7 @@ from engine.run import build_run
 from engine.run_files import discard_if_stopped_early
 from engine.steps import train_step
 from engine.stopping import graceful_stop, stop_requested
+from engine.sweep_names import varying_names_argv
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -93,4 +94,5 @@ def main(cfg: DictConfig) -> Optional[float]:
 
 if __name__ == "__main__":
     sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
+    sys.argv = varying_names_argv(sys.argv)  # sweep job names show only the overrides that vary
     main()

@@ -49,7 +49,8 @@ class RunRecorder:
         self.progress = self._restore()
         resumed = self.progress.global_step > 0
         if rank0:
-            record_run_info(self.run_dir, run.device, resumed_from_step=self.progress.global_step if resumed else None)
+            record_run_info(self.run_dir, run.device, resumed_from_step=self.progress.global_step if resumed else None,
+                            data_root=self.cfg.data.dataset.get("root"))  # free disk and archive there (engine.machine)
         self.writer = open_event_writer(self.run_dir, self.progress.global_step, self.progress.history) if rank0 else distributed.Discard()
         log_hparams_start(self.writer, self.cfg)
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}

@@ -15,7 +15,7 @@ import re
 import shlex
 import time
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -23,15 +23,10 @@ from omegaconf import DictConfig, OmegaConf
 
 import engine.hydra_resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
 from engine.checkpoint import CheckpointDir
+from engine.config_keys import HARMLESS_KEYS, flatten, is_harmless  # HARMLESS_KEYS: the keys a resumed run may change
 from engine.console import stop_run_log
 from engine.errors import ConfigError, fail
 
-# Keys a resumed run may change: they do not alter what is trained or how (everything else does).
-HARMLESS_KEYS = (
-    "resume", "device", "trainer.progress", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
-    "trainer.keep_last", "trainer.strict_resume", "trainer.acc1_thresholds", "data.eval_batch_size",
-    "data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5",
-)
 FINAL_STATUSES = ("completed", "diverged")
 STATE_KEYS = ("config", "progress", "model", "steps", "schedule", "rng")  # what run_state saves
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
@@ -108,21 +103,11 @@ def rerun_command(run_dir: Union[str, Path], *extra: str) -> str:
     return " ".join(["python", shlex.quote(_script()), *(shlex.quote(o) for o in (*kept, *extra))])
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        flat: dict[str, Any] = {}
-        for key, value in node.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat or {prefix[:-1]: {}}
-    return {prefix[:-1]: node}
-
-
 def config_differences(saved: dict, current: dict) -> list[str]:
     """`key: saved -> current` for every leaf that differs, except HARMLESS_KEYS (and keys under them)."""
-    old, new = _flatten(saved), _flatten(current)
-    harmless = lambda key: any(key == h or key.startswith(h + ".") for h in HARMLESS_KEYS)  # noqa: E731
+    old, new = flatten(saved), flatten(current)
     return [f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}"
-            for key in sorted(set(old) | set(new)) if not harmless(key) and old.get(key, "<absent>") != new.get(key, "<absent>")]
+            for key in sorted(set(old) | set(new)) if not is_harmless(key) and old.get(key, "<absent>") != new.get(key, "<absent>")]
 
 
 def resolved_config(cfg: DictConfig) -> dict:

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from common.errors import ConfigError
 from engine import distributed
+from engine.config_schema import validate_config
 from engine.checkpoint import restore_rng_states, rng_states, seed_everything
 from engine.device import resolve_device
 from engine.progress import Progress
@@ -81,6 +82,7 @@ class Run:
 
 def build_run(cfg: DictConfig) -> Run:
     """The run `cfg` describes, every config check included; raises a UserError before anything is written."""
+    validate_config(cfg)  # every field's type and range (engine/config_schema.py), before anything is built
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks

@@ -58,11 +58,19 @@ def record_failure(run_dir: Path, reason: str) -> None:
         print(f"(summary.json could not record the failure: {error})", file=sys.stderr)
 
 
-def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int]) -> None:
-    """run_info.json: versions, device, host and command of the run, plus one entry per resume."""
+def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int], data_root: Optional[str] = None) -> None:
+    """run_info.json: versions, device, host and command of the run, plus one entry per resume.
+
+    Each start and resume also records its `environment` (engine.machine.environment, what
+    scripts/doctor.py reports: OneFlow build, CUDA libraries loaded, GPUs and their probe verdicts,
+    and with `data_root` the free disk and CIFAR-100 archive there), without a new probe or md5.
+    """
+    from engine.machine import environment  # imports oneflow: only when a run starts
+
     path = Path(run_dir) / "run_info.json"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    here = {"at": now, "device": device, "hostname": socket.gethostname(), "command": sys.argv}
+    here = {"at": now, "device": device, "hostname": socket.gethostname(), "command": sys.argv,
+            "environment": environment(data_root=data_root)}
     if path.exists():
         info = json.loads(path.read_text())
     else:

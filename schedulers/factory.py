@@ -189,6 +189,8 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
 def units_of(path: str, cls: type) -> Units:
     """The unit-table entry of `cls` (or of the nearest base class in it); a class missing from UNITS is refused."""
     base = next((c for c in cls.__mro__ if c in UNITS), None)
+    if base is None and not issubclass(cls, SCHEDULER_TYPES):
+        raise _fail(f"{path}._target_", cls.__name__, f"is not a learning-rate scheduler; valid targets: {VALID_TARGETS}.")
     if base is None:
         raise _fail(f"{path}._target_", f"{cls.__module__}.{cls.__name__}", "has no entry in the unit table "
                     "(schedulers/factory.py UNITS), so its length arguments would stay in epochs; add the class with "

@@ -36,11 +36,11 @@ from omegaconf import DictConfig
 
 from engine.checkpoint import seed_epoch
 from engine.config import CONF, compose_config
+from engine.device import resolve_device
 from engine.errors import user_errors
 from engine.progress import Progress, StepMeter
 from common.files import atomic_write_text
 from engine.run_files import open_event_writer, record_run_info
-from engine.device import resolve_device
 from engine.run import build_run, steps_per_epoch
 from engine.steps import train_step
 from input_pipeline import DatasetArrays

@@ -5,7 +5,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 from engine.checkpoint import CheckpointDir, load_checkpoint
 from tests.conftest import ROOT
