@@ -73,7 +73,7 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
 
 def field_widget(item: core.Field, resolved, key: str):
     """The widget for one scheduler field; returns the value it holds (the YAML default when untouched)."""
-    label = f"{item.name}"
+    label = item.name.replace("_", "\\_")  # markdown: `_target_` is not italics
     if item.interpolation:
         shown = f" (= {resolved:g})" if isinstance(resolved, (int, float)) else ""
         follow = st.checkbox(f"{item.name} follows `{item.interpolation}`{shown}", value=True, key=f"{key}:follow")
@@ -142,7 +142,8 @@ def lr_chart(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_sc
     x = alt.X("step:Q", title=f"optimizer step ({steps_per_epoch} per epoch; grey: every "
                               f"{'' if every == 1 else f'{every}th '}epoch boundary)",
               scale=alt.Scale(domain=[0, max(total_steps - 1, 1)], nice=False))
-    y = alt.Y("lr:Q", title="learning rate", scale=alt.Scale(type="log") if log_scale else alt.Scale(zero=True))
+    y = alt.Y("lr:Q", title="learning rate", axis=alt.Axis(format="~g"),
+              scale=alt.Scale(type="log") if log_scale else alt.Scale(zero=True))
     color = alt.Color("curve:N", title=None, legend=alt.Legend(orient="top", labelLimit=400))
     dash = alt.StrokeDash("kind:N", title=None, legend=None,
                           scale=alt.Scale(domain=["planned", "logged"], range=[[1, 0], [4, 3]]))
@@ -176,8 +177,10 @@ def show_curves(setups: list, log_scale: bool) -> dict:
                    f"epochs = {len(first.curve):,} steps per curve; the chart keeps each stretch's minimum and maximum "
                    f"(≤ {core.DISPLAY_POINTS:,} points per curve), the table and the downloads every step.")
         st.subheader("Key points")
-        st.dataframe(pd.DataFrame([core.key_points(label, c.preview) for label, c in good.items()]),
-                     hide_index=True, width="stretch")
+        table = pd.DataFrame([core.key_points(label, c.preview) for label, c in good.items()])
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.5g") for c in table.columns
+                                    if c.startswith(("peak LR", "LR"))})
     st.subheader("From picture to experiment")
     for label, c in computed.items():
         st.markdown(f"**{label}**")
