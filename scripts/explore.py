@@ -124,12 +124,11 @@ def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Se
     return setup
 
 
-def curve_frame(label: str, computed: core.Computed, kind: str = "planned") -> pd.DataFrame:
+def curve_frame(series: str, steps: np.ndarray, lrs: np.ndarray, steps_per_epoch: int, kind: str = "planned") -> pd.DataFrame:
     """The chart's rows for one curve, downsampled for display (peaks and steps kept)."""
-    lrs = computed.lrs
     keep = core.display_indices(lrs)
-    spe = computed.preview.steps_per_epoch
-    return pd.DataFrame({"curve": label, "kind": kind, "step": keep, "epoch": keep // spe + 1, "lr": lrs[keep]})
+    return pd.DataFrame({"series": series, "curve": f"{series} ({kind})", "kind": kind, "step": steps[keep],
+                         "epoch": steps[keep] // steps_per_epoch + 1, "lr": lrs[keep]})
 
 
 def lr_chart(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_scale: bool) -> alt.LayerChart:
@@ -141,22 +140,21 @@ def lr_chart(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_sc
     bounds = pd.DataFrame({"step": [e * steps_per_epoch for e in range(every, epochs, every)]})
     x = alt.X("step:Q", title=f"optimizer step ({steps_per_epoch} per epoch; grey: every "
                               f"{'' if every == 1 else f'{every}th '}epoch boundary)",
-              scale=alt.Scale(domain=[0, max(total_steps - 1, 1)], nice=False))
+              axis=alt.Axis(format=",d", tickMinStep=1), scale=alt.Scale(domain=[0, max(total_steps - 1, 1)], nice=False))
     y = alt.Y("lr:Q", title="learning rate", axis=alt.Axis(format="~g"),
               scale=alt.Scale(type="log") if log_scale else alt.Scale(zero=True))
-    color = alt.Color("curve:N", title=None, legend=alt.Legend(orient="top", labelLimit=400))
-    dash = alt.StrokeDash("kind:N", title=None, legend=None,
-                          scale=alt.Scale(domain=["planned", "logged"], range=[[1, 0], [4, 3]]))
+    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", labelLimit=400))
     rules = alt.Chart(bounds).mark_rule(color="#dddddd", strokeWidth=0.7).encode(x="step:Q")
-    lines = alt.Chart(frame).mark_line(strokeWidth=1.8, interpolate="linear").encode(x, y, color, dash,
-                                                                                      detail="curve:N")
+    lines = alt.Chart(frame[frame.kind == "planned"]).mark_line(strokeWidth=1.8).encode(x, y, color, detail="curve:N")
+    logged = alt.Chart(frame[frame.kind == "logged"]).mark_point(size=28, filled=False, strokeWidth=1.2).encode(
+        x, y, color)  # a run's logged LR: rings on its planned line
     hover = alt.selection_point(nearest=True, on="pointerover", fields=["step"], empty=False, clear="pointerout")
     points = alt.Chart(frame).mark_point(size=40, filled=True).encode(
         x, y, color, opacity=alt.condition(hover, alt.value(1), alt.value(0)),
-        tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("kind:N"), alt.Tooltip("step:Q"),
+        tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("step:Q", format=","),
                  alt.Tooltip("epoch:Q", title="epoch (1-based)"), alt.Tooltip("lr:Q", title="LR", format=".6g")],
     ).add_params(hover)
-    return alt.layer(rules, lines, points).properties(height=420).interactive(bind_y=False)
+    return alt.layer(rules, lines, logged, points).properties(height=420).interactive(bind_y=False)
 
 
 def show_curves(setups: list, log_scale: bool) -> dict:
@@ -168,7 +166,8 @@ def show_curves(setups: list, log_scale: bool) -> dict:
             st.error(f"**{label}**\n\n```\n{c.error}\n```")
     if good:
         first = next(iter(good.values())).preview
-        frame = pd.concat([curve_frame(label, c) for label, c in good.items()], ignore_index=True)
+        frame = pd.concat([curve_frame(label, np.arange(len(c.lrs)), c.lrs, c.preview.steps_per_epoch)
+                           for label, c in good.items()], ignore_index=True)
         st.altair_chart(lr_chart(frame, first.steps_per_epoch, max(len(c.preview.curve) for c in good.values()),
                                  log_scale), width="stretch")
         if log_scale and (frame.lr <= 0).any():
@@ -187,10 +186,11 @@ def show_curves(setups: list, log_scale: bool) -> dict:
         st.code(core.train_command(c.overrides), language="bash")
         if c.preview:
             left, right, _ = st.columns([1, 1, 3])
-            left.download_button(f"{c.preview.name}.csv", c.preview.csv_text, file_name=f"{c.preview.name}.csv",
-                                 mime="text/csv", key=f"csv:{label}")
-            right.download_button(f"{c.preview.name}.json", c.preview.json_text, file_name=f"{c.preview.name}.json",
-                                  mime="application/json", key=f"json:{label}")
+            # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
+            left.download_button(f"{c.preview.name}.csv", lambda shown=c.preview: shown.csv_text,
+                                 file_name=f"{c.preview.name}.csv", mime="text/csv", key=f"csv:{label}")
+            right.download_button(f"{c.preview.name}.json", lambda shown=c.preview: shown.json_text,
+                                  file_name=f"{c.preview.name}.json", mime="application/json", key=f"json:{label}")
     if len(computed) > 1:
         line = core.multirun_command([c.overrides for c in computed.values()])
         st.markdown("**All of them in one sweep**")
@@ -221,33 +221,32 @@ def show_runs(log_scale: bool) -> list:
     if not runs:
         st.warning(f"No run directories (with .hydra/config.yaml) under {folder}.")
         return []
-    names = [str(r) for r in runs]
-    chosen = st.multiselect("runs to overlay", names, default=names[:1], key="runs_chosen")
+    root = Path(folder.strip()).expanduser()
+    names = {str(r): f"{core.run_schedule_name(r)}: {r.relative_to(root) if r != root else r.name}" for r in runs}
+    chosen = st.multiselect("runs to overlay", list(names), default=list(names)[:1], key="runs_chosen",
+                            format_func=names.get)
     overlays, frames = [], []
-    for name in chosen:
+    for number, name in enumerate(chosen, start=1):
         try:
             overlay = core.overlay_run(Path(name))
         except UserError as error:
             st.error(paragraph(str(error)))
             continue
         overlays.append(overlay)
-        label = Path(name).name if len(Path(name).name) > 10 else "/".join(Path(name).parts[-2:])
+        label = f"run {number}: {core.run_schedule_name(overlay.run_dir)}"
         planned = np.array([lr for _, _, lr in overlay.planned])
-        keep = core.display_indices(planned)
-        spe = overlay.steps_per_epoch
-        frames.append(pd.DataFrame({"curve": f"{label} planned", "kind": "planned", "step": keep,
-                                    "epoch": keep // spe + 1, "lr": planned[keep]}))
+        frames.append(curve_frame(label, np.arange(len(planned)), planned, overlay.steps_per_epoch, "planned"))
         steps = np.array(sorted(overlay.logged))
-        logged = np.array([overlay.logged[s] for s in steps])
-        keep = core.display_indices(logged)
-        frames.append(pd.DataFrame({"curve": f"{label} logged", "kind": "logged", "step": steps[keep],
-                                    "epoch": steps[keep] // spe + 1, "lr": logged[keep]}))
+        frames.append(curve_frame(label, steps, np.array([overlay.logged[s] for s in steps]), overlay.steps_per_epoch,
+                                  "logged"))
     if overlays:
         first = overlays[0]
         st.altair_chart(lr_chart(pd.concat(frames, ignore_index=True), first.steps_per_epoch,
                                  max(len(o.planned) for o in overlays), log_scale), width="stretch")
-        st.dataframe(pd.DataFrame([o.summary() for o in overlays]), hide_index=True, width="stretch")
-        st.caption("TensorBoard stores scalars as float32: a plan that was applied exactly differs from the log by "
+        st.dataframe(pd.DataFrame([{"#": f"run {i}", **o.summary()} for i, o in enumerate(overlays, start=1)]),
+                     hide_index=True, width="stretch")
+        st.caption("Lines: the LR each run's own config plans; rings: the LR it logged (downsampled like the lines). "
+                   "TensorBoard stores scalars as float32: a plan that was applied exactly differs from the log by "
                    "float32 rounding only, and `max |logged - float32(planned)|` is 0.")
         for o in overlays:
             st.code(core.train_command(o.overrides), language="bash")

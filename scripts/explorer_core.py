@@ -1,14 +1,16 @@
 """What the schedule explorer (scripts/explore.py) shows, without Streamlit: fields, overrides, curves, runs.
 
-Every curve comes from the project's own code: the config is composed by engine.config.compose_config
-from the overrides the widgets produce, the steps per epoch by engine.run.steps_per_epoch, the curve
-and the resolved schedule by scripts.plot_schedules.preview (schedulers.preview.lr_curve). The
-overrides are the command line shown to the user, so what is on screen is what `train.py` runs.
+Every curve comes from the project's own code: the config is composed as engine.config.compose_config
+composes it (`compose` below) from the overrides the widgets produce, the steps per epoch by
+engine.run.steps_per_epoch, the curve and the resolved schedule by scripts.plot_schedules.preview
+(schedulers.preview.lr_curve). The overrides are the command line shown to the user, so what is on
+screen is what `train.py` runs.
 """
 from __future__ import annotations
 
 import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
+import copy
 import math
 import re
 import shlex
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig, OmegaConf
@@ -143,6 +146,27 @@ def _composed(overrides: tuple) -> DictConfig:
     return compose_config(*overrides)
 
 
+def is_group_choice(override: str) -> bool:
+    """`scheduler=cosine`, `data=synthetic`: a choice of a conf/ folder (not a value inside the config)."""
+    key = override.split("=", 1)[0]
+    return "." not in key and (CONF / key).is_dir()
+
+
+def compose(overrides: Sequence[str]) -> DictConfig:
+    """compose_config(*overrides), faster on the explorer's edits: the config of the group choices is composed once
+    by compose_config (cached), then the value overrides are applied by the very Hydra function compose applies them
+    with last (ConfigLoaderImpl._apply_overrides_to_config). Saves ~0.15 s per edit; tests check it equals
+    compose_config for every field of every conf/scheduler YAML. Errors are compose_config's ConfigError."""
+    groups = tuple(o for o in overrides if is_group_choice(o))
+    values = [o for o in overrides if not is_group_choice(o)]
+    cfg = copy.deepcopy(_composed(groups))
+    try:
+        ConfigLoaderImpl._apply_overrides_to_config(OverridesParser.create().parse_overrides(values), cfg)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(f"bad override in {list(overrides)}: {str(error).split('Config search path')[0]}") from error
+    return cfg
+
+
 def defaults(scheduler: str, data: str = "cifar100", optimizer: str = "sgd") -> tuple[dict, dict, dict]:
     """(unresolved scheduler YAML, its resolved values, the run's default RUN_FIELDS) for these choices."""
     cfg = _composed((f"scheduler={scheduler}", f"data={data}", f"optimizer={optimizer}"))
@@ -154,7 +178,7 @@ def defaults(scheduler: str, data: str = "cifar100", optimizer: str = "sgd") -> 
 def resolved_scheduler(overrides: tuple) -> dict:
     """The scheduler node of these overrides with interpolations resolved ({} when they do not compose)."""
     try:
-        return {"scheduler": OmegaConf.to_container(_composed(overrides).scheduler, resolve=True)}
+        return {"scheduler": OmegaConf.to_container(compose(overrides).scheduler, resolve=True)}
     except (UserError, OmegaConfBaseException):
         return {}
 
@@ -266,7 +290,7 @@ class Computed:
 def compute(overrides: tuple) -> Computed:
     """Compose `overrides` as train.py would and preview the schedule; a user error becomes its paragraph."""
     try:
-        return Computed(overrides, preview=preview(compose_config(*overrides)))
+        return Computed(overrides, preview=preview(compose(overrides)))
     except UserError as error:
         return Computed(overrides, error=paragraph(str(error)))
     except InstantiationException as error:  # hydra wraps what a `_target_` (e.g. the optimizer) raised
@@ -361,6 +385,14 @@ def logged_lr(run_dir: Path) -> dict:
         raise ConfigError(f"run {str(run_dir)!r} logged no 'lr' scalar to TensorBoard (no events.out.tfevents.* with "
                           f"it); overlay a run that train.py wrote.")
     return {event.step: event.value for event in events.Scalars("lr")}
+
+
+def run_schedule_name(run_dir: Path) -> str:
+    """The schedule a run trained with (its directory name may be a long sweep override list)."""
+    try:
+        return str(OmegaConf.load(Path(run_dir) / ".hydra" / "config.yaml").scheduler.get("name") or "custom")
+    except (OSError, OmegaConfBaseException):
+        return "unreadable config"
 
 
 def run_overrides(run_dir: Path) -> list[str]:

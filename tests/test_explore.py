@@ -64,6 +64,7 @@ def yaml_leaves(node, prefix="scheduler"):
 
 def test_every_schedule_renders_with_a_widget_for_every_field(app):
     spe = steps_per_epoch(compose_config(*(f"{k}={v}" for k, v in SHORT_RUN.items())))
+    app.number_input(key="curves").set_value(1)
     for choice in core.scheduler_choices():
         app.selectbox(key="c0:scheduler").set_value(choice)
         checked(app)
@@ -75,6 +76,7 @@ def test_every_schedule_renders_with_a_widget_for_every_field(app):
             assert f"c0:{choice}:{key}" in widget_keys or f"c0:{choice}:{key}:follow" in widget_keys, (choice, key)
         assert app.get("vega_lite_chart"), choice
     app.selectbox(key="c0:scheduler").set_value("cosine")
+    app.number_input(key="curves").set_value(2)
     checked(app)
 
 
@@ -154,8 +156,8 @@ def test_a_real_runs_logged_lr_matches_its_planned_curve(app, tmp_path, train):
     app.text_input(key="runs_folder").set_value(str(sweep))
     checked(app)
     runs = app.multiselect(key="runs_chosen")
-    assert len(runs.options) == 2
-    runs.set_value(runs.options)
+    assert len(runs.options) == 2 and [o.split(":")[0] for o in runs.options] == ["onecycle", "plateau"]
+    runs.set_value([str(run) for run in core.find_runs(sweep)])
     checked(app)
     assert not app.error, [e.value for e in app.error]
     overlays = app.session_state["explorer"]["overlays"]
@@ -170,6 +172,39 @@ def test_a_real_runs_logged_lr_matches_its_planned_curve(app, tmp_path, train):
     assert any(c.startswith("python train.py --multirun") and "scheduler=onecycle,plateau" in c for c in codes)
     app.text_input(key="runs_folder").set_value("")
     checked(app)
+
+
+def test_fast_compose_equals_compose_config_on_every_kind_of_field():
+    """Nested nodes, lists of nodes, lists, null, strings, bools, numbers: every field of these schedules set."""
+    run = ["trainer.max_epochs=150", "data.val_split=1000", "trainer.graph=true", "optimizer.lr=0.05"]
+    for choice in ("chained", "sequential", "warmup_cosine", "warmup_plateau", "noam", "onecycle"):
+        resolved = OmegaConf.to_container(compose_config(f"scheduler={choice}").scheduler, resolve=True)
+        edits = [f"{key}={core.hydra_value(core.select({'scheduler': resolved}, key))}"
+                 for key in yaml_leaves(resolved) if not key.endswith("._target_")]
+        overrides = (f"scheduler={choice}", "data=synthetic", *run, *edits)
+        assert OmegaConf.to_container(core.compose(overrides)) == \
+            OmegaConf.to_container(compose_config(*overrides)), choice
+    with pytest.raises(core.ConfigError, match="Could not override 'scheduler.lr_scheduler.nope'"):
+        core.compose(("scheduler=cosine", "scheduler.lr_scheduler.nope=1"))
+
+
+@pytest.mark.parametrize("overrides", [
+    *[[f"scheduler={name}"] for name in ("constant", "cosine", "cosine_decay", "cosine_restarts", "cyclic",
+                                          "exponential", "linear", "linear_to_zero", "multistep", "onecycle",
+                                          "polynomial", "step")],
+    ["scheduler=polynomial", "scheduler.lr_scheduler.cycle=true", "scheduler.lr_scheduler.decay_batch=30"],
+    ["scheduler=cosine_restarts", "scheduler.lr_scheduler.T_mult=1", "scheduler.lr_scheduler.restart_limit=3"],
+    ["scheduler=cyclic", "scheduler.lr_scheduler.mode=exp_range", "scheduler.lr_scheduler.gamma=0.98"],
+    ["scheduler=onecycle", "scheduler.lr_scheduler.three_phase=true", "scheduler.lr_scheduler.anneal_strategy=linear"],
+])
+def test_closed_form_curves_equal_the_stepped_ones(overrides):
+    from schedulers.preview import CLOSED_FORM, build_preview_schedule, closed_form_lrs, stepped_lrs
+
+    cfg = compose_config(*overrides, "data.train_size=1000", "data.batch_size=64")  # 16 steps x 200 epochs
+    spe = steps_per_epoch(cfg)
+    fast = closed_form_lrs(build_preview_schedule(cfg, spe, 200), 200 * spe)
+    assert type(build_preview_schedule(cfg, spe, 200).scheduler) in CLOSED_FORM and fast is not None
+    assert fast == stepped_lrs(build_preview_schedule(cfg, spe, 200), spe, 200)  # bit for bit
 
 
 def test_overrides_round_trip_through_hydra():
