@@ -299,6 +299,9 @@ def compute(overrides: tuple) -> Computed:
                                                    f"the optimizer rejected its arguments: {cause or error}"))
     except OmegaConfBaseException as error:  # e.g. an interpolation to a missing key, as plot_schedules reports it
         return Computed(overrides, error=paragraph(f"the config cannot be resolved: {error}"))
+    except Exception as error:  # noqa: BLE001  a scheduler failing in a way the factory does not check: shown, not a crash
+        return Computed(overrides, error=paragraph(f"{type(error).__name__} while previewing {list(overrides)}: {error} "
+                                                   f"(the factory should have caught this; please report it)"))
 
 
 def key_points(name: str, preview_: SchedulePreview) -> dict:
