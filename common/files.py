@@ -64,6 +64,15 @@ def atomic_output(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     _fsync_folder(path.parent)  # make the rename itself durable
 
 
+def can_write_in(folder: Path) -> bool:
+    """Whether this process can create a file in `folder` (tried, since os.access lets root 'write' into /proc)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-probe-"):
+            return True
+    except OSError:
+        return False
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     with atomic_output(path) as tmp:
         tmp.write_bytes(payload)

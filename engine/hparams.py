@@ -21,8 +21,8 @@ from tensorboardX.summary import hparams as hparams_summaries
 METRICS = {"hparams/best_acc1": "best_acc1", "hparams/final_acc1": "final_acc1",
            "hparams/best_acc5": "best_acc5", "hparams/final_acc5": "final_acc5"}
 # summary.json status -> HParams session status (shown, and filterable, in the dashboard).
-STATUS = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE", "interrupted": "STATUS_ABORTED",
-          "running": "STATUS_RUNNING"}
+# (The proto has no "aborted": a stopped run records its session end only when it really ends.)
+STATUS = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE", "running": "STATUS_RUNNING"}
 
 
 def run_hparams(cfg: DictConfig) -> dict:

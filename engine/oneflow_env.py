@@ -1,59 +1,153 @@
 """Make `import oneflow` work on CPU-only and CUDA machines without user-set environment variables.
 
-The OneFlow 0.9.0 wheel is a CUDA 11.8 build whose native library links cuDNN 8 and cuBLAS 11 even
-when no GPU is present. Those libraries come from the `nvidia-cudnn-cu11` / `nvidia-cublas-cu11`
-wheels, which the dynamic loader does not search by itself. Loading them here with RTLD_GLOBAL,
-before oneflow, lets oneflow's own dlopen find them. Every entry point (train.py, scripts, tests)
-imports this module first; it is idempotent and cheap after the first call.
+OneFlow's native library links cuDNN and cuBLAS even when no GPU is present (PyPI's 0.9.0: cuDNN 8
+and cuBLAS 11; a CUDA 12 build: their CUDA 12 generations). Those libraries come from the
+`nvidia-*-cu11` / `nvidia-*-cu12` wheels, which the dynamic loader does not search by itself.
+Loading them here with RTLD_GLOBAL, before oneflow, lets oneflow's own dlopen find them.
+
+Which libraries: the DT_NEEDED entries of the installed build's native libraries (read from their
+ELF headers, without importing oneflow), those that an nvidia wheel provides, plus the sibling
+libraries of the same family and major version in that wheel (cuDNN loads its sub-libraries by
+name at run time). Nothing is hard-coded to one CUDA generation, so another OneFlow build installed
+with scripts/setup.sh (ONEFLOW_SPEC) gets its own libraries. Every entry point (train.py, scripts,
+tests) imports this module first; it is idempotent and cheap after the first call.
 """
 from __future__ import annotations
 
 import ctypes
 import importlib.util
 import os
+import re
+import struct
 import sys
 from pathlib import Path
+from typing import BinaryIO, Iterable, Optional
 
-# Order matters: dependencies before dependants (cuBLASLt before cuBLAS, ops before cnn/adv).
-_LIBRARIES = {
-    "cublas": ["libcublasLt.so.11", "libcublas.so.11"],
-    "cudnn": [
-        "libcudnn_ops_infer.so.8",
-        "libcudnn_ops_train.so.8",
-        "libcudnn_cnn_infer.so.8",
-        "libcudnn_cnn_train.so.8",
-        "libcudnn_adv_infer.so.8",
-        "libcudnn_adv_train.so.8",
-        "libcudnn.so.8",
-    ],
-}
 _loaded: list[str] = []
 
+_PT_LOAD, _PT_DYNAMIC = 1, 2
+_DT_NULL, _DT_NEEDED, _DT_STRTAB = 0, 1, 5
 
-def _nvidia_lib_dirs() -> dict[str, Path]:
-    """Folders of the nvidia-*-cu11 wheels, found through the import system (any site-packages)."""
-    found = {}
-    for name in _LIBRARIES:
-        spec = importlib.util.find_spec(f"nvidia.{name}")
-        if spec is not None and spec.submodule_search_locations:
-            for location in spec.submodule_search_locations:
-                lib_dir = Path(location) / "lib"
-                if lib_dir.is_dir():
-                    found[name] = lib_dir
-                    break
-    return found
+
+def needed_libraries(path: Path) -> list[str]:
+    """The DT_NEEDED entries (sonames this library links) of a 64-bit little-endian ELF file; [] if unreadable.
+
+    Hand-written because it runs in every process before anything else is imported: the standard
+    library has no ELF reader, `readelf` is not on every machine, and only two tables are needed.
+    Reads the headers only (liboneflow is 1.6 GB).
+    """
+    try:
+        with open(path, "rb") as f:
+            return _read_needed(f)
+    except (OSError, struct.error, ValueError, UnicodeDecodeError):
+        return []
+
+
+def _read_needed(f: BinaryIO) -> list[str]:
+    header = f.read(64)
+    if header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:  # ELFCLASS64, little-endian
+        return []
+    phoff, = struct.unpack_from("<Q", header, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", header, 0x36)
+    loads, dynamic = [], None
+    for i in range(phnum):
+        f.seek(phoff + i * phentsize)
+        p_type, _, p_offset, p_vaddr, _, p_filesz, _, _ = struct.unpack("<IIQQQQQQ", f.read(56))
+        if p_type == _PT_LOAD:
+            loads.append((p_vaddr, p_offset, p_filesz))
+        elif p_type == _PT_DYNAMIC:
+            dynamic = (p_offset, p_filesz)
+    if dynamic is None:
+        return []
+    f.seek(dynamic[0])
+    table = f.read(dynamic[1])
+    entries = [struct.unpack_from("<qQ", table, i) for i in range(0, len(table) - 15, 16)]
+    entries = entries[:next((i for i, (tag, _) in enumerate(entries) if tag == _DT_NULL), len(entries))]
+    strtab_vaddr = next((value for tag, value in entries if tag == _DT_STRTAB), None)
+    if strtab_vaddr is None:
+        return []
+    # DT_STRTAB is a virtual address: find the loaded segment holding it to get its file offset.
+    strtab = next(offset + strtab_vaddr - vaddr for vaddr, offset, size in loads if vaddr <= strtab_vaddr < vaddr + size)
+    names = []
+    for tag, value in entries:
+        if tag == _DT_NEEDED:
+            f.seek(strtab + value)
+            names.append(f.read(256).split(b"\0", 1)[0].decode())
+    return names
+
+
+def oneflow_native_libraries(oneflow_dir: Path) -> list[Path]:
+    """The installed build's own native libraries: its Python extension and liboneflow (in oneflow.libs/ for
+    auditwheel-repaired wheels such as PyPI's, beside the extension in some other builds)."""
+    bundled = oneflow_dir.parent / "oneflow.libs"
+    return (sorted(oneflow_dir.glob("_oneflow_internal*.so")) + sorted(oneflow_dir.glob("liboneflow*.so*"))
+            + sorted(bundled.glob("liboneflow*.so*")))
+
+
+def _family(soname: str) -> tuple[str, str]:
+    """("libcudnn", ".so.8") for libcudnn_cnn_infer.so.8: the libraries a wheel ships together."""
+    stem = re.match(r"lib[A-Za-z]+", soname)
+    return (stem.group(0) if stem else soname), soname[soname.find(".so"):]
+
+
+def plan_preload(oneflow_dir: Path, nvidia_lib_dirs: Iterable[Path]) -> list[Path]:
+    """The nvidia-wheel libraries the build at `oneflow_dir` links, with their families, dependencies first."""
+    bundled = {p.name for p in (oneflow_dir.parent / "oneflow.libs").glob("*.so*")}
+    needed = {name for lib in oneflow_native_libraries(oneflow_dir) for name in needed_libraries(lib)} - bundled
+    dirs = list(nvidia_lib_dirs)
+    chosen: dict[str, Path] = {}
+    for name in sorted(needed):
+        lib_dir = next((d for d in dirs if (d / name).is_file()), None)
+        if lib_dir is None:
+            continue  # a system library (libc, libstdc++, ...) or one the dynamic loader finds by itself
+        stem, suffix = _family(name)
+        for sibling in sorted(lib_dir.glob(f"{stem}*{suffix}")):
+            chosen.setdefault(sibling.name, sibling)
+    return _dependencies_first(chosen)
+
+
+def _dependencies_first(libraries: dict[str, Path]) -> list[Path]:
+    order: list[Path] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in visiting or libraries[name] in order:
+            return
+        visiting.add(name)
+        for dependency in needed_libraries(libraries[name]):
+            if dependency in libraries:
+                visit(dependency)
+        order.append(libraries[name])
+
+    for name in sorted(libraries):
+        visit(name)
+    return order
+
+
+def nvidia_lib_dirs() -> list[Path]:
+    """`lib` folders of the installed nvidia-* wheels (namespace package `nvidia`, any site-packages)."""
+    spec = importlib.util.find_spec("nvidia")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return sorted(lib for location in spec.submodule_search_locations for lib in Path(location).glob("*/lib") if lib.is_dir())
+
+
+def oneflow_package_dir() -> Optional[Path]:
+    """Where oneflow is installed, found without importing it (importing it is what needs the preload)."""
+    spec = importlib.util.find_spec("oneflow")
+    return Path(spec.origin).parent if spec is not None and spec.origin else None
 
 
 def preload_cuda_libraries() -> list[str]:
-    """Load the CUDA 11 libraries oneflow links against; return the paths loaded (once per process)."""
+    """Load the CUDA libraries the installed oneflow links against; return the paths loaded (once per process)."""
     if _loaded or "oneflow" in sys.modules:
         return list(_loaded)
-    for name, lib_dir in _nvidia_lib_dirs().items():
-        for lib in _LIBRARIES[name]:
-            path = lib_dir / lib
-            if path.exists():
-                ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-                _loaded.append(str(path))
+    oneflow_dir = oneflow_package_dir()
+    if oneflow_dir is None:
+        return []
+    for path in plan_preload(oneflow_dir, nvidia_lib_dirs()):
+        ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+        _loaded.append(str(path))
     return list(_loaded)
 
 

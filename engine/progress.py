@@ -101,6 +101,7 @@ class StepMeter:
         self.first_step = 0
 
     def record(self, lrs: list[float], loss: flow.Tensor, logits: flow.Tensor, labels: flow.Tensor) -> None:
+        """Log the step's LR at its own index (global_step before the loop advances it) and keep its outputs."""
         step = self.progress.global_step
         self.writer.add_scalar("lr", lrs[0], step)
         for i, lr in enumerate(lrs[1:], start=1):
@@ -111,7 +112,6 @@ class StepMeter:
         self.logits.append(logits)
         self.labels.append(labels)
         self.lrs.append(lrs[0])
-        self.progress.advance(labels.shape[0], lrs[0])
 
     def check(self, epoch: int) -> tuple[Optional[dict], Optional[float]]:
         """One host sync: (divergence record or None, the latest loss or the first non-finite one) of the

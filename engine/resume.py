@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from engine.checkpoint import load_checkpoint, restore_rng_states, rng_states
+from engine.config_keys import HARMLESS_KEYS, flatten, is_harmless  # HARMLESS_KEYS: the keys a resumed run may change
 from engine.errors import ConfigError, fail
-from engine.progress import Progress
 
-# Keys a resumed run may change: they do not alter what is trained or how (everything else does).
-HARMLESS_KEYS = (
-    "resume", "device", "trainer.progress", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
-    "trainer.keep_last", "trainer.acc1_thresholds", "data.eval_batch_size",
-    "data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5",
-)
 FINAL_STATUSES = ("completed", "diverged")
 
 
@@ -47,21 +40,11 @@ def resume_argv(argv: list[str]) -> list[str]:
     return [argv[0], *original, *argv[1:], f"hydra.run.dir={run_dir}", "hydra.output_subdir=.hydra/resume"]
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        flat: dict[str, Any] = {}
-        for key, value in node.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat or {prefix[:-1]: {}}
-    return {prefix[:-1]: node}
-
-
 def config_differences(saved: dict, current: dict) -> list[str]:
     """`key: saved -> current` for every leaf that differs, except HARMLESS_KEYS (and keys under them)."""
-    old, new = _flatten(saved), _flatten(current)
-    harmless = lambda key: any(key == h or key.startswith(h + ".") for h in HARMLESS_KEYS)  # noqa: E731
+    old, new = flatten(saved), flatten(current)
     return [f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}"
-            for key in sorted(set(old) | set(new)) if not harmless(key) and old.get(key, "<absent>") != new.get(key, "<absent>")]
+            for key in sorted(set(old) | set(new)) if not is_harmless(key) and old.get(key, "<absent>") != new.get(key, "<absent>")]
 
 
 def resolved_config(cfg: DictConfig) -> dict:
@@ -84,26 +67,3 @@ def finished_status(run_dir: Path) -> Optional[str]:
     except (OSError, ValueError):
         return None
     return status if status in FINAL_STATUSES else None
-
-
-def run_state(cfg: DictConfig, model: Any, steps: Any, schedule: Any, progress: Progress) -> dict:
-    """Everything a checkpoint holds to continue the run exactly."""
-    return {"config": resolved_config(cfg), "progress": progress.state_dict(), "model": model.state_dict(),
-            "steps": steps.state_dict(), "schedule": schedule.state_dict(), "rng": rng_states()}
-
-
-def restore_run(path: Optional[Path], cfg: DictConfig, model: Any, steps: Any, schedule: Any, device: str) -> Optional[Progress]:
-    """Load the checkpoint at `path` into the run's objects (None when there is none: a fresh run)."""
-    if path is None:
-        if cfg.get("resume"):
-            print(f"resume={cfg.resume}: no checkpoint yet, starting the run from the beginning")
-        return None
-    state = load_checkpoint(path, device)
-    check_same_experiment(state["config"], cfg, path)
-    model.load_state_dict(state["model"])
-    steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
-    schedule.load_state_dict(state["schedule"])
-    restore_rng_states(state["rng"])
-    progress = Progress.from_state_dict(state["progress"])
-    print(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
-    return progress

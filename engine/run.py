@@ -1,11 +1,31 @@
-"""The one run builder: everything train.py, scripts/bench.py, the schedule preview and resume need, built one way."""
+"""The one run builder: train.py, scripts/bench.py, the schedule preview and resume all build a run here.
+
+`build_run(cfg)` turns a composed config into a `Run`: device, model, optimizer, LR schedule and
+the train/eval step functions, with the optimizer steps per epoch computed once (`steps_per_epoch`,
+which the preview uses too, without building a model or loading data). Every config check runs
+here, before any data is loaded and before anything is written. Loaders are built on demand.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import oneflow as flow
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from common.errors import ConfigError
 from engine import distributed
-from input_pipeline import steps_per_epoch as count_steps
-from input_pipeline.loaders import training_images
+from engine.config_schema import validate_config
+from engine.checkpoint import restore_rng_states, rng_states, seed_everything
+from engine.device import resolve_device
+from engine.progress import Progress
+from engine.resume import check_same_experiment, resolved_config
+from engine.steps import EagerSteps, GraphSteps, build_steps
+from input_pipeline import DatasetArrays, steps_per_epoch as count_steps
+from input_pipeline.loaders import Loader, build_loaders, training_images
+from schedulers import LRSchedule, build_lr_schedule
+from schedulers.preview import lr_curve
 
 
 def drops_last_batch(cfg: DictConfig) -> bool:
@@ -17,3 +37,57 @@ def steps_per_epoch(cfg: DictConfig) -> int:
     """Optimizer steps per epoch of the run `cfg` describes: this rank's share of the training images
     (the validation split held out) in batches of data.batch_size, the last one dropped when it must be."""
     return count_steps(distributed.shard_size(training_images(cfg.data)), cfg.data.batch_size, drop_last=drops_last_batch(cfg))
+
+
+def planned_lr_curve(cfg: DictConfig, val_curve: Optional[Sequence[float]] = None) -> list[tuple[int, int, float]]:
+    """(step, epoch, lr) of every optimizer step the run `cfg` describes would take: the preview."""
+    return lr_curve(cfg, steps_per_epoch(cfg), val_curve=val_curve)
+
+
+@dataclass
+class Run:
+    """Everything a run trains with; `state()`/`restore()` are what a checkpoint holds."""
+
+    cfg: DictConfig
+    device: str
+    model: flow.nn.Module
+    schedule: LRSchedule
+    steps: EagerSteps | GraphSteps
+    steps_per_epoch: int
+
+    def loaders(self, dataset: Optional[DatasetArrays] = None) -> tuple[Loader, dict[str, Loader]]:
+        """(training loader, {metric prefix: evaluation loader}) of `dataset`, by default data.dataset loaded now."""
+        data_cfg = self.cfg.data
+        dataset = dataset if dataset is not None else instantiate(data_cfg.dataset)
+        if len(dataset.train_labels) != data_cfg.train_size:
+            raise ConfigError(f"data.train_size={data_cfg.train_size} but the dataset holds {len(dataset.train_labels)} "
+                              f"training images; set data.train_size={len(dataset.train_labels)}.")
+        return build_loaders(data_cfg, dataset, self.device, self.cfg.seed, drop_last=drops_last_batch(self.cfg),
+                             shard=distributed.shard_train)  # this rank's part of the training set
+
+    def state(self, progress: Progress) -> dict:
+        """Everything a checkpoint holds to continue the run exactly."""
+        return {"config": resolved_config(self.cfg), "progress": progress.state_dict(), "model": self.model.state_dict(),
+                "steps": self.steps.state_dict(), "schedule": self.schedule.state_dict(), "rng": rng_states()}
+
+    def restore(self, state: dict, source: Any) -> Progress:
+        """Load a checkpoint's `state` (read from `source`) into the run; refuses one of another experiment."""
+        check_same_experiment(state["config"], self.cfg, source)
+        self.model.load_state_dict(state["model"])
+        self.steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
+        self.schedule.load_state_dict(state["schedule"])
+        restore_rng_states(state["rng"])
+        return Progress.from_state_dict(state["progress"])
+
+
+def build_run(cfg: DictConfig) -> Run:
+    """The run `cfg` describes, every config check included; raises a UserError before anything is written."""
+    validate_config(cfg)  # every field's type and range (engine/config_schema.py), before anything is built
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks
+    optimizer = instantiate(cfg.optimizer)(model.parameters())
+    spe = steps_per_epoch(cfg)
+    schedule = build_lr_schedule(cfg.scheduler, optimizer, spe, max_epochs=cfg.trainer.max_epochs, graph=cfg.trainer.graph)
+    steps = build_steps(cfg.trainer, model, optimizer, schedule, device, cfg.data.eval_batch_size)
+    return Run(cfg, device, model, schedule, steps, spe)

@@ -5,6 +5,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,11 +36,19 @@ class RunSummary:
         atomic_write_json(self.path, self.fields)
 
 
-def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int]) -> None:
-    """run_info.json: versions, device, host and command of the run, plus one entry per resume."""
+def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int], data_root: Optional[str] = None) -> None:
+    """run_info.json: versions, device, host and command of the run, plus one entry per resume.
+
+    Each start and resume also records its `environment` (engine.machine.environment, what
+    scripts/doctor.py reports: OneFlow build, CUDA libraries loaded, GPUs and their probe verdicts,
+    and with `data_root` the free disk and CIFAR-100 archive there), without a new probe or md5.
+    """
+    from engine.machine import environment  # imports oneflow: only when a run starts
+
     path = Path(run_dir) / "run_info.json"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    here = {"at": now, "device": device, "hostname": socket.gethostname(), "command": sys.argv}
+    here = {"at": now, "device": device, "hostname": socket.gethostname(), "command": sys.argv,
+            "environment": environment(data_root=data_root)}
     if path.exists():
         info = json.loads(path.read_text())
     else:
@@ -106,3 +115,35 @@ def recording_interrupts(summary: RunSummary) -> Iterator[None]:
         os._exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+HYDRA_ONLY = {".hydra", "train.log"}  # what Hydra writes into a run directory before train.py's main runs
+
+
+def _holds_only_hydra_files(run_dir: Path) -> bool:
+    try:
+        entries = {p.name: p for p in Path(run_dir).iterdir()}
+    except OSError:
+        return False
+    log = entries.get("train.log")
+    return set(entries) <= HYDRA_ONLY and (log is None or log.stat().st_size == 0)
+
+
+@contextmanager
+def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
+    """A run stopped before it began (a config error, a refused device) leaves no run directory behind.
+
+    Hydra creates the directory and its .hydra/ files before train.py's main runs; if the block
+    raises (or exits) while the directory still holds only those, it is removed, with its parent
+    (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept."""
+    fresh = _holds_only_hydra_files(run_dir)
+    try:
+        yield
+    except BaseException:
+        if fresh and _holds_only_hydra_files(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            try:
+                Path(run_dir).parent.rmdir()  # only succeeds when empty
+            except OSError:
+                pass
+        raise

@@ -16,18 +16,12 @@ from typing import Any, Optional
 
 import oneflow as flow
 import oneflow.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from engine.errors import ConfigError
 from engine.progress import StepMeter
-from schedulers import LRSchedule, build_lr_schedule
+from schedulers import LRSchedule
 
-# OneFlow's nn.Graph turns these into its own LR job; the others it rejects (LambdaLR, ChainedScheduler,
-# ReduceLROnPlateau) or computes differently.
-GRAPH_REJECTED = ("LambdaLR", "ChainedScheduler", "ReduceLROnPlateau")
-# Epoch-interval schedules whose per-epoch staircase is exactly reproduced by stepping every optimizer
-# step with lengths multiplied by the steps per epoch (the graph can only step per optimizer step).
-STAIRCASE_SCHEDULES = ("StepLR", "MultiStepLR", "ConstantLR")
 AMP_DTYPES = {"float16": flow.float16, "bfloat16": flow.bfloat16}
 
 
@@ -45,25 +39,6 @@ def amp_dtype(trainer: DictConfig, device: str) -> Optional[flow.dtype]:
                           "scaling (OneFlow 0.9's GradScaler only works inside nn.Graph), so small gradients would "
                           "underflow. Use trainer.graph=true, or trainer.amp_dtype=bfloat16 in eager mode.")
     return AMP_DTYPES[trainer.amp_dtype]
-
-
-def build_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max_epochs: float, graph: bool) -> LRSchedule:
-    """The run's LR schedule; in graph mode only one the graph computes exactly, else a ConfigError naming eager mode."""
-    if not graph:
-        return build_lr_schedule(cfg, optimizer, steps_per_epoch, max_epochs=max_epochs)
-    name = cfg.get("name", "custom")
-    target = str(cfg.lr_scheduler._target_).rsplit(".", 1)[-1]
-    if cfg.get("monitor") is None and cfg.get("interval", "step") == "epoch":
-        if target not in STAIRCASE_SCHEDULES:
-            raise ConfigError(f"scheduler={name} ({target}) steps once per epoch, which nn.Graph cannot do (its LR advances every "
-                              f"optimizer step). Use trainer.graph=false (eager mode), or scheduler.interval=step for a smooth "
-                              f"per-step curve; graph mode steps {', '.join(STAIRCASE_SCHEDULES)} per epoch exactly.")
-        cfg = OmegaConf.merge(cfg, {"interval": "step"})  # the same staircase, counted in optimizer steps
-    schedule = build_lr_schedule(cfg, optimizer, steps_per_epoch, max_epochs=max_epochs)
-    if not schedule.supports_graph:
-        raise ConfigError(f"scheduler={name} ({type(schedule.scheduler).__name__}) cannot run inside nn.Graph: OneFlow 0.9 "
-                          f"rejects {', '.join(GRAPH_REJECTED)} and plateau schedules there. Use trainer.graph=false (eager mode).")
-    return schedule
 
 
 class EagerSteps:

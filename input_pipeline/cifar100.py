@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from common.files import atomic_output, folder_mode, restricted_unpickle
+from common.files import atomic_output, can_write_in, folder_mode, restricted_unpickle
 from input_pipeline.arrays import DataError, DatasetArrays
 
 ARCHIVE_NAME = "cifar-100-python.tar.gz"
@@ -40,7 +40,16 @@ def safe_unpickle(data: bytes, source: str) -> dict:
         raise DataError(f"{source} is not a valid CIFAR-100 batch ({error}). Delete it and download the dataset again.") from error
     if not isinstance(obj, dict):
         raise DataError(f"{source} is not a valid CIFAR-100 batch (holds a {type(obj).__name__}, expected a dict).")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+    batch = {}
+    for key, value in obj.items():
+        if isinstance(key, bytes):
+            try:
+                key = key.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{source} has the key {key!r}, which is not UTF-8 text: it is not a CIFAR-100 batch. "
+                                f"Delete it and download the dataset again.") from None
+        batch[key] = value
+    return batch
 
 
 def md5_of(path: Path) -> str:
@@ -135,11 +144,8 @@ def _parse_batch(payload: bytes, source: str, split: str) -> dict:
     """Unpickle one batch safely and check it has the CIFAR-100 layout; return its arrays (or names, for meta)."""
     batch = safe_unpickle(payload, source)
     if split == "meta":
-        names = {key: [n.decode() if isinstance(n, bytes) else str(n) for n in batch.get(key, [])]
-                 for key in ("fine_label_names", "coarse_label_names")}
-        if len(names["fine_label_names"]) != 100:
-            raise DataError(f"{source} lists {len(names['fine_label_names'])} fine label names; CIFAR-100 has 100.")
-        return names
+        return {key: _label_names(batch.get(key), key, count, source) for key, count in (("fine_label_names", 100),
+                                                                                       ("coarse_label_names", 20))}
     try:
         data, fine, coarse = batch["data"], batch["fine_labels"], batch["coarse_labels"]
     except KeyError as missing:
@@ -147,14 +153,55 @@ def _parse_batch(payload: bytes, source: str, split: str) -> dict:
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{source} holds data of type {getattr(data, 'dtype', type(data).__name__)} and shape "
                         f"{getattr(data, 'shape', '?')}; expected uint8 [N, 3072]. Delete it and download the dataset again.")
-    labels = {}
-    for key, values, classes in (("fine_labels", fine, 100), ("coarse_labels", coarse, 20)):
-        array = np.asarray(values, dtype=np.int64)
-        if array.shape != (len(data),) or (array.size and (array.min() < 0 or array.max() >= classes)):
-            raise DataError(f"{source}: {key} must be {len(data)} values in 0..{classes - 1}. Delete it and download the dataset again.")
-        labels[key] = array
+    labels = {key: _labels(values, key, len(data), classes, source)
+              for key, values, classes in (("fine_labels", fine, 100), ("coarse_labels", coarse, 20))}
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # CHW planes -> HWC
     return {"images": np.ascontiguousarray(images), **labels}
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _labels(values: object, key: str, count: int, classes: int, source: str) -> np.ndarray:
+    """`values` as int64 labels, or a DataError naming the first value that is not a whole number in 0..classes-1."""
+    rule = f"{key} must be {count} values in 0..{classes - 1} (whole numbers, one per image)"
+    advice = "Delete it and download the dataset again."
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist() if values.dtype.kind in "iub" else list(values)
+    if not isinstance(values, (list, tuple)):
+        raise DataError(f"{source}: {key} is a {type(values).__name__}, not a list; {rule}. {advice}")
+    if len(values) != count:
+        raise DataError(f"{source}: {key} holds {len(values)} values for {count} images; {rule}. {advice}")
+    for i, value in enumerate(values):
+        if not _is_whole(value):
+            raise DataError(f"{source}: {key}[{i}] is {value!r:.40} (a {type(value).__name__}), not a class index; "
+                            f"{rule}. {advice}")
+        if not 0 <= value < classes:
+            raise DataError(f"{source}: {key}[{i}] is {value}, outside 0..{classes - 1}; {rule}. {advice}")
+    return np.asarray(values, dtype=np.int64).reshape(count)
+
+
+def _label_names(names: object, key: str, count: int, source: str) -> list[str]:
+    """The `count` class names of a meta batch as text, or a DataError naming what is wrong with them."""
+    rule = f"{key} must be a list of {count} names (UTF-8 text)"
+    advice = "Delete it and download the dataset again."
+    if not isinstance(names, (list, tuple)):
+        what = "is missing" if names is None else f"is {names!r:.40} (a {type(names).__name__})"
+        raise DataError(f"{source}: {key} {what}; {rule}. {advice}")
+    if len(names) != count:
+        raise DataError(f"{source} lists {len(names)} {key.replace('_', ' ')}; CIFAR-100 has {count}: {rule}. {advice}")
+    decoded = []
+    for i, name in enumerate(names):
+        if isinstance(name, bytes):
+            try:
+                name = name.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{source}: {key}[{i}] is {name!r:.40}, which is not UTF-8 text; {rule}. {advice}") from None
+        if not isinstance(name, str):
+            raise DataError(f"{source}: {key}[{i}] is {name!r:.40} (a {type(name).__name__}); {rule}. {advice}")
+        decoded.append(name)
+    return decoded
 
 
 def _read_folder(folder: Path) -> dict[str, dict]:
@@ -163,6 +210,21 @@ def _read_folder(folder: Path) -> dict[str, dict]:
         raise DataError(f"{folder} exists but lacks {', '.join(missing)}: an incomplete copy. Delete the folder and run "
                         f"again; it is extracted again from {ARCHIVE_NAME}.")
     return {split: _parse_batch((folder / split).read_bytes(), str(folder / split), split) for split in SPLITS}
+
+
+def _writable_root(root: str, root_path: Path) -> None:
+    """Create the data root when it does not exist (and say so); refuse one this process cannot write in."""
+    if not root_path.exists():
+        try:
+            root_path.mkdir(parents=True)
+        except OSError as error:
+            raise DataError(f"data.dataset.root={root}: the directory {root_path} cannot be created ({error.strerror}); "
+                            f"use a directory you can write in, e.g. data.dataset.root=./data.") from None
+        print(f"data.dataset.root: created {root_path} (it did not exist) for CIFAR-100")
+    if not can_write_in(root_path):
+        raise DataError(f"data.dataset.root={root}: cannot write in {root_path}, where CIFAR-100 would be downloaded "
+                        f"and extracted (it holds no {FOLDER_NAME} folder yet). Use a writable directory, e.g. "
+                        f"data.dataset.root=./data, or one that already holds the extracted {FOLDER_NAME}.")
 
 
 def load_cifar100(root: str = "./data", url: str = OFFICIAL_URL, md5: Optional[str] = OFFICIAL_MD5,
@@ -177,12 +239,16 @@ def load_cifar100(root: str = "./data", url: str = OFFICIAL_URL, md5: Optional[s
         raise DataError(f"data.dataset.labels={labels!r} is not valid; use 'fine' (100 classes) or 'coarse' (20 superclasses, with data.num_classes=20).")
     root_path = Path(root).expanduser().resolve()
     folder, archive = root_path / FOLDER_NAME, root_path / ARCHIVE_NAME
+    if root_path.exists() and not root_path.is_dir():
+        raise DataError(f"data.dataset.root={root} is a file, not a directory ({root_path}); point data.dataset.root at "
+                        f"a directory that holds (or may receive) {ARCHIVE_NAME}, e.g. data.dataset.root=./data.")
     if folder.exists():
         batches = _read_folder(folder)
     else:
+        if not archive.exists() and not download:
+            raise DataError(f"CIFAR-100 was not found: neither {archive} nor {folder} exists. {_how_to_get(root_path, url)}")
+        _writable_root(root, root_path)  # the archive is downloaded, or extracted, into the root
         if not archive.exists():
-            if not download:
-                raise DataError(f"CIFAR-100 was not found: neither {archive} nor {folder} exists. {_how_to_get(root_path, url)}")
             try:
                 download_file(url, archive, md5)
             except DataError:

@@ -26,12 +26,13 @@ def cifar_meta() -> dict:
             b"coarse_label_names": [f"coarse_{i}".encode() for i in range(20)]}
 
 
-def write_archive(path: Path, train_size: int = 60, test_size: int = 20, train_payload: bytes | None = None) -> str:
-    """Write a CIFAR-100-format tar.gz at `path`; return its md5. `train_payload` replaces the train pickle."""
+def write_archive(path: Path, train_size: int = 60, test_size: int = 20, train_payload: bytes | None = None,
+                  meta_payload: bytes | None = None) -> str:
+    """Write a CIFAR-100-format tar.gz at `path`; return its md5. `train_payload` / `meta_payload` replace those pickles."""
     members = {
         "train": train_payload if train_payload is not None else pickle.dumps(cifar_batch(train_size, 0), protocol=2),
         "test": pickle.dumps(cifar_batch(test_size, 1), protocol=2),
-        "meta": pickle.dumps(cifar_meta(), protocol=2),
+        "meta": meta_payload if meta_payload is not None else pickle.dumps(cifar_meta(), protocol=2),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:

@@ -101,10 +101,13 @@ class CyclicLR(LRScheduler):
 
 
 class Noam:
-    """`factor * d_model^-0.5 * min(step^-0.5, step * warmup_iters^-1.5)` (Vaswani et al. 2017),
-    step 0 treated as 1. factor=None picks sqrt(d_model * warmup_iters), so the factor peaks at
-    exactly 1 at the end of warmup and the optimizer's lr is the peak LR. A class, not a lambda,
-    so LambdaLR's state_dict saves it."""
+    """`factor * d_model^-0.5 * min(step^-0.5, step * warmup_iters^-1.5)` (Vaswani et al. 2017).
+    factor=None picks sqrt(d_model * warmup_iters), so the factor peaks at exactly 1 at the end of
+    warmup and the optimizer's lr is the peak LR. At step 0 the factor is 0, the formula's own value
+    (its warmup term is linear from 0): the usual "treat step 0 as 1" would give 1/warmup_iters, a
+    value that depends on the unit (1/1955 of the LR per optimizer step, 1/5 per epoch), so the
+    per-step and per-epoch curves would disagree in the first epoch. With interval: epoch the whole
+    first epoch therefore trains at LR 0. A class, not a lambda, so LambdaLR's state_dict saves it."""
 
     def __init__(self, d_model: int, warmup_iters: int, factor: Optional[float] = None):
         if d_model <= 0:
@@ -113,8 +116,9 @@ class Noam:
         self.factor = math.sqrt(d_model * warmup_iters) if factor is None else factor
 
     def __call__(self, step: int) -> float:
-        s = max(step, 1)
-        return self.factor * self.d_model ** -0.5 * min(s ** -0.5, s * self.warmup_iters ** -1.5)
+        if step <= 0:
+            return 0.0
+        return self.factor * self.d_model ** -0.5 * min(step ** -0.5, step * self.warmup_iters ** -1.5)
 
 
 class WarmupPlateau:

@@ -6,10 +6,10 @@ A scheduler config (conf/scheduler/<name>.yaml) holds:
   monitor:   null | <metric> plateau schedules step on this validation metric after each validation
   lr_scheduler:             a `_target_` node; nested `_target_` nodes (or lists of them) for compositions
 
-Units. Lengths (LENGTH_ARGS, e.g. T_max, milestones, total_iters, warmup_iters) are in epochs,
+Units. Lengths (the UNITS table per class, e.g. T_max, milestones, total_iters, warmup_iters) are in epochs,
 fractions allowed; an argument named `<x>_epochs` is converted and passed as `<x>_steps` (e.g.
 CosineDecayLR's decay_steps); one named `<x>_steps` is already in optimizer steps. Per-epoch decay
-rates (RATE_ARGS) become per-step rates. With interval: step lengths become optimizer steps; with
+rates (UNITS' rates) become per-step rates. With interval: step lengths become optimizer steps; with
 interval: epoch they stay epochs (and must be whole).
 
 Nodes are located by import path and called directly (not with hydra's instantiate) because
@@ -29,20 +29,44 @@ from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from common.errors import ConfigError
-from schedulers.extra import CyclicLR, WarmupPlateau
+from schedulers.extra import CyclicLR, Noam, OneCycleLR, WarmupPlateau
+from schedulers.graph_rules import check_runs_in_graph, graph_config, runs_in_graph
 
-LENGTH_ARGS = frozenset({"T_max", "T_0", "step_size", "step_size_up", "step_size_down", "milestones",
-                         "total_iters", "decay_batch", "warmup_iters"})
-# Multiplicative rates per epoch (converted to per step): gamma of ExponentialLR, of CyclicLR exp_range.
-RATE_ARGS = {oneflow_schedulers.ExponentialLR: ("gamma",), CyclicLR: ("gamma",)}
+# The unit table: for every schedule class, the constructor arguments that are lengths (given in
+# epochs, converted to scheduler steps) and the per-epoch multiplicative rates (converted to per-step
+# rates). A class missing here is refused, so a new schedule's length cannot silently stay in epochs.
+# Besides the table, `<x>_epochs` is converted and passed as `<x>_steps` (CosineDecayLR's decay_steps),
+# and `<x>_steps` is already in optimizer steps. ReduceLROnPlateau's patience and cooldown count
+# validations (epochs) in every mode, so they are not lengths here.
+@dataclass(frozen=True)
+class Units:
+    lengths: tuple = ()
+    rates: tuple = ()
+
+
+UNITS: dict[type, Units] = {
+    oneflow_schedulers.ConstantLR: Units(lengths=("total_iters",)),
+    oneflow_schedulers.LinearLR: Units(lengths=("total_iters",)),
+    oneflow_schedulers.ExponentialLR: Units(rates=("gamma",)),
+    oneflow_schedulers.StepLR: Units(lengths=("step_size",)),
+    oneflow_schedulers.MultiStepLR: Units(lengths=("milestones",)),
+    oneflow_schedulers.PolynomialLR: Units(lengths=("decay_batch",)),
+    oneflow_schedulers.CosineDecayLR: Units(),  # decay_epochs -> decay_steps by the suffix rule
+    oneflow_schedulers.CosineAnnealingLR: Units(lengths=("T_max",)),
+    oneflow_schedulers.CosineAnnealingWarmRestarts: Units(lengths=("T_0",)),
+    oneflow_schedulers.LambdaLR: Units(),
+    oneflow_schedulers.SequentialLR: Units(lengths=("milestones",)),
+    oneflow_schedulers.WarmupLR: Units(lengths=("warmup_iters",)),
+    oneflow_schedulers.ChainedScheduler: Units(),
+    oneflow_schedulers.ReduceLROnPlateau: Units(),
+    OneCycleLR: Units(lengths=("total_iters",)),
+    CyclicLR: Units(lengths=("step_size_up", "step_size_down"), rates=("gamma",)),
+    WarmupPlateau: Units(lengths=("warmup_iters",)),
+    Noam: Units(lengths=("warmup_iters",)),
+}
 INTERVALS = ("step", "epoch")
 # Metrics the training loop passes to after_epoch, and which direction is better.
 METRIC_MODES = {"val/loss": "min", "val/acc1": "max", "val/acc5": "max", "train/loss_epoch": "min", "train/acc1": "max"}
-# Classes whose nn.Graph version (_generate_conf_for_graph) computes the eager curve.
-GRAPH_CLASSES = (oneflow_schedulers.ConstantLR, oneflow_schedulers.LinearLR, oneflow_schedulers.ExponentialLR,
-                 oneflow_schedulers.StepLR, oneflow_schedulers.MultiStepLR, oneflow_schedulers.PolynomialLR,
-                 oneflow_schedulers.CosineDecayLR, oneflow_schedulers.CosineAnnealingLR,
-                 oneflow_schedulers.CosineAnnealingWarmRestarts, oneflow_schedulers.SequentialLR)
 SCHEDULER_TYPES = (LRScheduler, oneflow_schedulers.ReduceLROnPlateau, WarmupPlateau)
 VALID_TARGETS = ("a class of oneflow.optim.lr_scheduler (ConstantLR, LinearLR, ExponentialLR, StepLR, MultiStepLR, "
                  "PolynomialLR, CosineDecayLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, LambdaLR, SequentialLR, "
@@ -134,7 +158,7 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
     if "_target_" not in node:
         raise _fail(path, OmegaConf.to_container(node), f"has no _target_; give one: {VALID_TARGETS}.")
     cls = _locate(path, node._target_)
-    rates = next((names for base, names in RATE_ARGS.items() if issubclass(cls, base)), ())
+    units = units_of(path, cls)
     args: dict[str, Any] = {}
     for key, value in node.items():
         if key in ("_target_", "_partial_"):
@@ -146,20 +170,32 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
             args[key] = [_resolve(v, ctx, f"{arg_path}[{i}]") for i, v in enumerate(value)]
         else:
             value = OmegaConf.to_object(value) if isinstance(value, (DictConfig, ListConfig)) else value
-            if key in LENGTH_ARGS:
+            if key in units.lengths:
                 args[key] = _to_units(arg_path, value, ctx)
                 _check_run_bounds(arg_path, key, value, ctx)
             elif key.endswith("_epochs"):
                 args[key[: -len("_epochs")] + "_steps"] = _to_units(arg_path, value, ctx)
             elif key.endswith("_steps"):
                 args[key] = _steps_to_units(arg_path, value, ctx)
-            elif key in rates and value is not None:
+            elif key in units.rates and value is not None:
                 if not isinstance(value, (int, float)) or value <= 0:
                     raise _fail(arg_path, value, "is not a valid rate: a positive factor per epoch.")
                 args[key] = value ** (1.0 / ctx.steps_per_unit)
             else:
                 args[key] = value
     return _Node(path, str(node._target_), cls, args)
+
+
+def units_of(path: str, cls: type) -> Units:
+    """The unit-table entry of `cls` (or of the nearest base class in it); a class missing from UNITS is refused."""
+    base = next((c for c in cls.__mro__ if c in UNITS), None)
+    if base is None and not issubclass(cls, SCHEDULER_TYPES):
+        raise _fail(f"{path}._target_", cls.__name__, f"is not a learning-rate scheduler; valid targets: {VALID_TARGETS}.")
+    if base is None:
+        raise _fail(f"{path}._target_", f"{cls.__module__}.{cls.__name__}", "has no entry in the unit table "
+                    "(schedulers/factory.py UNITS), so its length arguments would stay in epochs; add the class with "
+                    f"its length and rate arguments there. Valid targets: {VALID_TARGETS}.")
+    return UNITS[base]
 
 
 def _check_plateau_placement(root: _Node, monitor: Optional[str], interval: str) -> None:
@@ -236,15 +272,6 @@ def _describe(node: _Node) -> dict:
             "args": {k: value(v) for k, v in node.args.items()}}
 
 
-def _graph_ok(scheduler: Any) -> bool:
-    if isinstance(scheduler, oneflow_schedulers.SequentialLR):  # WarmupLR included
-        return type(scheduler) in (oneflow_schedulers.SequentialLR, oneflow_schedulers.WarmupLR) and \
-            all(_graph_ok(s) for s in scheduler.schedulers)
-    if not isinstance(scheduler, GRAPH_CLASSES):
-        return False
-    return getattr(scheduler, "graph_matches_eager", type(scheduler) in GRAPH_CLASSES)
-
-
 @dataclass
 class LRSchedule:
     """A built schedule plus when to step it; the training loop only calls the two hooks."""
@@ -297,11 +324,15 @@ class LRSchedule:
             group["lr"] = lr
 
 
-def build_lr_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max_epochs: Optional[float] = None) -> LRSchedule:
+def build_lr_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max_epochs: Optional[float] = None,
+                      graph: bool = False) -> LRSchedule:
     """Build `cfg` (a conf/scheduler node) for `optimizer`, with `steps_per_epoch` optimizer steps per epoch.
 
     `max_epochs` (the run length) enables the checks that need it: milestones inside the run, warmup
-    shorter than the run. Raises ScheduleConfigError, naming the field, for anything invalid."""
+    shorter than the run. `graph`: the schedule as nn.Graph runs it (schedulers.graph_rules), or a
+    ConfigError naming eager mode. Raises ScheduleConfigError, naming the field, for anything invalid."""
+    if graph:
+        cfg = graph_config(cfg)
     interval = cfg.get("interval", "step")
     if interval not in INTERVALS:
         raise _fail("interval", interval, f"is not valid; use one of {INTERVALS}.")
@@ -319,8 +350,10 @@ def build_lr_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max
     if not isinstance(scheduler, SCHEDULER_TYPES):
         raise _fail("lr_scheduler._target_", root.cls.__name__, f"is not a learning-rate scheduler; valid targets: "
                                                                 f"{VALID_TARGETS}.")
-    supports_graph = interval == "step" and _graph_ok(scheduler)
+    supports_graph = interval == "step" and runs_in_graph(scheduler)
     name = cfg.get("name", "custom")
+    if graph:
+        check_runs_in_graph(name, scheduler)
     description = {"name": name, "interval": interval, "monitor": monitor, "steps_per_epoch": steps_per_epoch,
                    "length_unit": "optimizer step" if interval == "step" else "epoch",
                    "supports_graph": supports_graph, "lr_scheduler": _describe(root)}

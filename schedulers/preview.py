@@ -21,7 +21,6 @@ from oneflow.nn.optimizer.lr_scheduler import LRScheduler
 from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig
 
-from input_pipeline import steps_per_epoch as count_steps_per_epoch
 from common.files import atomic_save_figure
 from schedulers import extra, oneflow_fixes
 from schedulers.factory import LRSchedule, ScheduleConfigError, build_lr_schedule
@@ -36,11 +35,6 @@ CLOSED_FORM = frozenset({
     oneflow_schedulers.CosineAnnealingWarmRestarts, oneflow_fixes.PolynomialLR,
     oneflow_fixes.CosineAnnealingWarmRestarts, extra.OneCycleLR, extra.CyclicLR,
 })
-
-
-def run_steps_per_epoch(cfg: DictConfig) -> int:
-    """Optimizer steps per epoch of the run `cfg` describes (the value train.py passes to the factory)."""
-    return count_steps_per_epoch(cfg.data.train_size, cfg.data.batch_size, cfg.data.get("drop_last", False))
 
 
 def example_val_curve(metric: str, epochs: int) -> list[float]:
@@ -72,24 +66,25 @@ def read_val_curve(run_dir: Path, metric: str) -> list[float]:
     return [by_step[step] for step in sorted(by_step)]
 
 
-def build_preview_schedule(cfg: DictConfig, steps_per_epoch: Optional[int] = None, max_epochs: Optional[int] = None,
+def build_preview_schedule(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = None,
                            base_lr: Optional[float] = None) -> LRSchedule:
-    """The schedule train.py builds for `cfg`, around a dummy parameter (no data, no model)."""
+    """The schedule train.py builds for `cfg` (graph mode's rules included), around a dummy parameter (no data,
+    no model). `steps_per_epoch` is the run's (engine.run.steps_per_epoch computes it from the config)."""
     parameter = flow.nn.Parameter(flow.zeros(1))
     optimizer_factory = instantiate(cfg.optimizer) if base_lr is None else instantiate(cfg.optimizer, lr=base_lr)
     optimizer = optimizer_factory([parameter])
-    return build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch or run_steps_per_epoch(cfg),
-                             max_epochs=max_epochs or cfg.trainer.max_epochs)
+    return build_lr_schedule(cfg.scheduler, optimizer, steps_per_epoch, max_epochs=max_epochs or cfg.trainer.max_epochs,
+                             graph=bool(cfg.trainer.get("graph", False)))
 
 
-def lr_curve(cfg: DictConfig, steps_per_epoch: Optional[int] = None, max_epochs: Optional[int] = None,
+def lr_curve(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = None,
              base_lr: Optional[float] = None, val_curve: Optional[Sequence[float]] = None) -> list[tuple[int, int, float]]:
     """(step, epoch, lr) for every optimizer step of the run `cfg` describes; `epoch` is 0-based.
 
-    steps_per_epoch, max_epochs and base_lr default to the config's. Plateau schedules step on
+    `steps_per_epoch` is the run's (engine.run.steps_per_epoch); max_epochs and base_lr default to the config's. Plateau schedules step on
     `val_curve` (one value of the monitored metric per epoch; the last value is held if it is
     shorter than the run), or on `example_val_curve` when it is None."""
-    spe = steps_per_epoch or run_steps_per_epoch(cfg)
+    spe = steps_per_epoch
     epochs = int(max_epochs or cfg.trainer.max_epochs)
     schedule = build_preview_schedule(cfg, spe, epochs, base_lr)
     lrs = closed_form_lrs(schedule, epochs * spe)

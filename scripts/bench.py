@@ -36,14 +36,15 @@ from omegaconf import DictConfig
 
 from engine.checkpoint import seed_epoch
 from engine.config import CONF, compose_config
+from engine.device import resolve_device
 from engine.errors import user_errors
 from engine.progress import Progress, StepMeter
 from common.files import atomic_write_text
 from engine.run_files import open_event_writer, record_run_info
-from engine.steps import build_schedule, build_steps, train_step
-from input_pipeline import DatasetArrays, steps_per_epoch
+from engine.run import build_run, steps_per_epoch
+from engine.steps import train_step
+from input_pipeline import DatasetArrays
 from input_pipeline.cifar100 import load_cifar100
-from input_pipeline.loaders import build_loaders, training_images
 from input_pipeline.synthetic import make_synthetic
 from schedulers import build_lr_schedule
 from engine.machine import machine
@@ -113,17 +114,11 @@ class ProjectLoop:
 
     def __init__(self, cfg: DictConfig, device: str, dataset: DatasetArrays, logdir: Path, clock: Clock) -> None:
         mode = "graph" if cfg.trainer.graph else "eager"
-        flow.manual_seed(cfg.seed)
-        with clock(f"{mode}: model build"):
-            self.model = instantiate(cfg.model).to(device)
-            optimizer = instantiate(cfg.optimizer)(self.model.parameters())
-        with clock(f"{mode}: schedule + steps"):
-            drop_last = cfg.data.drop_last or cfg.trainer.graph
-            spe = steps_per_epoch(training_images(cfg.data), cfg.data.batch_size, drop_last=drop_last)
-            self.schedule = build_schedule(cfg.scheduler, optimizer, spe, cfg.trainer.max_epochs, graph=cfg.trainer.graph)
-            self.steps = build_steps(cfg.trainer, self.model, optimizer, self.schedule, device, cfg.data.eval_batch_size)
+        with clock(f"{mode}: build_run (model, optimizer, schedule, steps)"):  # what train.py builds, built the same way
+            run = build_run(cfg)
+            self.model, self.schedule, self.steps = run.model, run.schedule, run.steps
         with clock(f"{mode}: loaders"):
-            self.train_loader, eval_loaders = build_loaders(cfg.data, dataset, device, cfg.seed, drop_last=drop_last)
+            self.train_loader, eval_loaders = run.loaders(dataset)
             self.eval_loader = eval_loaders["val"]
         with clock(f"{mode}: run files + event writer"):
             logdir.mkdir(parents=True, exist_ok=True)
@@ -154,10 +149,11 @@ class ProjectLoop:
         log_every = self.cfg.trainer.log_every_n_steps
         for _ in range(steps):
             images, labels = next(self.batches)
-            train_step(self.steps, self.schedule, self.meter, images, labels)
+            lrs = train_step(self.steps, self.schedule, self.meter, images, labels)
+            self.progress.advance(len(labels), lrs[0])
             if self.progress.global_step % log_every == 0:  # the loop's only host sync inside an epoch
                 _, last_loss = self.meter.check(1)
-                self.writer.add_scalar("train/loss", last_loss, self.progress.global_step)
+                self.writer.add_scalar("train/loss", last_loss, self.progress.global_step - 1)
 
     def eval_batches(self) -> tuple[float, float, int]:
         """(first eval batch s, a later one s, batches in the test set): evaluation is timed per batch,
@@ -295,7 +291,8 @@ def main() -> None:
         parser.error(f"--warmup must be 0 or more, not {args.warmup}")
 
     info = machine()
-    device = args.device = ("cuda" if flow.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    with user_errors():
+        device = args.device = resolve_device(args.device)  # a GPU this OneFlow cannot run is refused here
     overrides = [f"model={args.model}", f"device={device}", f"scheduler={args.scheduler}", f"data.batch_size={args.batch_size}",
                  f"data.train_size={args.images}", "trainer.progress=false", *args.override]
     print(f"machine: {info['cpu']}, {info['cores_available']} cores (load average {info['load_average_at_start']:.2f}), "
@@ -335,8 +332,7 @@ def main() -> None:
             if isinstance(loop, ProjectLoop):
                 loop.writer.close()
 
-    spe = steps_per_epoch(training_images(cfg.data), cfg.data.batch_size, drop_last=False)
-    scheduler_us = bench_scheduler_steps(spe)
+    scheduler_us = bench_scheduler_steps(steps_per_epoch(cfg))
     result = summarise(args, info, cfg, step_s, seconds, parts, first_step, evaluation, fixed, clock.seconds, scheduler_us)
     print_report(result)
     if args.out:

@@ -22,6 +22,8 @@ import oneflow as flow
 import oneflow.nn.functional as F
 
 from common.files import atomic_write_json, atomic_write_text
+from engine.device import resolve_device
+from engine.errors import user_errors
 from engine.machine import machine
 from input_pipeline.cifar100 import load_cifar100
 from input_pipeline.device_loader import DeviceLoader
@@ -76,12 +78,15 @@ def main() -> None:
     parser.add_argument("--tiny-steps", type=int, default=40)
     parser.add_argument("--resnet18-steps", type=int, default=3, help="a CPU step at batch 128 takes ~16 s")
     parser.add_argument("--cifar-root", help="use CIFAR-100 from this data root instead of synthetic images")
-    parser.add_argument("--out", default="results/bench", help="folder for data.md / data.json ('' to skip)")
+    parser.add_argument("--device", default="cpu", help="cpu (the recorded figures), cuda, cuda:N or auto")
+    parser.add_argument("--out", default="results/bench", help="folder for data.md / data.json ('' to skip; data_<device>.* off the CPU)")
     parser.add_argument("--quick", action="store_true", help="few batches and steps, nothing written")
     args = parser.parse_args()
     if args.quick:
         args.images, args.device_batches, args.classic_batches, args.tiny_steps, args.resnet18_steps, args.out = 10000, 40, 10, 10, 1, ""
 
+    with user_errors():  # a GPU this OneFlow cannot run: one paragraph and exit 2, not an abort (engine.device)
+        args.device = resolve_device(args.device)
     info = machine()
     if args.cifar_root:
         data = load_cifar100(args.cifar_root, download=False)
@@ -91,7 +96,7 @@ def main() -> None:
         images, labels, source = data.train_images, data.train_labels, f"synthetic, {args.images} images 32x32x3 uint8"
     print(f"machine: {info['cpu']}, {info['cores_available']} cores (load average {info['load_average_at_start']:.2f}), "
           f"oneflow {info['oneflow']}; data: {source}; batch {args.batch_size}")
-    common = dict(batch_size=args.batch_size, device="cpu", mean=MEAN, std=STD, train=True, seed=0)
+    common = dict(batch_size=args.batch_size, device=args.device, mean=MEAN, std=STD, train=True, seed=0)
 
     rates = {
         "device": images_per_second(DeviceLoader(images, labels, **common), args.device_batches),
@@ -108,10 +113,10 @@ def main() -> None:
 
     flow.manual_seed(0)
     shares = {
-        "tiny/device": input_share(TinyCNN(num_classes=100), DeviceLoader(images, labels, **common), args.tiny_steps),
-        "tiny/dataloader": input_share(TinyCNN(num_classes=100), TransformsLoader(images, labels, num_workers=args.workers, **common),
+        "tiny/device": input_share(TinyCNN(num_classes=100).to(args.device), DeviceLoader(images, labels, **common), args.tiny_steps),
+        "tiny/dataloader": input_share(TinyCNN(num_classes=100).to(args.device), TransformsLoader(images, labels, num_workers=args.workers, **common),
                                        args.tiny_steps),
-        "resnet18/device": input_share(resnet18(num_classes=100), DeviceLoader(images, labels, **common), args.resnet18_steps),
+        "resnet18/device": input_share(resnet18(num_classes=100).to(args.device), DeviceLoader(images, labels, **common), args.resnet18_steps),
     }
     for name, s in shares.items():
         print(f"{name:<18} step {s['step_s'] * 1000:>9.1f} ms   input {s['input_s'] * 1000:>7.2f} ms   share {100 * s['input_share']:.2f}%  ({s['steps']} steps)")
@@ -123,9 +128,10 @@ def main() -> None:
     result = {"machine": info, "data": source, "batch_size": args.batch_size, "workers": args.workers,
               "images_per_s": {k: round(v, 1) for k, v in rates.items()}, "ratio": round(ratio, 2),
               "ratio_rotation_cutout": round(ratio_extra, 2), "input_share": shares, "args": vars(args)}
-    atomic_write_json(out / "data.json", result)
-    atomic_write_text(out / "data.md", report(result))
-    print(f"wrote {out / 'data.md'} and {out / 'data.json'}")
+    name = "data" if args.device == "cpu" else f"data_{args.device.replace(':', '')}"
+    atomic_write_json(out / f"{name}.json", result)
+    atomic_write_text(out / f"{name}.md", report(result))
+    print(f"wrote {out / (name + '.md')} and {out / (name + '.json')}")
 
 
 def report(r: dict) -> str:
@@ -136,7 +142,7 @@ def report(r: dict) -> str:
 
 Machine: {m['cpu']}, {m['cores_available']} cores available (load average {m['load_average_at_start']:.2f} at start;
 other processes shared these cores), Python {m['python']}, OneFlow {m['oneflow']}, NumPy {m['numpy']}, CUDA: {m['cuda']};
-{m['date_utc']} UTC. Data: {r['data']}; batch size {r['batch_size']}; DataLoader workers: {r['workers']}.
+{m['date_utc']} UTC. Device: {r['args'].get('device', 'cpu')}. Data: {r['data']}; batch size {r['batch_size']}; DataLoader workers: {r['workers']}.
 
 ## Images per second (training augmentation, steady state)
 

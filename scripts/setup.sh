@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # One-command setup: find a Python 3.8-3.10 (OneFlow 0.9.0's range), create .venv, install the
 # pinned requirements, and verify that `import oneflow, flowvision` works. Re-running is a quick no-op.
+#
+# Another OneFlow build (e.g. a CUDA 12 build for Hopper/Blackwell GPUs, which PyPI's 0.9.0 cannot
+# run; see docs/gpu.md) replaces the pinned oneflow==0.9.0:
+#   ONEFLOW_SPEC        a pip requirement, a wheel file or a wheel URL, e.g. 'oneflow>=0.9.1.dev0'
+#   ONEFLOW_FIND_LINKS  a page of wheel links for pip --find-links (what OneFlow publishes its builds as)
+#   ONEFLOW_INDEX_URL   a package index (PEP 503) for pip --extra-index-url
+# e.g. ONEFLOW_SPEC='oneflow>=0.9.1.dev0' ONEFLOW_FIND_LINKS=<OneFlow's cu121 page> bash scripts/setup.sh
+# The CUDA libraries that build links are found at run time by engine/oneflow_env.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
@@ -34,7 +42,20 @@ find_python() {
 }
 
 # The stamp records what the current .venv was built from; an unchanged one means nothing to do.
-fingerprint=$(cat requirements.txt pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+ONEFLOW_SPEC=${ONEFLOW_SPEC:-}
+ONEFLOW_FIND_LINKS=${ONEFLOW_FIND_LINKS:-}
+ONEFLOW_INDEX_URL=${ONEFLOW_INDEX_URL:-}
+if [ -z "$ONEFLOW_SPEC" ] && { [ -n "$ONEFLOW_FIND_LINKS" ] || [ -n "$ONEFLOW_INDEX_URL" ]; }; then
+  echo "setup: ONEFLOW_FIND_LINKS / ONEFLOW_INDEX_URL only say where to look; also set ONEFLOW_SPEC to the build to install, e.g. ONEFLOW_SPEC='oneflow>=0.9.1.dev0' (docs/gpu.md)." >&2
+  exit 2
+fi
+# (a different OneFlow build is a different .venv: its spec and where it comes from are part of the fingerprint)
+fingerprint=$( (cat requirements.txt pyproject.toml scripts/setup.sh; printf '%s\n' "oneflow spec: $ONEFLOW_SPEC" \
+  "find links: $ONEFLOW_FIND_LINKS" "index: $ONEFLOW_INDEX_URL") | sha256sum | cut -d' ' -f1)
+if [ "${1:-}" = "--print-fingerprint" ]; then  # what the stamp would record (tests)
+  echo "$fingerprint"
+  exit 0
+fi
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$fingerprint" ] && supported "$VENV/bin/python"; then
   echo "setup: .venv is up to date ($("$VENV/bin/python" --version)); nothing to do."
   exit 0
@@ -60,7 +81,18 @@ pip_install() {  # quiet pip; pip's cache is kept, so a re-run after a requireme
   return "${PIPESTATUS[0]}"
 }
 pip_install --upgrade "pip<25" "setuptools<70" wheel
-pip_install -r requirements.txt
+if [ -z "$ONEFLOW_SPEC" ]; then
+  pip_install -r requirements.txt
+else
+  # Everything pinned except oneflow itself, then the requested build (which replaces an installed 0.9.0).
+  grep -v -E '^oneflow[=<> ]' requirements.txt > "$VENV/.requirements-without-oneflow.txt"
+  pip_install -r "$VENV/.requirements-without-oneflow.txt"
+  oneflow_source=()
+  [ -n "$ONEFLOW_FIND_LINKS" ] && oneflow_source+=(--find-links "$ONEFLOW_FIND_LINKS")
+  [ -n "$ONEFLOW_INDEX_URL" ] && oneflow_source+=(--extra-index-url "$ONEFLOW_INDEX_URL")
+  echo "setup: installing OneFlow from ONEFLOW_SPEC=$ONEFLOW_SPEC ${oneflow_source[*]:-}"
+  pip_install --upgrade ${oneflow_source[@]+"${oneflow_source[@]}"} "$ONEFLOW_SPEC"
+fi
 # flowvision 0.2.2 needs a newer oneflow; 0.2.1's sdist imports pkg_resources at build time.
 pip_install --no-build-isolation flowvision==0.2.1
 # The project itself, editable: `import engine` etc. work from any folder, with no sys.path edits.
@@ -68,5 +100,6 @@ pip_install --no-build-isolation flowvision==0.2.1
 pip_install --no-build-isolation --no-deps -e . --config-settings editable_mode=compat
 
 "$VENV/bin/python" -c 'import engine.oneflow_env, oneflow, flowvision, hydra, tensorboardX; print(f"setup: oneflow {oneflow.__version__}, flowvision {flowvision.__version__} import fine")'
+echo "setup: check this machine and its GPUs with: .venv/bin/python scripts/doctor.py"
 echo "$fingerprint" > "$STAMP"
 echo "setup: done. Run: .venv/bin/python train.py data=synthetic model=tiny trainer.max_epochs=2"

@@ -10,7 +10,7 @@ import pytest
 
 from input_pipeline.arrays import DataError
 from input_pipeline.cifar100 import ARCHIVE_NAME, FOLDER_NAME, load_cifar100
-from tests.cifar_format import CallsFunction, cifar_batch, write_archive
+from tests.cifar_format import CallsFunction, cifar_batch, cifar_meta, write_archive
 
 
 def test_reads_archive_in_real_format(tmp_path):
@@ -162,3 +162,82 @@ def test_mirror_can_be_a_local_file_url(tmp_path):
     md5 = write_archive(mirror)
     data = load_cifar100(root=str(tmp_path / "root"), url=mirror.as_uri(), md5=md5)
     assert len(data.test_labels) == 20
+
+
+def _train_batch_with(key: bytes, values) -> bytes:
+    batch = cifar_batch(10, 0)
+    batch[key] = values
+    return pickle.dumps(batch, protocol=2)
+
+
+def _refused(tmp_path, *needles, **archive_args):
+    """Load an archive written with `archive_args`: one DataError paragraph holding `needles`, nothing extracted."""
+    md5 = write_archive(tmp_path / ARCHIVE_NAME, **archive_args)
+    with pytest.raises(DataError) as error:
+        load_cifar100(root=str(tmp_path), md5=md5, download=False)
+    message = str(error.value)
+    for needle in needles:
+        assert needle in message, message
+    assert "\n" not in message and sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE_NAME]
+    return message
+
+
+@pytest.mark.parametrize("label,shown", [(0.7, "fine_labels[3] is 0.7 (a float)"), (3.0, "fine_labels[3] is 3.0 (a float)"),
+                                         ("cat", "fine_labels[3] is 'cat' (a str)"), (None, "fine_labels[3] is None (a NoneType)"),
+                                         (True, "fine_labels[3] is True (a bool)"), (-1, "fine_labels[3] is -1, outside 0..99"),
+                                         (100, "fine_labels[3] is 100, outside 0..99")])
+def test_label_that_is_not_a_class_index_is_refused(tmp_path, label, shown):
+    labels = cifar_batch(10, 0)[b"fine_labels"]
+    labels[3] = label
+    _refused(tmp_path, shown, "fine_labels must be 10 values in 0..99", "train",
+             train_payload=_train_batch_with(b"fine_labels", labels))
+
+
+def test_float_label_array_and_wrong_count_are_refused(tmp_path):
+    _refused(tmp_path, "coarse_labels[0] is 0.5", train_payload=_train_batch_with(b"coarse_labels", np.full(10, 0.5)))
+    (tmp_path / ARCHIVE_NAME).unlink()
+    _refused(tmp_path, "coarse_labels holds 9 values for 10 images", train_payload=_train_batch_with(b"coarse_labels", [1] * 9))
+    (tmp_path / ARCHIVE_NAME).unlink()
+    _refused(tmp_path, "fine_labels is a int, not a list", train_payload=_train_batch_with(b"fine_labels", 7))
+
+
+def test_integer_labels_in_a_numpy_array_are_read(tmp_path):
+    labels = np.arange(10, dtype=np.int32)
+    md5 = write_archive(tmp_path / ARCHIVE_NAME, train_payload=_train_batch_with(b"fine_labels", labels))
+    assert load_cifar100(root=str(tmp_path), md5=md5, download=False).train_labels.tolist() == list(range(10))
+
+
+@pytest.mark.parametrize("fields,needles", [
+    ({b"fine_label_names": 7}, ["fine_label_names is 7 (a int)", "list of 100 names"]),
+    ({b"fine_label_names": None}, ["fine_label_names is missing"]),
+    ({b"coarse_label_names": [b"x"] * 19}, ["lists 19 coarse label names; CIFAR-100 has 20"]),
+    ({b"fine_label_names": [b"ok"] * 99 + [5]}, ["fine_label_names[99] is 5 (a int)"]),
+    ({b"fine_label_names": [b"\xff\xfe"] * 100}, ["fine_label_names[0] is b'\\xff\\xfe', which is not UTF-8 text"]),
+    ({b"\xff": [b"x"]}, ["has the key b'\\xff', which is not UTF-8 text"]),
+], ids=["int", "none", "coarse-count", "int-name", "non-utf8-name", "non-utf8-key"])
+def test_malformed_meta_is_refused(tmp_path, fields, needles):
+    _refused(tmp_path, "meta", *needles, meta_payload=pickle.dumps({**cifar_meta(), **fields}, protocol=2))
+
+
+def test_data_root_that_is_a_file_is_not_called_a_failed_download(tmp_path):
+    a_file = tmp_path / "data"
+    a_file.write_text("x")
+    with pytest.raises(DataError, match="is a file, not a directory") as error:
+        load_cifar100(root=str(a_file), url="http://127.0.0.1:9/none")
+    assert "download" not in str(error.value).split(";")[0]
+
+
+def test_unwritable_data_root_is_not_called_a_failed_download():
+    with pytest.raises(DataError, match="cannot write in /proc") as error:
+        load_cifar100(root="/proc", url="http://127.0.0.1:9/none")
+    assert "could not download" not in str(error.value)
+    with pytest.raises(DataError, match="cannot be created"):
+        load_cifar100(root="/proc/no/such/dir", url="http://127.0.0.1:9/none")
+
+
+def test_missing_data_root_is_created_and_said(tmp_path, capsys):
+    root = tmp_path / "new" / "data"
+    md5 = write_archive(tmp_path / "elsewhere" / ARCHIVE_NAME)
+    data = load_cifar100(root=str(root), url=(tmp_path / "elsewhere" / ARCHIVE_NAME).as_uri(), md5=md5)
+    assert len(data.train_labels) == 60 and (root / FOLDER_NAME).is_dir()
+    assert f"created {root}" in capsys.readouterr().out

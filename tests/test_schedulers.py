@@ -12,7 +12,7 @@ import pytest
 
 from engine.config import CONF, compose_config
 from schedulers import ScheduleConfigError, build_lr_schedule
-from schedulers.preview import lr_curve
+from engine.run import planned_lr_curve
 
 SCHEDULES = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
 SPE, EPOCHS, LR = 5, 200, 0.1
@@ -28,7 +28,7 @@ def compose_run(*overrides):
 
 
 def curve_of(*overrides, val_curve=STALLING_LOSS):
-    return [lr for _, _, lr in lr_curve(compose_run(*overrides), val_curve=val_curve)]
+    return [lr for _, _, lr in planned_lr_curve(compose_run(*overrides), val_curve=val_curve)]
 
 
 def warm(s, steps, start):  # linear factor start -> 1 over `steps`
@@ -77,7 +77,7 @@ EXPECTED = {
     "cosine_decay": lambda s: LR * (0.01 + 0.99 * half_cos(s / T)),
     "cosine": lambda s: LR * half_cos(s / T),
     "cosine_restarts": cosine_restarts,
-    "noam": lambda s: LR * min(math.sqrt(5 * SPE / max(s, 1)), max(s, 1) / (5 * SPE)),
+    "noam": lambda s: LR * min(math.sqrt(5 * SPE / s), s / (5 * SPE)) if s else 0.0,  # linear warmup from 0
     "sequential": lambda s: LR * (warm(s, 5 * SPE, 0.01) if s < 5 * SPE else 1.0 if s < 160 * SPE else 1 - (s - 160 * SPE) / (40 * SPE)),
     "warmup_cosine": lambda s: LR * (0.01 + (half_cos(5 * SPE / T) - 0.01) * s / (5 * SPE) if s < 5 * SPE else half_cos(s / T)),
     "chained": lambda s: LR * warm(s, 5 * SPE, 0.01) * half_cos(s / T),
@@ -100,7 +100,7 @@ VARIANTS = [  # (overrides, closed form) for options the default YAMLs leave off
     (["scheduler=warmup_cosine", "scheduler.lr_scheduler.warmup_prefix=true", "scheduler.lr_scheduler.scheduler_or_optimizer.T_max=195"],
      lambda s: LR * (warm(s, 5 * SPE, 0.01) if s < 5 * SPE else half_cos((s - 5 * SPE) / (195 * SPE)))),
     (["scheduler=noam", "scheduler.lr_scheduler.lr_lambda.factor=2.0", "scheduler.lr_scheduler.lr_lambda.d_model=64"],
-     lambda s: LR * 2.0 * 64 ** -0.5 * min(max(s, 1) ** -0.5, max(s, 1) * (5 * SPE) ** -1.5)),
+     lambda s: LR * 2.0 * 64 ** -0.5 * min(s ** -0.5, s * (5 * SPE) ** -1.5) if s else 0.0),
     (["scheduler=plateau", "scheduler.monitor=val/acc1"], lambda s: plateau_lr(s // SPE)),
 ]
 
@@ -130,8 +130,7 @@ def test_variant_matches_closed_form(overrides, expected):
 def test_step_and_epoch_cadence_agree_at_epoch_boundaries(name):
     per_step = curve_of(f"scheduler={name}", "scheduler.interval=step")
     per_epoch = curve_of(f"scheduler={name}", "scheduler.interval=epoch")
-    first = 1 if name == "noam" else 0  # noam treats step 0 as step 1: 1/warmup of a different unit
-    for epoch in range(first, EPOCHS):
+    for epoch in range(EPOCHS):  # epoch 0 included
         assert math.isclose(per_step[epoch * SPE], per_epoch[epoch * SPE], rel_tol=1e-9, abs_tol=1e-15), epoch
         assert len(set(per_epoch[epoch * SPE:(epoch + 1) * SPE])) == 1  # per-epoch: constant within an epoch
 

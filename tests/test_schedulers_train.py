@@ -5,7 +5,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from engine.config import compose_config
-from schedulers.preview import lr_curve
+from engine.run import planned_lr_curve
 
 
 def test_bad_schedule_fails_before_data_is_loaded(tmp_path, train):
@@ -24,7 +24,7 @@ def test_logged_lr_is_the_previewed_curve(tmp_path, train):
     events = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0})
     events.Reload()
     logged = [(e.step, e.value) for e in events.Scalars("lr")]
-    preview = lr_curve(compose_config(*overrides))
+    preview = planned_lr_curve(compose_config(*overrides))
     assert [s for s, _ in logged] == [s for s, _, _ in preview] == list(range(10))
     for (_, value), (_, _, lr) in zip(logged, preview):
         assert math.isclose(value, lr, rel_tol=1e-6)  # TensorBoard stores float32

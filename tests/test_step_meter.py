@@ -35,6 +35,7 @@ def test_sums_between_checks_equal_the_per_step_computation():
     expected_loss, expected_correct, seen = 0.0, 0, 0
     for step, (loss, logits, labels) in enumerate(batches(0, 7)):
         meter.record([0.1 * (step + 1), 0.01], loss, logits, labels)
+        progress.advance(labels.shape[0], 0.1 * (step + 1))  # as the loop does after each step
         expected_loss += float(loss.numpy()) * labels.shape[0]
         expected_correct += int((logits.argmax(1) == labels).sum().numpy())
         seen += labels.shape[0]
@@ -62,6 +63,7 @@ def test_the_first_non_finite_step_is_reported_with_its_lr_then_checks_go_on():
     losses = [1.0, 2.0, float("inf"), float("nan")]
     for value, (_, logits, labels) in zip(losses, batches(1, 4)):
         meter.record([0.1 * progress.global_step], flow.tensor(value), logits, labels)
+        progress.advance(labels.shape[0], 0.1 * progress.global_step)
     diverged, last = meter.check(epoch=2)
     assert diverged == {"step": 9, "epoch": 2, "lr": diverged["lr"], "loss": "inf"} and math.isclose(diverged["lr"], 0.9)
     assert math.isinf(last)  # the loss of the first bad step

@@ -26,7 +26,10 @@ import cloudpickle
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from joblib import Parallel, delayed
-from omegaconf import ListConfig
+from omegaconf import DictConfig, ListConfig
+
+from engine.device import resolve_device
+from engine.errors import ConfigError, user_errors
 
 from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
@@ -63,6 +66,20 @@ def claim_slot(slot_dir: str, n_slots: int) -> int:
         _claimed_slot = (slot, handle, slot_dir)
         return slot
     raise RuntimeError(f"all {n_slots} device slots in {slot_dir} are taken; n_jobs must not exceed the number of GPUs")
+
+
+def check_job_devices(config: DictConfig, job_overrides: Sequence[Sequence[str]]) -> None:
+    """Before any job starts: every device the jobs ask for must run OneFlow's kernels (engine.device).
+
+    Raises ConfigError for a GPU that the installed OneFlow cannot run: the sweep stops once, before
+    any job, instead of every job aborting. A passed probe is remembered in the environment, which the worker
+    processes inherit, so their own resolve_device (in train.py) does not probe the same GPU model again.
+    """
+    devices = {str(config.get("device", "auto"))}
+    for overrides in job_overrides:
+        devices |= {o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == "device" and "=" in o}
+    for device in sorted(devices - {"cpu"}):
+        resolve_device(device)
 
 
 def run_pinned_job(slot_dir: str, gpus: Sequence[str], preload: Sequence[str], payload: bytes) -> JobReturn:
@@ -111,6 +128,14 @@ class DevicePinnedJoblibLauncher(JoblibLauncher):
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        with user_errors():  # one paragraph and exit 2
+            try:
+                check_job_devices(self.config, job_overrides)
+            except ConfigError:
+                # Hydra wrote multirun.yaml before launching; a sweep that never started leaves nothing behind.
+                if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml"}:
+                    shutil.rmtree(sweep_dir)
+                raise
         sweep_dir.mkdir(parents=True, exist_ok=True)
         joblib_cfg = dict(self.joblib)
         joblib_cfg["backend"] = "loky"  # threads cannot hold separate CUDA_VISIBLE_DEVICES

@@ -1,0 +1,37 @@
+"""Config keys that change nothing about what a run trains or measures, and the flat view of a config.
+
+One list, shared by everything that asks "is this the same experiment?": resuming a run (these
+keys may change between the start and the continuation) and comparing runs (runs that differ only
+in these keys and the seed are seeds of one setting). Oneflow-free, so scripts import it cheaply.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+# Logging, progress display, checkpoint cadence, where the data lives and which device runs it:
+# none of them alters the trained model or its measured accuracy.
+HARMLESS_KEYS = (
+    "resume", "device", "trainer.progress", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
+    "trainer.keep_last", "trainer.acc1_thresholds", "data.eval_batch_size",
+    "data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5",
+    "optimized_metric",
+)
+
+
+def is_under(key: str, prefixes: Iterable[str]) -> bool:
+    """True when `key` is one of `prefixes` or a key inside one of them (`data.dataset.root` is under `data.dataset`)."""
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def is_harmless(key: str) -> bool:
+    return is_under(key, HARMLESS_KEYS)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: leaf value} of a nested dict (lists are leaves; an empty dict is a leaf `{}`)."""
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat or {prefix[:-1]: {}}
+    return {prefix[:-1]: node}

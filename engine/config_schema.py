@@ -1,0 +1,184 @@
+"""The one schema of train.py's user-facing config: every field's type, range and choices, checked at config time.
+
+`validate_config(cfg)` runs first, before any model, data or schedule is built, and raises one
+ConfigError listing every field that cannot work (its value and what would be valid), so a typo in
+`optimizer.lr=abc` or `data.batch_size=0` ends the run in one paragraph instead of a traceback deep
+in the training loop. Fields absent from a config are not required here (composition decides which
+keys exist); a field that is present must satisfy its rule. The schedule (conf/scheduler) has its own
+validator, schedulers.factory.build_lr_schedule, which needs the steps per epoch.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from common.errors import ConfigError
+from common.files import can_write_in
+from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER
+
+MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
+LOADER_CHOICES = ("device", "dataloader")  # input_pipeline.loaders.LOADERS
+BACKEND_CHOICES = ("auto", "numpy", "oneflow")  # input_pipeline.device_loader.BACKENDS
+AMP_DTYPE_CHOICES = ("float16", "bfloat16")  # engine.steps.AMP_DTYPES
+LABEL_CHOICES = ("fine", "coarse")  # input_pipeline.cifar100.LABEL_SETS
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+Check = Callable[[Any], bool]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+
+
+def whole(low: int, high: Optional[int] = None) -> Check:
+    return lambda v: _is_int(v) and v >= low and (high is None or v <= high)
+
+
+def number(low: float = -math.inf, high: float = math.inf, low_open: bool = False, high_open: bool = False) -> Check:
+    def check(v: Any) -> bool:
+        return _is_number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    return check
+
+
+def one_of(*choices: Any) -> Check:
+    return lambda v: v in choices and not isinstance(v, bool)
+
+
+def boolean(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def numbers(count: Optional[int], each: Check) -> Check:
+    return lambda v: isinstance(v, (list, tuple)) and (count is None or len(v) == count) and all(each(x) for x in v)
+
+
+def fraction_or_count(v: Any) -> bool:
+    return (_is_int(v) and v >= 0) or (_is_number(v) and 0 < v < 1)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config field: where it is, the rule its value must satisfy, and that rule in words."""
+
+    key: str
+    check: Check
+    valid: str
+
+
+SCHEMA = (
+    Field("seed", whole(0, MAX_SEED), f"a whole number from 0 to {MAX_SEED} (2**32-1)"),
+    Field("device", lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
+          "auto, cpu, cuda or cuda:N (N a GPU index)"),
+    Field("optimizer.lr", number(0, low_open=True), "a finite number > 0 (the base/peak learning rate, e.g. 0.1)"),
+    Field("optimizer.momentum", number(0, 1, high_open=True), "a number in [0, 1), e.g. 0.9"),
+    Field("optimizer.dampening", number(0, 1), "a number in [0, 1]"),
+    Field("optimizer.weight_decay", number(0), "a finite number >= 0, e.g. 5e-4"),
+    Field("optimizer.nesterov", boolean, "true or false"),
+    Field("optimizer.betas", numbers(2, number(0, 1, high_open=True)), "two numbers in [0, 1), e.g. [0.9, 0.999]"),
+    Field("optimizer.eps", number(0, low_open=True), "a finite number > 0, e.g. 1e-8"),
+    Field("data.train_size", whole(1), "a whole number >= 1 (training images per epoch)"),
+    Field("data.num_classes", whole(2), "a whole number >= 2"),
+    Field("data.batch_size", whole(1), "a whole number >= 1 (images per training batch)"),
+    Field("data.eval_batch_size", whole(1), "a whole number >= 1 (images per evaluation batch)"),
+    Field("data.val_split", fraction_or_count,
+          "a whole number of images >= 0 (0: no validation split) or a fraction between 0 and 1, e.g. 0.1"),
+    Field("data.loader", one_of(*LOADER_CHOICES), " or ".join(LOADER_CHOICES)),
+    Field("data.backend", one_of(*BACKEND_CHOICES), ", ".join(BACKEND_CHOICES)),
+    Field("data.num_workers", whole(0), "a whole number >= 0 (DataLoader worker processes; 0: load in the main process)"),
+    Field("data.drop_last", boolean, "true or false"),
+    Field("data.mean", numbers(3, number()), "three numbers (per-channel mean)"),
+    Field("data.std", numbers(3, number(0, low_open=True)), "three numbers > 0 (per-channel std)"),
+    Field("data.augment.crop_padding", whole(0), "a whole number of pixels >= 0 (0: no random crop)"),
+    Field("data.augment.horizontal_flip", boolean, "true or false"),
+    Field("data.augment.rotation", number(0, 180), "degrees in 0..180 (0: off; 15 in the pytorch-cifar100 recipe)"),
+    Field("data.augment.cutout", whole(0), "a whole number of pixels >= 0 (0: off; 8 or 16 are usual)"),
+    Field("data.dataset.labels", one_of(*LABEL_CHOICES), "fine (100 classes) or coarse (20 superclasses)"),
+    Field("data.dataset.download", boolean, "true or false"),
+    Field("data.dataset.test_size", whole(1), "a whole number >= 1"),
+    Field("trainer.max_epochs", whole(1), "a whole number of epochs >= 1"),
+    Field("trainer.log_every_n_steps", whole(1), "a whole number of optimizer steps >= 1"),
+    Field("trainer.checkpoint_every_n_steps", whole(0), "a whole number of optimizer steps >= 0 (0: only at epoch ends)"),
+    Field("trainer.keep_last", whole(1), "a whole number >= 1 (checkpoints kept besides best.ckpt)"),
+    Field("trainer.progress", boolean, "true or false"),
+    Field("trainer.graph", boolean, "true or false"),
+    Field("trainer.amp", boolean, "true or false"),
+    Field("trainer.amp_dtype", one_of(*AMP_DTYPE_CHOICES), " or ".join(AMP_DTYPE_CHOICES)),
+    Field("trainer.acc1_thresholds", numbers(None, number(0, 100)), "a list of accuracies in 0..100 (%), e.g. [50, 60, 70]"),
+)
+_ABSENT = object()
+
+
+def _value(cfg: DictConfig, key: str) -> Any:
+    """The resolved value at `key` (plain Python), _ABSENT when the config has no such key."""
+    node = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True)
+    if node is _ABSENT:
+        return _ABSENT
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def field_problems(cfg: DictConfig) -> list[str]:
+    """`key=value must be ...` for every schema field whose value breaks its rule."""
+    problems = []
+    for field in SCHEMA:
+        try:
+            value = _value(cfg, field.key)
+        except OmegaConfBaseException as error:  # a `???` or an interpolation that does not resolve
+            problems.append(f"{field.key} cannot be read ({' '.join(str(error).split())}); it must be {field.valid}")
+            continue
+        if value is not _ABSENT and not field.check(value):
+            problems.append(f"{field.key}={value!r} is not valid: it must be {field.valid}")
+    return problems
+
+
+def cross_field_problems(cfg: DictConfig) -> list[str]:
+    """Rules between fields: the validation split must leave training images."""
+    train_size, val_split = _value(cfg, "data.train_size"), _value(cfg, "data.val_split")
+    if _is_int(train_size) and _is_int(val_split) and train_size >= 1 and val_split >= train_size:
+        return [f"data.val_split={val_split} holds out every training image (data.train_size={train_size}); it must "
+                f"be below {train_size}, or a fraction between 0 and 1"]
+    return []
+
+
+def data_root_problem(root: Any) -> Optional[str]:
+    """Why `data.dataset.root` cannot hold a dataset (None when it can): it must be a directory, or creatable."""
+    if not isinstance(root, str) or not root:
+        return f"data.dataset.root={root!r} is not valid: it must be a path to a directory"
+    path = Path(root).expanduser()
+    if path.exists() and not path.is_dir():
+        return (f"data.dataset.root={root} is a file, not a directory; point it at a directory that holds (or may "
+                f"receive) the dataset, e.g. data.dataset.root=./data")
+    existing = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return f"data.dataset.root={root} cannot be created: {existing} is not a directory"
+    if not can_write_in(existing):
+        what = "is a directory this process cannot write in" if existing == path else f"cannot be created in {existing}, which is not writable"
+        return (f"data.dataset.root={root} {what} (the dataset is downloaded and extracted there); use a writable "
+                f"directory, e.g. data.dataset.root=./data")
+    return None
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise one ConfigError naming every field of `cfg` that cannot work, its value and what is valid."""
+    problems = field_problems(cfg) + cross_field_problems(cfg)
+    root = _value(cfg, "data.dataset.root")
+    if root is not _ABSENT and not _dataset_present(root):
+        problem = data_root_problem(root)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems) + ".")
+
+
+def _dataset_present(root: Any) -> bool:
+    """A root that already holds the extracted CIFAR-100 folder need not be writable (a shared read-only copy)."""
+    return isinstance(root, str) and bool(root) and (Path(root).expanduser() / CIFAR_FOLDER).is_dir()
+

@@ -1,0 +1,159 @@
+"""What a run leaves behind, and the one way it ends.
+
+`RunRecorder` owns the run directory's files: checkpoints, summary.json, TensorBoard events and
+run_info.json (on rank 0 only). `finish(status)` is the single exit of a run, whatever ended it:
+completed, diverged, interrupted (Ctrl-C, SIGTERM), requeued (a cluster's preemption notice) or
+failed (a full disk, any unexpected error). Each ends with one message, a final status in
+summary.json and, when the run stopped mid-epoch, a checkpoint at the step boundary it stopped at.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from common.files import atomic_write_text
+from engine import distributed
+from engine.checkpoint import CheckpointDir, load_checkpoint
+from engine.errors import paragraph
+from engine.hparams import log_hparams_end, log_hparams_start, objective
+from engine.progress import Progress, StepMeter, describe_run
+from engine.run import Run
+from engine.resume import FINAL_STATUSES
+from engine.run_files import RunSummary, open_event_writer, record_run_info
+
+INTERRUPTED_EXIT, FAILED_EXIT = 130, 1
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in `run_dir`, quoted so it runs as printed."""
+    return f"python train.py {shlex.quote(f'resume={run_dir}')}"
+
+
+def in_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+class RunRecorder:
+    """The run directory's files and the run's progress; `finish` ends the run."""
+
+    def __init__(self, run_dir: Path, run: Run) -> None:
+        self.run_dir, self.run, self.cfg = Path(run_dir), run, run.cfg
+        rank0 = distributed.is_rank_zero()  # other ranks of a distributed run write nothing
+        self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", keep_last=self.cfg.trainer.keep_last, read_only=not rank0)
+        self.progress = self._restore()
+        resumed = self.progress.global_step > 0
+        if rank0:
+            record_run_info(self.run_dir, run.device, resumed_from_step=self.progress.global_step if resumed else None,
+                            data_root=self.cfg.data.dataset.get("root"))  # free disk and archive there (engine.machine)
+        self.writer = open_event_writer(self.run_dir, self.progress.global_step, self.progress.history) if rank0 else distributed.Discard()
+        log_hparams_start(self.writer, self.cfg)
+        choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+        self.summary = (RunSummary if rank0 else distributed.Discard)(
+            self.run_dir, **describe_run(self.cfg, choices, run.schedule, run.device), **self._progress_fields())
+        self.meter = StepMeter(self.writer, self.progress)
+
+    def _restore(self) -> Progress:
+        """The progress of the newest checkpoint, loaded into the run; a fresh Progress when there is none."""
+        path = self.checkpoints.latest()
+        if path is None:
+            if self.cfg.get("resume"):
+                print(f"resume={self.cfg.resume}: no checkpoint yet, starting the run from the beginning")
+            return Progress()
+        progress = self.run.restore(load_checkpoint(path, self.run.device), path)
+        print(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
+        return progress
+
+    def _progress_fields(self) -> dict:
+        return self.progress.summary_fields(self.cfg.trainer.acc1_thresholds)
+
+    def save_checkpoint(self, is_best: bool = False) -> None:
+        """A checkpoint at the current step boundary; every event before it is on disk first."""
+        self.writer.flush()
+        self.checkpoints.save(self.run.state(self.progress), self.progress.epoch, self.progress.global_step, is_best)
+
+    def end_epoch(self, metrics: dict[str, float], wall_time_s: float) -> None:
+        """Log the epoch's metrics, close it in the progress record, update summary.json, checkpoint."""
+        for name, value in metrics.items():
+            self.writer.add_scalar(name, value, self.progress.epoch + 1)
+        is_best = self.progress.record_epoch(metrics)
+        self.progress.wall_time_s = wall_time_s
+        self.summary.update(**self._progress_fields())
+        self.save_checkpoint(is_best)
+        print(f"epoch {self.progress.epoch}/{self.cfg.trainer.max_epochs}  loss {metrics['train/loss_epoch']:.4f}  "
+              f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {self.progress.last_lr:.4g}")
+
+    def finish(self, status: str, wall_time_s: float, diverged: Optional[dict] = None,
+               error: Optional[BaseException] = None) -> Optional[float]:
+        """End the run with `status` (see the module doc); returns the sweep objective, or exits."""
+        self.progress.wall_time_s = wall_time_s
+        if status in ("interrupted", "requeued", "failed") and self.progress.batch_in_epoch:
+            self._save_stop_checkpoint(status)
+        fields: dict[str, Any] = {"status": status, **self._progress_fields()}
+        if diverged:
+            fields["diverged"] = diverged
+        if error is not None:
+            fields["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+        self._close(fields)
+        return self._report(status, diverged, error)
+
+    def _save_stop_checkpoint(self, status: str) -> None:
+        try:
+            self.meter.check(self.progress.epoch + 1)  # the pending steps join the epoch's sums first
+            self.save_checkpoint()
+        except OSError as error:  # e.g. the disk that just filled up: the previous checkpoint stays
+            print(paragraph(f"could not write a checkpoint at step {self.progress.global_step} ({error}); "
+                            f"the previous one is intact.", prefix="warning: "), file=sys.stderr)
+
+    def _close(self, fields: dict) -> None:
+        try:
+            self.summary.update(**fields)
+            if fields["status"] == "completed":
+                distributed.check_replicas(self.run.model, self.summary)  # several ranks: did DDP keep weights identical?
+            if fields["status"] in FINAL_STATUSES:  # a stopped run's HParams end comes when it really ends (no duplicate)
+                log_hparams_end(self.writer, self.summary.fields)
+            self.writer.close()
+        except OSError as error:
+            print(paragraph(f"could not record the run's end in {self.run_dir} ({error}).", prefix="warning: "), file=sys.stderr)
+
+    def _report(self, status: str, diverged: Optional[dict], error: Optional[BaseException]) -> Optional[float]:
+        where = f"at step {self.progress.global_step} (epoch {self.progress.epoch + 1})"
+        if status == "completed":
+            print(f"run directory: {self.run_dir}")
+            return objective(self.cfg, self.summary.fields)
+        if status == "diverged":  # exit 0: a sweep over learning rates goes on to its next member
+            print(f"diverged: non-finite loss at step {diverged['step']} (epoch {diverged['epoch']}, lr {diverged['lr']:.4g}); "
+                  f"run directory: {self.run_dir}")
+            return objective(self.cfg, self.summary.fields)
+        if status == "requeued":  # the cluster launcher requeues the job; it continues from this checkpoint
+            print(f"requeued {where}; the job continues from its checkpoint in {self.run_dir}")
+            return None
+        if status == "interrupted":
+            print(paragraph(f"interrupted {where}; the run is saved. Continue with: {resume_command(self.run_dir)}",
+                            prefix=""), file=sys.stderr)
+            self._flush_and_exit(INTERRUPTED_EXIT)
+        self._save_traceback(error)
+        print(paragraph(f"the run failed {where}: {type(error).__name__}: {error}. The last checkpoint is intact; once "
+                        f"the cause is fixed, continue with: {resume_command(self.run_dir)}"), file=sys.stderr)
+        if in_sweep():
+            return None  # the sweep goes on with its other jobs; summary.json says this one failed
+        self._flush_and_exit(FAILED_EXIT)
+
+    def _save_traceback(self, error: Optional[BaseException]) -> None:
+        if error is None or not distributed.is_rank_zero():
+            return
+        try:
+            atomic_write_text(self.run_dir / "traceback.txt", "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+        except OSError:
+            pass
+
+    @staticmethod
+    def _flush_and_exit(code: int) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        raise SystemExit(code)

@@ -1,0 +1,117 @@
+"""engine.config_schema.validate_config: every user-facing field is checked once, before anything is built."""
+import pytest
+
+from common.errors import ConfigError
+from engine.config import CONF, compose_config
+from engine.config_schema import MAX_SEED, SCHEMA, validate_config
+from tests.test_cli_errors import assert_clean_failure
+
+# (overrides, words the one message must hold: the field, the bad value, what is valid)
+BAD_VALUES = [
+    (["optimizer.lr=-1"], ["optimizer.lr=-1", "finite number > 0"]),
+    (["optimizer.lr=abc"], ["optimizer.lr='abc'", "finite number > 0"]),
+    (["optimizer.lr=nan"], ["optimizer.lr=nan", "finite number > 0"]),
+    (["optimizer.momentum=1.5"], ["optimizer.momentum=1.5", "[0, 1)"]),
+    (["optimizer.weight_decay=-0.1"], ["optimizer.weight_decay=-0.1", ">= 0"]),
+    (["optimizer=adamw", "optimizer.betas=[0.9]"], ["optimizer.betas=[0.9]", "two numbers"]),
+    (["data.batch_size=0"], ["data.batch_size=0", "whole number >= 1"]),
+    (["data.batch_size=12.5"], ["data.batch_size=12.5", "whole number >= 1"]),
+    (["data.eval_batch_size=-1"], ["data.eval_batch_size=-1", "whole number >= 1"]),
+    (["data.val_split=-5"], ["data.val_split=-5", "fraction between 0 and 1"]),
+    (["data.val_split=1.5"], ["data.val_split=1.5", "fraction between 0 and 1"]),
+    (["data=synthetic", "data.val_split=2000"], ["data.val_split=2000", "data.train_size=2000"]),
+    (["data.loader=dataloader", "data.num_workers=-3"], ["data.num_workers=-3", ">= 0"]),
+    (["data.loader=threads"], ["data.loader='threads'", "device or dataloader"]),
+    (["data.backend=cuda"], ["data.backend='cuda'", "auto, numpy, oneflow"]),
+    (["data.augment.rotation=400"], ["data.augment.rotation=400", "0..180"]),
+    (["data.augment.cutout=-8"], ["data.augment.cutout=-8", ">= 0"]),
+    (["data.augment.horizontal_flip=maybe"], ["data.augment.horizontal_flip='maybe'", "true or false"]),
+    (["seed=-1"], ["seed=-1", f"0 to {MAX_SEED}"]),
+    (["seed=4294967296"], ["seed=4294967296", f"0 to {MAX_SEED}"]),
+    (["trainer.max_epochs=0"], ["trainer.max_epochs=0", ">= 1"]),
+    (["trainer.log_every_n_steps=0"], ["trainer.log_every_n_steps=0", ">= 1"]),
+    (["trainer.checkpoint_every_n_steps=-1"], ["trainer.checkpoint_every_n_steps=-1", ">= 0"]),
+    (["trainer.keep_last=0"], ["trainer.keep_last=0", ">= 1"]),
+    (["trainer.amp_dtype=float8"], ["trainer.amp_dtype='float8'", "float16 or bfloat16"]),
+    (["device=gpu"], ["device='gpu'", "auto, cpu, cuda or cuda:N"]),
+    (["data.dataset.labels=medium"], ["data.dataset.labels='medium'", "fine"]),
+]
+
+
+@pytest.mark.parametrize("overrides,needles", BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
+def test_bad_value_is_one_config_error_naming_field_value_and_what_is_valid(overrides, needles):
+    with pytest.raises(ConfigError) as error:
+        validate_config(compose_config(*overrides))
+    message = str(error.value)
+    for needle in needles:
+        assert needle in message, message
+    assert "\n" not in message
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        validate_config(compose_config("optimizer.lr=0", "data.batch_size=0", "seed=-2"))
+    assert all(k in str(error.value) for k in ("optimizer.lr=0", "data.batch_size=0", "seed=-2"))
+
+
+@pytest.mark.parametrize("overrides", [[], ["seed=0"], [f"seed={MAX_SEED}"], ["data.val_split=0.1"], ["data.val_split=5000"],
+                                       ["optimizer.lr=1"], ["device=cuda:1"], ["optimizer=adamw"], ["data.num_workers=0"],
+                                       ["trainer.amp_dtype=bfloat16"]])
+def test_valid_values_pass(overrides):
+    validate_config(compose_config(*overrides))
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_every_shipped_experiment_is_valid(experiment):
+    validate_config(compose_config(f"experiment={experiment}"))
+
+
+@pytest.mark.parametrize("data", sorted(p.stem for p in (CONF / "data").glob("*.yaml")))
+def test_every_shipped_data_config_is_valid(data):
+    validate_config(compose_config(f"data={data}"))
+
+
+def test_schema_keys_exist_in_the_default_config_or_an_alternative():
+    """A schema field no config has would silently never be checked (e.g. after a rename)."""
+    configs = [compose_config(), compose_config("optimizer=adamw"), compose_config("data=synthetic")]
+    from omegaconf import OmegaConf
+    missing = [f.key for f in SCHEMA if all(OmegaConf.select(c, f.key, default="<absent>") == "<absent>" for c in configs)]
+    assert missing == ["optimizer.dampening", "optimizer.nesterov", "optimizer.eps"]  # optional optimizer arguments
+
+
+def test_data_root_that_is_a_file_or_unwritable_is_named_precisely(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a directory"):
+        validate_config(compose_config(f"data.dataset.root={a_file}"))
+    with pytest.raises(ConfigError, match="cannot write in"):
+        validate_config(compose_config("data.dataset.root=/proc"))
+    with pytest.raises(ConfigError, match="cannot be created in /proc"):
+        validate_config(compose_config("data.dataset.root=/proc/nowhere/data"))
+    with pytest.raises(ConfigError, match="is not a directory"):
+        validate_config(compose_config(f"data.dataset.root={a_file}/below"))
+    # A root to be created inside a writable folder is fine (the reader creates it and says so); nothing is created now.
+    validate_config(compose_config(f"data.dataset.root={tmp_path / 'new' / 'data'}"))
+    assert not (tmp_path / "new").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# train.py end to end: the values the issue lists, each one paragraph on stderr, exit 2, no traceback, no run directory.
+CLI_BAD_VALUES = [
+    (["optimizer.lr=-1"], "optimizer.lr=-1"),
+    (["optimizer.lr=abc"], "optimizer.lr='abc'"),
+    (["data.batch_size=0"], "data.batch_size=0"),
+    (["seed=-1"], "seed=-1"),
+    (["data.loader=dataloader", "data.num_workers=-3"], "data.num_workers=-3"),
+    (["data=cifar100", "data.dataset.root=/proc"], "data.dataset.root=/proc"),
+]
+
+
+@pytest.mark.parametrize("overrides,needle", CLI_BAD_VALUES, ids=[" ".join(o) for o, _ in CLI_BAD_VALUES])
+def test_train_refuses_bad_value_in_one_paragraph(overrides, needle, tmp_path, train):
+    result = train("data=synthetic", "model=tiny", *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert_clean_failure(result, "error: invalid config", needle)
+    paragraph = result.stderr[result.stderr.index("error: "):].strip()  # oneflow may print a libibverbs notice first
+    assert result.stderr.count("error: ") == 1 and "\n\n" not in paragraph
+    assert all(line.startswith("  ") for line in paragraph.splitlines()[1:])  # continuation lines of one paragraph
+    assert not (tmp_path / "run").exists()  # a run stopped at config time leaves no run directory
