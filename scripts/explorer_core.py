@@ -11,6 +11,7 @@ from __future__ import annotations
 import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import copy
+import importlib
 import math
 import re
 import shlex
@@ -32,7 +33,7 @@ from engine.config import CONF, compose_config
 from engine.errors import paragraph
 from engine.run import steps_per_epoch
 from schedulers.extra import CyclicLR
-from schedulers.factory import INTERVALS, LENGTH_ARGS, METRIC_MODES
+from schedulers.factory import INTERVALS, METRIC_MODES, units_of
 from schedulers.preview import lr_curve, read_val_curve
 from scripts.plot_schedules import SchedulePreview, preview
 
@@ -98,12 +99,24 @@ def _numeric_bounds(name: str) -> tuple[Optional[float], Optional[float]]:
     return None, None
 
 
+def length_args(target: str) -> tuple:
+    """The arguments of the `_target_` class that are lengths in epochs: the factory's unit table (UNITS)."""
+    module, _, attr = str(target).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+        return units_of("", cls).lengths if isinstance(cls, type) else ()
+    except (ImportError, AttributeError, ValueError, UserError):  # an unknown target: the factory will say so
+        return ()
+
+
 def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
-    """The widget for one YAML value, from its key and type."""
+    """The widget for one YAML value, from its key and type; `target` is the `_target_` of the node holding it."""
+    is_length = name in length_args(target) or name.endswith("_epochs")
     if isinstance(value, str) and value.startswith("${"):
-        return Field(key, name, value, "length" if _is_length(name) else "float", depth, minimum=0.0, interpolation=value)
-    if name in CHOICES or (name == "mode" and target in MODE_CHOICES):
-        choices = CHOICES.get(name) or MODE_CHOICES[target]
+        return Field(key, name, value, "length" if is_length else "float", depth, minimum=0.0, interpolation=value)
+    short_target = str(target).rsplit(".", 1)[-1]
+    if name in CHOICES or (name == "mode" and short_target in MODE_CHOICES):
+        choices = CHOICES.get(name) or MODE_CHOICES[short_target]
         return Field(key, name, value, "choice", depth, choices=tuple(choices) if value in choices else (value, *choices))
     if isinstance(value, bool):
         return Field(key, name, value, "bool", depth)
@@ -112,30 +125,27 @@ def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
     if value is None:
         return Field(key, name, value, "nullable", depth)
     if isinstance(value, (int, float)):
-        if _is_length(name):
+        if is_length:
             return Field(key, name, value, "length", depth, minimum=0.0)
         low, high = _numeric_bounds(name)
         return Field(key, name, value, "int" if isinstance(value, int) else "float", depth, minimum=low, maximum=high)
     return Field(key, name, value, "text", depth)
 
 
-def _is_length(name: str) -> bool:
-    return name in LENGTH_ARGS or name.endswith("_epochs")
-
-
 def scheduler_form(node: dict, prefix: str = "scheduler", depth: int = 0, target: str = "") -> list:
     """Sections and Fields for every value of a scheduler config (its unresolved YAML), nested nodes included."""
     items: list = []
+    target = str(node.get("_target_", target))
     for name, value in node.items():
         key = f"{prefix}.{name}"
         if isinstance(value, dict) and "_target_" in value:
             items.append(Section(key, f"{name}: {str(value['_target_']).rsplit('.', 1)[-1]}", depth + 1))
-            items += scheduler_form(value, key, depth + 1, str(value["_target_"]).rsplit(".", 1)[-1])
+            items += scheduler_form(value, key, depth + 1, str(value["_target_"]))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             for i, child in enumerate(value):
                 items.append(Section(f"{key}.{i}", f"{name}[{i}]: {str(child.get('_target_')).rsplit('.', 1)[-1]}",
                                      depth + 1))
-                items += scheduler_form(child, f"{key}.{i}", depth + 1, str(child.get("_target_")).rsplit(".", 1)[-1])
+                items += scheduler_form(child, f"{key}.{i}", depth + 1, str(child.get("_target_")))
         else:
             items.append(_field(key, name, value, depth, target))
     return items
