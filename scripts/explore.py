@@ -144,7 +144,7 @@ def lr_chart(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_sc
     y = alt.Y("lr:Q", title="learning rate", axis=alt.Axis(format="~g"),
               scale=alt.Scale(type="log") if log_scale else alt.Scale(zero=True))
     color = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", labelLimit=400))
-    rules = alt.Chart(bounds).mark_rule(color="#dddddd", strokeWidth=0.7).encode(x="step:Q")
+    rules = alt.Chart(bounds).mark_rule(color="#e6e6e6", strokeWidth=0.7).encode(x="step:Q")
     lines = alt.Chart(frame[frame.kind == "planned"]).mark_line(strokeWidth=1.8).encode(x, y, color, detail="curve:N")
     logged = alt.Chart(frame[frame.kind == "logged"]).mark_point(size=28, filled=False, strokeWidth=1.2).encode(
         x, y, color)  # a run's logged LR: rings on its planned line
@@ -154,7 +154,9 @@ def lr_chart(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_sc
         tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("step:Q", format=","),
                  alt.Tooltip("epoch:Q", title="epoch (1-based)"), alt.Tooltip("lr:Q", title="LR", format=".6g")],
     ).add_params(hover)
-    return alt.layer(rules, lines, logged, points).properties(height=420).interactive(bind_y=False)
+    # fit-x: Streamlit's default "fit" left the y axis's title and label digits outside the frame on wide pages
+    return alt.layer(rules, lines, logged, points).properties(
+        height=420, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")).interactive(bind_y=False)
 
 
 def show_curves(setups: list, log_scale: bool) -> dict:
