@@ -124,9 +124,10 @@ def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Se
     return setup
 
 
-def curve_frame(series: str, steps: np.ndarray, lrs: np.ndarray, steps_per_epoch: int, kind: str = "planned") -> pd.DataFrame:
+def curve_frame(series: str, steps: np.ndarray, lrs: np.ndarray, steps_per_epoch: int, kind: str = "planned",
+                keep: np.ndarray = None) -> pd.DataFrame:
     """The chart's rows for one curve, downsampled for display (peaks and steps kept)."""
-    keep = core.display_indices(lrs)
+    keep = core.display_indices(lrs) if keep is None else keep
     return pd.DataFrame({"series": series, "curve": f"{series} ({kind})", "kind": kind, "step": steps[keep],
                          "epoch": steps[keep] // steps_per_epoch + 1, "lr": lrs[keep]})
 
@@ -168,8 +169,8 @@ def show_curves(setups: list, log_scale: bool) -> dict:
             st.error(f"**{label}**\n\n```\n{c.error}\n```")
     if good:
         first = next(iter(good.values())).preview
-        frame = pd.concat([curve_frame(label, np.arange(len(c.lrs)), c.lrs, c.preview.steps_per_epoch)
-                           for label, c in good.items()], ignore_index=True)
+        frame = pd.concat([curve_frame(label, np.arange(len(c.lrs)), c.lrs, c.preview.steps_per_epoch,
+                                       keep=c.shown_steps) for label, c in good.items()], ignore_index=True)
         st.altair_chart(lr_chart(frame, first.steps_per_epoch, max(len(c.preview.curve) for c in good.values()),
                                  log_scale), width="stretch")
         if log_scale and (frame.lr <= 0).any():

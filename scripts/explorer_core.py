@@ -16,7 +16,7 @@ import math
 import re
 import shlex
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import product
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -46,7 +46,7 @@ FRACTIONS = {"start_factor", "end_factor", "warmup_factor", "min_factor", "alpha
 NON_NEGATIVE = {"eta_min", "min_lr", "end_learning_rate", "threshold", "cooldown", "restart_limit", "patience"}
 POSITIVE = {"gamma", "power", "div_factor", "final_div_factor", "factor", "T_mult", "d_model", "lr"}
 RUN_FIELDS = ("trainer.max_epochs", "data.train_size", "data.batch_size", "data.val_split", "trainer.graph", "optimizer.lr")
-DISPLAY_POINTS = 3000  # per curve on the chart; exports keep every step
+DISPLAY_POINTS = 2000  # per curve on the chart (~2 per pixel of a wide chart); exports keep every step
 
 
 @dataclass(frozen=True)
@@ -291,9 +291,14 @@ class Computed:
     preview: Optional[SchedulePreview] = None
     error: Optional[str] = None
 
-    @property
+    @cached_property
     def lrs(self) -> np.ndarray:
         return np.array([lr for _, _, lr in self.preview.curve])
+
+    @cached_property
+    def shown_steps(self) -> np.ndarray:
+        """The steps the chart draws (display_indices): computed once per curve, not on every rerun."""
+        return display_indices(self.lrs)
 
 
 @lru_cache(maxsize=32)

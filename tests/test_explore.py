@@ -207,6 +207,18 @@ def test_closed_form_curves_equal_the_stepped_ones(overrides):
     assert fast == stepped_lrs(build_preview_schedule(cfg, spe, 200), spe, 200)  # bit for bit
 
 
+def test_display_downsampling_keeps_peaks_drops_and_ends():
+    cfg = compose_config("scheduler=cosine_restarts")  # restarts: a jump from ~0 back to the peak at each cycle
+    lrs = core.np.array([lr for _, _, lr in lr_curve(cfg, steps_per_epoch=steps_per_epoch(cfg))])
+    keep = core.display_indices(lrs)
+    assert len(keep) <= core.DISPLAY_POINTS + 2 and keep[0] == 0 and keep[-1] == len(lrs) - 1
+    spe, bucket = steps_per_epoch(cfg), 2 * len(lrs) / core.DISPLAY_POINTS
+    for restart in (5 * spe, 20 * spe, 65 * spe):  # cycles of 5, 15, 45 epochs: each ends near 0, restarts at 0.1
+        near = [i for i in keep if abs(i - restart) <= bucket]
+        assert max(lrs[near]) > 0.099 and min(lrs[near]) < 0.001, restart
+    assert lrs[keep].max() == lrs.max() and lrs[keep].min() == lrs.min()
+
+
 def test_overrides_round_trip_through_hydra():
     for value in (0.01, 1e-05, 200, True, None, [60, 120, 160], [True, False], "val/loss", "triangular2", 3.5):
         assert core.parse_hydra_value(core.hydra_value(value)) == value
