@@ -77,7 +77,8 @@ class Field:
         if self.kind in ("int", "length"):
             return 1
         magnitude = abs(self.default) if isinstance(self.default, (int, float)) and self.default else 0.1
-        return min(0.1, 10 ** math.floor(math.log10(magnitude)))
+        exponent = math.floor(math.log10(magnitude))  # a tenth of the value's order of magnitude: 0.97 -> 0.1, 25 -> 1
+        return 10.0 ** (exponent - 1 if magnitude >= 1 else exponent)
 
 
 def scheduler_choices() -> list[str]:
