@@ -1,6 +1,7 @@
 """Schedule explorer: pick learning-rate schedules, edit every field of their YAML, watch the exact curves.
 
     .venv/bin/streamlit run scripts/explore.py
+    .venv/bin/streamlit run scripts/explore.py -- --runs multiruns     # the runs folder filled in
 
 Each curve is composed from the overrides the widgets set (the `python train.py ...` line shown under
 the chart), previewed by the project's own factory (scripts.plot_schedules.preview), and drawn per
@@ -9,6 +10,7 @@ writes nothing: downloads go to the browser. See docs/explorer.md.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -207,10 +209,10 @@ def show_curves(setups: list, log_scale: bool) -> dict:
     return computed
 
 
-def show_runs(log_scale: bool) -> list:
+def show_runs(log_scale: bool, runs_folder: str = "") -> list:
     """Real runs: the LR each chosen run logged, laid over the curve its own config plans."""
     st.header("Real runs")
-    folder = st.text_input("runs folder (runs/, multiruns/ or one run directory)", value="", key="runs_folder",
+    folder = st.text_input("runs folder (runs/, multiruns/ or one run directory)", value=runs_folder, key="runs_folder",
                            placeholder="e.g. runs or multiruns/2026-01-01")
     if not folder.strip():
         st.caption("Give a folder to overlay the `lr` each run logged to TensorBoard on the curve planned from its "
@@ -247,7 +249,9 @@ def show_runs(log_scale: bool) -> list:
         st.altair_chart(lr_chart(pd.concat(frames, ignore_index=True), first.steps_per_epoch,
                                  max(len(o.planned) for o in overlays), log_scale), width="stretch")
         st.dataframe(pd.DataFrame([{"#": f"run {i}", **o.summary()} for i, o in enumerate(overlays, start=1)]),
-                     hide_index=True, width="stretch")
+                     hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3g") for c in
+                                    ("max |logged - planned|", "max |logged - float32(planned)|")})
         st.caption("Lines: the LR each run's own config plans; rings: the LR it logged (downsampled like the lines). "
                    "TensorBoard stores scalars as float32: a plan that was applied exactly differs from the log by "
                    "float32 rounding only, and `max |logged - float32(planned)|` is 0.")
@@ -259,7 +263,17 @@ def show_runs(log_scale: bool) -> list:
     return overlays
 
 
+def command_line() -> argparse.Namespace:
+    """Options after `--` (`streamlit run scripts/explore.py -- --runs multiruns`); none under AppTest or import."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", default="", metavar="FOLDER", help="a runs/ or multiruns/ folder to offer for overlay")
+    launched = Path(sys.argv[0]).resolve() == Path(__file__).resolve()  # streamlit run sets argv to [script, args]
+    args = sys.argv[1:] if launched else []
+    return parser.parse_args(args[1:] if args[:1] == ["--"] else args)  # click drops the `--`; a shell may not
+
+
 def main() -> None:
+    options = command_line()
     st.set_page_config(page_title="LR schedule explorer", layout="wide")
     st.title("Learning-rate schedule explorer")
     st.caption("Exact curves from the project's own factory (schedulers.preview.lr_curve), stepped as train.py steps "
@@ -274,11 +288,12 @@ def main() -> None:
             except UserError as error:  # e.g. a list field Hydra cannot parse
                 st.error(paragraph(str(error)))
     computed = show_curves(setups, log_scale)
-    overlays = show_runs(log_scale)
+    overlays = show_runs(log_scale, options.runs)
     st.session_state["explorer"] = {"computed": computed, "overlays": overlays}  # what tests read back
 
 
-try:
-    main()
-except UserError as error:  # never a traceback for a bad setting
-    st.error(paragraph(str(error)))
+if __name__ == "__main__":  # streamlit run and AppTest run this file as __main__
+    try:
+        main()
+    except UserError as error:  # never a traceback for a bad setting
+        st.error(paragraph(str(error)))

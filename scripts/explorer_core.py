@@ -83,11 +83,12 @@ class Field:
 
 def scheduler_choices() -> list[str]:
     """Every conf/scheduler/*.yaml, read on each call: a new YAML shows up without code changes."""
-    return sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
+    return group_choices("scheduler")
 
 
 def group_choices(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    """The choices of a conf/ group; `_*.yaml` files are bases the choices inherit, not choices."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def _numeric_bounds(name: str) -> tuple[Optional[float], Optional[float]]:
@@ -388,10 +389,10 @@ class RunOverlay:
 
     def summary(self) -> dict:
         steps = self.compared_steps
-        return {"run": str(self.run_dir), "steps logged": len(self.logged), "steps planned": len(self.planned),
-                "max |logged - planned|": self.max_abs_difference,
-                "max |logged - float32(planned)|": self.max_float32_difference,
-                "replayed metric": self.monitor or "", "compared steps": f"{steps[0]}..{steps[-1]}" if steps else "none"}
+        return {"schedule": run_schedule_name(self.run_dir), "steps logged": len(self.logged),
+                "steps planned": len(self.planned), "max |logged - planned|": self.max_abs_difference,
+                "max |logged - float32(planned)|": self.max_float32_difference, "replayed metric": self.monitor or "",
+                "compared steps": f"{steps[0]}..{steps[-1]}" if steps else "none", "run": str(self.run_dir)}
 
 
 def logged_lr(run_dir: Path) -> dict:
