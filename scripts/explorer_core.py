@@ -31,10 +31,10 @@ from omegaconf.errors import OmegaConfBaseException
 from common.errors import ConfigError, UserError
 from engine.config import CONF, compose_config
 from engine.errors import paragraph
-from engine.run import steps_per_epoch
+from engine.run import planned_lr_curve, steps_per_epoch
 from schedulers.extra import CyclicLR
 from schedulers.factory import INTERVALS, METRIC_MODES, units_of
-from schedulers.preview import lr_curve, read_val_curve
+from schedulers.preview import read_val_curve
 from scripts.plot_schedules import SchedulePreview, preview
 
 # Fixed choices of string fields, by key (the factory's and the schedulers' own lists).
@@ -427,8 +427,7 @@ def overlay_run(run_dir: Path) -> RunOverlay:
         cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     except (OSError, OmegaConfBaseException) as error:
         raise ConfigError(f"run {str(run_dir)!r}: cannot read .hydra/config.yaml ({error}).") from None
-    spe = steps_per_epoch(cfg)
     monitor = cfg.scheduler.get("monitor")
     val_curve = read_val_curve(run_dir, monitor) if monitor else None
-    planned = lr_curve(cfg, steps_per_epoch=spe, val_curve=val_curve)
-    return RunOverlay(run_dir, run_overrides(run_dir), planned, logged_lr(run_dir), spe, monitor)
+    planned = planned_lr_curve(cfg, val_curve=val_curve)  # the run builder's own preview of this config
+    return RunOverlay(run_dir, run_overrides(run_dir), planned, logged_lr(run_dir), steps_per_epoch(cfg), monitor)
