@@ -75,7 +75,8 @@ def report(results: dict) -> str:
     rows = sorted(results["recompute"].items(), key=lambda kv: -kv[1]["total_s"])
     app = results["app"]
     lines = ["# Schedule explorer: from a widget change to a computed curve", "",
-             "`python scripts/bench_explore.py` on this machine: " + ", ".join(f"{k} {v}" for k, v in results["machine"].items()),
+             "`python scripts/bench_explore.py` on this machine: "
+             + ", ".join(f"{k} {v}" for k, v in results["machine"].items()),
              "", f"Run: CIFAR-100 defaults, {results['steps_per_epoch']} optimizer steps per epoch x 200 epochs = "
              f"78,200 LR values per curve. Median of {results['repeats']} fresh settings each.", "",
              "Wall: what the user waits, on this shared machine (see the load average above; other jobs compete for "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, Optional
 
 if __package__ in (None, ""):  # `streamlit run scripts/explore.py` runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,7 +31,8 @@ DEFAULT_CURVES = ("cosine", "multistep", "onecycle", "warmup_cosine", "plateau",
 MAX_CURVES = len(DEFAULT_CURVES)
 
 
-def number_widget(label: str, value, key: str, minimum=None, maximum=None, step=None, integer=False, help=None):
+def number_widget(label: str, value: float, key: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
+                  step: Optional[float] = None, integer: bool = False, help: Optional[str] = None) -> float:
     """st.number_input with bounds widened to hold `value` (a YAML may hold what our ranges do not expect)."""
     cast = int if integer else float
     value = cast(value)
@@ -60,7 +62,8 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
             elif default is None:
                 continue  # e.g. a data config without val_split
             elif key == "optimizer.lr":
-                value = number_widget(labels[key], default, widget_key, minimum=0.0, step=10 ** np.floor(np.log10(default)) / 10)
+                step = 10 ** np.floor(np.log10(default)) / 10 if default > 0 else 1e-4  # 0.1 -> 0.01
+                value = number_widget(labels[key], default, widget_key, minimum=0.0, step=step)
             else:
                 value = number_widget(labels[key], default, widget_key, minimum=0 if key == "data.val_split" else 1,
                                       integer=True)
@@ -73,7 +76,7 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
     return data, optimizer, run, log_scale, curves
 
 
-def field_widget(item: core.Field, resolved, key: str):
+def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
     """The widget for one scheduler field; returns the value it holds (the YAML default when untouched)."""
     label = item.name.replace("_", "\\_")  # markdown: `_target_` is not italics
     if item.interpolation:
@@ -162,9 +165,10 @@ def lr_chart(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_sc
         height=420, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")).interactive(bind_y=False)
 
 
-def show_curves(setups: list, log_scale: bool) -> dict:
-    """Chart, key points, commands and downloads of the configured schedules; returns {label: Computed}."""
-    computed = {f"{i + 1}: {s.scheduler}": core.compute(tuple(s.overrides())) for i, s in enumerate(setups)}
+def show_curves(setups: dict, log_scale: bool) -> dict:
+    """Chart, key points, commands and downloads of the configured schedules ({tab number: Setup});
+    returns {label: Computed}."""
+    computed = {f"{slot}: {s.scheduler}": core.compute(tuple(s.overrides())) for slot, s in setups.items()}
     good = {label: c for label, c in computed.items() if c.error is None}
     for label, c in computed.items():
         if c.error:
@@ -280,11 +284,11 @@ def main() -> None:
                "them. Edit any field; invalid settings show the config error train.py would print.")
     data, optimizer, run, log_scale, count = run_settings()
     tabs = st.tabs([f"{i + 1}: {st.session_state.get(f'c{i}:scheduler', DEFAULT_CURVES[i])}" for i in range(count)])
-    setups = []
+    setups = {}
     for slot, tab in enumerate(tabs):
         with tab:
             try:
-                setups.append(scheduler_editor(slot, data, optimizer, run))
+                setups[slot + 1] = scheduler_editor(slot, data, optimizer, run)
             except UserError as error:  # e.g. a list field Hydra cannot parse
                 st.error(paragraph(str(error)))
     computed = show_curves(setups, log_scale)
