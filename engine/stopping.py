@@ -45,6 +45,16 @@ def _on_signal(signum: int, frame: Any) -> None:
     sys.stderr.flush()
 
 
+def stop_on_signal(signum: int, status: str) -> Any:
+    """From now on, signal `signum` requests a stop with `status` (e.g. a cluster's pre-timeout or preemption
+    notice: 'requeued'); returns the previous handler. Unlike Ctrl-C, a repeat never exits at once."""
+    def on_notice(received: int, frame: Any) -> None:
+        request_stop(status)
+        sys.stderr.write(f"\n{signal.Signals(received).name}: stopping at the next step boundary ({status})\n")
+        sys.stderr.flush()
+    return signal.signal(signum, on_notice)
+
+
 @contextmanager
 def graceful_stop() -> Iterator[None]:
     """SIGINT and SIGTERM request a stop (see module doc) inside the block; previous handlers come back after."""
