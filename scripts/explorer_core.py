@@ -187,6 +187,7 @@ def defaults(scheduler: str, data: str = "cifar100", optimizer: str = "sgd") -> 
             run)
 
 
+@lru_cache(maxsize=64)
 def resolved_scheduler(overrides: tuple) -> dict:
     """The scheduler node of these overrides with interpolations resolved ({} when they do not compose)."""
     try:

@@ -1,6 +1,7 @@
 """scripts/explore.py, the schedule explorer: headless (Streamlit's AppTest) and in a real headless Chromium."""
 import csv
 import io
+import json
 import shlex
 import shutil
 import socket
@@ -91,6 +92,17 @@ def test_editing_a_field_recomputes_the_exact_curve_and_the_command(app):
     cfg = compose_config(*shlex.split(command)[2:])
     assert after == lr_curve(cfg, steps_per_epoch=steps_per_epoch(cfg))  # the factory's curve, step for step
     app.number_input(key="c0:cosine:scheduler.lr_scheduler.eta_min").set_value(0.0)
+    checked(app)
+
+
+def test_the_log_scale_toggle_and_the_hover_fields(app):
+    app.toggle(key="log_scale").set_value(True)
+    checked(app)
+    layers = json.loads(app.get("vega_lite_chart")[0].proto.spec)["layer"]
+    assert [layer["encoding"]["y"]["scale"] for layer in layers[1:]] == [{"type": "log"}] * 3
+    tooltip = [t["field"] for t in layers[-1]["encoding"]["tooltip"]]
+    assert tooltip == ["curve", "step", "epoch", "lr"]
+    app.toggle(key="log_scale").set_value(False)
     checked(app)
 
 
