@@ -82,9 +82,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def json_text(obj: Any) -> str:
+    """The text atomic_write_json writes: strict JSON, NaN and infinities (a diverged metric) as null."""
+    return json.dumps(finite(obj), indent=2, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
     """Strict JSON: NaN and infinities (a diverged metric) are written as null."""
-    atomic_write_text(path, json.dumps(finite(obj), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(path, json_text(obj))
 
 
 def atomic_save_figure(fig: Any, path: Path, **savefig_args: Any) -> None:

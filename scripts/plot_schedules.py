@@ -10,14 +10,16 @@ the same factory (schedulers.preview.lr_curve), without loading data or a model.
 import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from common.files import atomic_write_text, json_text
 from engine.config import CONF, compose_config
 from engine.errors import fail, user_errors
-from common.files import atomic_write_json, atomic_write_text
 from engine.run import steps_per_epoch
 from schedulers.preview import (build_preview_schedule, example_val_curve, lr_curve, plot_curve,
                                 plot_overview, read_val_curve)
@@ -25,10 +27,36 @@ from schedulers.preview import (build_preview_schedule, example_val_curve, lr_cu
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
-    """Write <name>.png/.csv/.json for the schedule of `cfg`; return (curve, steps_per_epoch)."""
+@dataclass
+class SchedulePreview:
+    """One schedule's preview: its curve and the resolved schedule, as the files below hold them."""
+
+    name: str
+    curve: list  # (step, epoch, lr) per optimizer step
+    steps_per_epoch: int
+    monitor: Optional[str]
+    val_curve: Optional[list]  # the replayed metric of a plateau schedule
+    resolved: dict  # <name>.json
+
+    @property
+    def csv_text(self) -> str:
+        """<name>.csv: step,epoch,lr with the LR's exact repr."""
+        return "step,epoch,lr\n" + "".join(f"{s},{e},{lr!r}\n" for s, e, lr in self.curve)
+
+    @property
+    def json_text(self) -> str:
+        return json_text(self.resolved)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name}: {len(self.curve) // self.steps_per_epoch} epochs x {self.steps_per_epoch} steps, " \
+               f"lr {self.resolved['run']['base_lr']}"
+
+
+def preview(cfg: DictConfig, val_curve_from: Optional[Path] = None) -> SchedulePreview:
+    """The curve and resolved schedule of `cfg`, stepped as train.py steps it (nothing written)."""
     name = cfg.scheduler.get("name") or "custom"
-    spe = steps_per_epoch(cfg)  # the training run's own count (validation split, graph mode's dropped batch)
+    spe = steps_per_epoch(cfg)  # the run builder's count: validation split held out, graph mode's dropped batch
     monitor = cfg.scheduler.get("monitor")
     val_curve, val_source = None, None
     if monitor:
@@ -36,7 +64,7 @@ def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
             val_curve, val_source = read_val_curve(val_curve_from, monitor), str(val_curve_from)
         else:
             val_curve, val_source = example_val_curve(monitor, cfg.trainer.max_epochs), "built-in example"
-    curve = lr_curve(cfg, spe, val_curve=val_curve)
+    curve = lr_curve(cfg, steps_per_epoch=spe, val_curve=val_curve)
 
     resolved = build_preview_schedule(cfg, spe).describe()
     resolved["run"] = {"max_epochs": cfg.trainer.max_epochs, "steps_per_epoch": spe, "total_steps": len(curve),
@@ -44,14 +72,20 @@ def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
     if monitor:
         resolved["run"]["val_curve"] = {"metric": monitor, "source": val_source, "values": list(val_curve)}
     resolved["config"] = OmegaConf.to_container(cfg.scheduler, resolve=True)
+    return SchedulePreview(name, curve, spe, monitor, val_curve, resolved)
 
+
+def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
+    """Write <name>.png/.csv/.json for the schedule of `cfg`; return (curve, steps_per_epoch)."""
+    shown = preview(cfg, val_curve_from)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / f"{name}.csv", "step,epoch,lr\n" + "".join(f"{s},{e},{lr!r}\n" for s, e, lr in curve))
-    atomic_write_json(out / f"{name}.json", resolved)
-    title = f"{name}: {cfg.trainer.max_epochs} epochs x {spe} steps, lr {cfg.optimizer.lr}"
-    plot_curve(curve, spe, title, out / f"{name}.png", val_curve=val_curve, val_label=monitor or "")
-    print(f"{name}: {len(curve)} steps, lr {curve[0][2]:.4g} -> {curve[-1][2]:.4g}  ({out / name}.png/.csv/.json)")
-    return curve, spe
+    atomic_write_text(out / f"{shown.name}.csv", shown.csv_text)
+    atomic_write_text(out / f"{shown.name}.json", shown.json_text)
+    plot_curve(shown.curve, shown.steps_per_epoch, shown.title, out / f"{shown.name}.png", val_curve=shown.val_curve,
+               val_label=shown.monitor or "")
+    curve = shown.curve
+    print(f"{shown.name}: {len(curve)} steps, lr {curve[0][2]:.4g} -> {curve[-1][2]:.4g}  ({out / shown.name}.png/.csv/.json)")
+    return curve, shown.steps_per_epoch
 
 
 def main(argv: list = None) -> None:

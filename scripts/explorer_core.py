@@ -1,0 +1,434 @@
+"""What the schedule explorer (scripts/explore.py) shows, without Streamlit: fields, overrides, curves, runs.
+
+Every curve comes from the project's own code: the config is composed as engine.config.compose_config
+composes it (`compose` below) from the overrides the widgets produce, the steps per epoch by
+engine.run.steps_per_epoch, the curve and the resolved schedule by scripts.plot_schedules.preview
+(schedulers.preview.lr_curve). The overrides are the command line shown to the user, so what is on
+screen is what `train.py` runs.
+"""
+from __future__ import annotations
+
+import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+
+import copy
+import importlib
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from itertools import product
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, InstantiationException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from common.errors import ConfigError, UserError
+from engine.config import CONF, compose_config
+from engine.errors import paragraph
+from engine.run import planned_lr_curve, steps_per_epoch
+from schedulers.extra import CyclicLR
+from schedulers.factory import INTERVALS, METRIC_MODES, units_of
+from schedulers.preview import read_val_curve
+from scripts.plot_schedules import SchedulePreview, preview
+
+# Fixed choices of string fields, by key (the factory's and the schedulers' own lists).
+CHOICES = {"interval": INTERVALS, "monitor": (None, *sorted(METRIC_MODES)), "anneal_strategy": ("cos", "linear"),
+           "warmup_method": ("linear", "constant"), "threshold_mode": ("rel", "abs")}
+MODE_CHOICES = {"CyclicLR": CyclicLR.MODES, "ReduceLROnPlateau": ("min", "max")}
+# Numeric ranges by key (inclusive bounds; the factory and the scheduler classes have the last word).
+FRACTIONS = {"start_factor", "end_factor", "warmup_factor", "min_factor", "alpha", "pct_start", "decay_rate"}
+NON_NEGATIVE = {"eta_min", "min_lr", "end_learning_rate", "threshold", "cooldown", "restart_limit", "patience"}
+POSITIVE = {"gamma", "power", "div_factor", "final_div_factor", "factor", "T_mult", "d_model", "lr"}
+RUN_FIELDS = ("trainer.max_epochs", "data.train_size", "data.batch_size", "data.val_split", "trainer.graph", "optimizer.lr")
+DISPLAY_POINTS = 2000  # per curve on the chart (~2 per pixel of a wide chart); exports keep every step
+
+
+@dataclass(frozen=True)
+class Section:
+    """A nested `_target_` node (a composition's inner schedule): a heading in the form."""
+
+    key: str
+    label: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class Field:
+    """One YAML value of a scheduler config and the widget that edits it."""
+
+    key: str  # the override key, e.g. scheduler.lr_scheduler.schedulers.0.total_iters
+    name: str
+    default: Any  # the YAML value; an interpolation stays a "${...}" string
+    kind: str  # bool | int | float | length | choice | list | text | nullable
+    depth: int = 0
+    choices: tuple = ()
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    interpolation: Optional[str] = None  # "${trainer.max_epochs}": the widget may follow it
+
+    @property
+    def step(self) -> float:
+        if self.kind in ("int", "length"):
+            return 1
+        magnitude = abs(self.default) if isinstance(self.default, (int, float)) and self.default else 0.1
+        exponent = math.floor(math.log10(magnitude))  # a tenth of the value's order of magnitude: 0.97 -> 0.1, 25 -> 1
+        return 10.0 ** (exponent - 1 if magnitude >= 1 else exponent)
+
+
+def scheduler_choices() -> list[str]:
+    """Every conf/scheduler/*.yaml, read on each call: a new YAML shows up without code changes."""
+    return group_choices("scheduler")
+
+
+def group_choices(group: str) -> list[str]:
+    """The choices of a conf/ group; `_*.yaml` files are bases the choices inherit, not choices."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def _numeric_bounds(name: str) -> tuple[Optional[float], Optional[float]]:
+    if name in FRACTIONS:
+        return 0.0, (None if name == "decay_rate" else 1.0)
+    if name in NON_NEGATIVE:
+        return 0.0, None
+    if name in POSITIVE:
+        return (1 if name in ("T_mult", "d_model") else 0.0), None
+    return None, None
+
+
+def length_args(target: str) -> tuple:
+    """The arguments of the `_target_` class that are lengths in epochs: the factory's unit table (UNITS)."""
+    module, _, attr = str(target).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+        return units_of("", cls).lengths if isinstance(cls, type) else ()
+    except (ImportError, AttributeError, ValueError, UserError):  # an unknown target: the factory will say so
+        return ()
+
+
+def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
+    """The widget for one YAML value, from its key and type; `target` is the `_target_` of the node holding it."""
+    is_length = name in length_args(target) or name.endswith("_epochs")
+    if isinstance(value, str) and value.startswith("${"):
+        return Field(key, name, value, "length" if is_length else "float", depth, minimum=0.0, interpolation=value)
+    short_target = str(target).rsplit(".", 1)[-1]
+    if name in CHOICES or (name == "mode" and short_target in MODE_CHOICES):
+        choices = CHOICES.get(name) or MODE_CHOICES[short_target]
+        return Field(key, name, value, "choice", depth, choices=tuple(choices) if value in choices else (value, *choices))
+    if isinstance(value, bool):
+        return Field(key, name, value, "bool", depth)
+    if isinstance(value, list):
+        return Field(key, name, value, "list", depth)
+    if value is None:
+        return Field(key, name, value, "nullable", depth)
+    if isinstance(value, (int, float)):
+        if is_length:
+            return Field(key, name, value, "length", depth, minimum=0.0)
+        low, high = _numeric_bounds(name)
+        return Field(key, name, value, "int" if isinstance(value, int) else "float", depth, minimum=low, maximum=high)
+    return Field(key, name, value, "text", depth)
+
+
+def scheduler_form(node: dict, prefix: str = "scheduler", depth: int = 0, target: str = "") -> list:
+    """Sections and Fields for every value of a scheduler config (its unresolved YAML), nested nodes included."""
+    items: list = []
+    target = str(node.get("_target_", target))
+    for name, value in node.items():
+        key = f"{prefix}.{name}"
+        if isinstance(value, dict) and "_target_" in value:
+            items.append(Section(key, f"{name}: {str(value['_target_']).rsplit('.', 1)[-1]}", depth + 1))
+            items += scheduler_form(value, key, depth + 1, str(value["_target_"]))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, child in enumerate(value):
+                items.append(Section(f"{key}.{i}", f"{name}[{i}]: {str(child.get('_target_')).rsplit('.', 1)[-1]}",
+                                     depth + 1))
+                items += scheduler_form(child, f"{key}.{i}", depth + 1, str(child.get("_target_")))
+        else:
+            items.append(_field(key, name, value, depth, target))
+    return items
+
+
+@lru_cache(maxsize=64)
+def _composed(overrides: tuple) -> DictConfig:
+    return compose_config(*overrides)
+
+
+def is_group_choice(override: str) -> bool:
+    """`scheduler=cosine`, `data=synthetic`: a choice of a conf/ folder (not a value inside the config)."""
+    key = override.split("=", 1)[0]
+    return "." not in key and (CONF / key).is_dir()
+
+
+def compose(overrides: Sequence[str]) -> DictConfig:
+    """compose_config(*overrides), faster on the explorer's edits: the config of the group choices is composed once
+    by compose_config (cached), then the value overrides are applied by the very Hydra function compose applies them
+    with last (ConfigLoaderImpl._apply_overrides_to_config). Saves ~0.15 s per edit; tests check it equals
+    compose_config for every field of every conf/scheduler YAML. Errors are compose_config's ConfigError."""
+    groups = tuple(o for o in overrides if is_group_choice(o))
+    values = [o for o in overrides if not is_group_choice(o)]
+    cfg = copy.deepcopy(_composed(groups))
+    try:
+        ConfigLoaderImpl._apply_overrides_to_config(OverridesParser.create().parse_overrides(values), cfg)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(f"bad override in {list(overrides)}: {str(error).split('Config search path')[0]}") from error
+    return cfg
+
+
+def defaults(scheduler: str, data: str = "cifar100", optimizer: str = "sgd") -> tuple[dict, dict, dict]:
+    """(unresolved scheduler YAML, its resolved values, the run's default RUN_FIELDS) for these choices."""
+    cfg = _composed((f"scheduler={scheduler}", f"data={data}", f"optimizer={optimizer}"))
+    run = {key: OmegaConf.select(cfg, key) for key in RUN_FIELDS}
+    return (OmegaConf.to_container(cfg.scheduler, resolve=False), OmegaConf.to_container(cfg.scheduler, resolve=True),
+            run)
+
+
+@lru_cache(maxsize=64)
+def resolved_scheduler(overrides: tuple) -> dict:
+    """The scheduler node of these overrides with interpolations resolved ({} when they do not compose)."""
+    try:
+        return {"scheduler": OmegaConf.to_container(compose(overrides).scheduler, resolve=True)}
+    except (UserError, OmegaConfBaseException):
+        return {}
+
+
+def select(container: Any, key: str) -> Any:
+    """container[a][b][0]... for the dotted override key `a.b.0`; None when absent."""
+    for part in key.split("."):
+        if isinstance(container, dict) and part in container:
+            container = container[part]
+        elif isinstance(container, list) and part.isdigit() and int(part) < len(container):
+            container = container[int(part)]
+        else:
+            return None
+    return container
+
+
+def hydra_value(value: Any) -> str:
+    """`value` in Hydra's override syntax (what `key=<this>` parses back to)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z_][\w./:-]*", text) and text not in ("null", "true", "false", "nan", "inf"):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def parse_hydra_value(text: str) -> Any:
+    """A value typed in Hydra's override syntax (e.g. `60, 120` or `[true,false]` or `null`), as Hydra parses it."""
+    try:
+        return OverridesParser.create().parse_override(f"x={text}").value()
+    except HydraException as error:
+        raise ConfigError(f"{text!r} is not a value Hydra can parse: {str(error).splitlines()[0]}") from None
+
+
+def parse_list(text: str) -> list:
+    """The list typed in a list field: `60, 120, 160` (brackets optional)."""
+    text = text.strip()
+    value = parse_hydra_value(text if text.startswith("[") else f"[{text}]")
+    return list(value)
+
+
+def tidy_number(value: Any) -> Any:
+    """Whole-number floats of length fields as ints, so the command reads `T_max=100`, not `T_max=100.0`."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+@dataclass
+class Setup:
+    """One curve on screen: choices, run overrides and scheduler edits, in command-line order."""
+
+    scheduler: str
+    data: str = "cifar100"
+    optimizer: str = "sgd"
+    run: dict = field(default_factory=dict)  # RUN_FIELDS keys that differ from the config's
+    edits: dict = field(default_factory=dict)  # scheduler.* keys that differ from the YAML
+
+    def overrides(self) -> list[str]:
+        groups = [f"scheduler={self.scheduler}"]
+        groups += [f"data={self.data}"] if self.data != "cifar100" else []
+        groups += [f"optimizer={self.optimizer}"] if self.optimizer != "sgd" else []
+        return groups + [f"{k}={hydra_value(v)}" for k, v in {**self.run, **self.edits}.items()]
+
+
+def train_command(overrides: Sequence[str]) -> str:
+    return " ".join(["python train.py", *(shlex.quote(o) for o in overrides)])
+
+
+def plot_command(overrides: Sequence[str]) -> str:
+    return " ".join(["python scripts/plot_schedules.py", *(shlex.quote(o) for o in overrides)])
+
+
+def multirun_command(setups: Sequence[Sequence[str]]) -> Optional[str]:
+    """One `train.py --multirun` line whose sweep is exactly these override lists, or None when no single
+    sweep is (a sweep runs the cartesian product of its comma-separated values)."""
+    parsed = [dict(o.split("=", 1) for o in overrides) for overrides in setups]
+    keys = list(dict.fromkeys(k for p in parsed for k in p))
+    if any(set(p) != set(keys) for p in parsed):
+        return None
+    values = {k: list(dict.fromkeys(p[k] for p in parsed)) for k in keys}
+    wanted = {tuple(p[k] for k in keys) for p in parsed}
+    if set(product(*(values[k] for k in keys))) != wanted or len(wanted) != len(parsed):
+        return None
+    parts = [f"{k}={','.join(v)}" for k, v in values.items()]
+    return " ".join(["python train.py --multirun", *(shlex.quote(p) for p in parts)])
+
+
+@dataclass
+class Computed:
+    """A curve for the screen: the preview (exact, for exports) or the one-paragraph error that replaced it."""
+
+    overrides: tuple
+    preview: Optional[SchedulePreview] = None
+    error: Optional[str] = None
+
+    @cached_property
+    def lrs(self) -> np.ndarray:
+        return np.array([lr for _, _, lr in self.preview.curve])
+
+    @cached_property
+    def shown_steps(self) -> np.ndarray:
+        """The steps the chart draws (display_indices): computed once per curve, not on every rerun."""
+        return display_indices(self.lrs)
+
+
+@lru_cache(maxsize=32)
+def compute(overrides: tuple) -> Computed:
+    """Compose `overrides` as train.py would and preview the schedule; a user error becomes its paragraph."""
+    try:
+        return Computed(overrides, preview=preview(compose(overrides)))
+    except UserError as error:
+        return Computed(overrides, error=paragraph(str(error)))
+    except InstantiationException as error:  # hydra wraps what a `_target_` (e.g. the optimizer) raised
+        cause = error.__cause__
+        return Computed(overrides, error=paragraph(str(cause) if isinstance(cause, UserError) else
+                                                   f"the optimizer rejected its arguments: {cause or error}"))
+    except OmegaConfBaseException as error:  # e.g. an interpolation to a missing key, as plot_schedules reports it
+        return Computed(overrides, error=paragraph(f"the config cannot be resolved: {error}"))
+    except Exception as error:  # noqa: BLE001  a scheduler failing in a way the factory does not check: shown, not a crash
+        return Computed(overrides, error=paragraph(f"{type(error).__name__} while previewing {list(overrides)}: {error} "
+                                                   f"(the factory should have caught this; please report it)"))
+
+
+def key_points(name: str, preview_: SchedulePreview) -> dict:
+    """Peak LR and its step, the LR at 25/50/75/100 % of the run, the LR budget (sum over steps), the final LR."""
+    lrs = np.array([lr for _, _, lr in preview_.curve])
+    total, spe = len(lrs), preview_.steps_per_epoch
+    row = {"curve": name, "steps": total, "peak LR": float(lrs.max()), "peak step": int(lrs.argmax())}
+    for pct in (25, 50, 75):
+        row[f"LR at {pct}%"] = float(lrs[min(total - 1, round(pct / 100 * total))])
+    row["LR at 100% (final)"] = float(lrs[-1])
+    row["LR budget (sum over steps)"] = float(lrs.sum())
+    row["LR budget (LR x epochs)"] = float(lrs.sum() / spe)
+    return row
+
+
+def display_indices(values: np.ndarray, points: int = DISPLAY_POINTS) -> np.ndarray:
+    """Indices of at most ~`points` samples that keep every bucket's minimum and maximum (peaks, steps, restarts)
+    plus the first and last step: the chart looks like the full curve; exports use every step."""
+    n = len(values)
+    if n <= points:
+        return np.arange(n)
+    buckets = max(1, points // 2)
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    picks = [0, n - 1]
+    for start, stop in zip(edges[:-1], edges[1:]):
+        chunk = values[start:stop]
+        picks += [start + int(chunk.argmin()), start + int(chunk.argmax())]
+    return np.unique(np.array(picks))
+
+
+# ---- real runs -------------------------------------------------------------------------------------------
+
+
+def find_runs(folder: Path, limit: int = 500) -> list[Path]:
+    """Run directories under `folder` (the folder itself included): those with a .hydra/config.yaml."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"runs folder {str(folder)!r} is not a directory; give a runs/ or multiruns/ folder, "
+                          f"or one run directory.")
+    found = sorted({p.parent.parent for p in folder.glob("**/.hydra/config.yaml")})
+    return found[:limit]
+
+
+@dataclass
+class RunOverlay:
+    """A finished run: the LR it logged next to the curve its own config plans."""
+
+    run_dir: Path
+    overrides: list
+    planned: list  # (step, epoch, lr)
+    logged: dict  # step -> lr read back from TensorBoard (float32)
+    steps_per_epoch: int
+    monitor: Optional[str]
+
+    @property
+    def compared_steps(self) -> list[int]:
+        return [s for s in sorted(self.logged) if s < len(self.planned)]
+
+    @property
+    def max_abs_difference(self) -> float:
+        return max((abs(self.logged[s] - self.planned[s][2]) for s in self.compared_steps), default=float("nan"))
+
+    @property
+    def max_float32_difference(self) -> float:
+        """Largest difference after rounding the plan to float32, as TensorBoard stores scalars: 0 when exact."""
+        return max((abs(self.logged[s] - float(np.float32(self.planned[s][2]))) for s in self.compared_steps),
+                   default=float("nan"))
+
+    def summary(self) -> dict:
+        steps = self.compared_steps
+        return {"schedule": run_schedule_name(self.run_dir), "steps logged": len(self.logged),
+                "steps planned": len(self.planned), "max |logged - planned|": self.max_abs_difference,
+                "max |logged - float32(planned)|": self.max_float32_difference, "replayed metric": self.monitor or "",
+                "compared steps": f"{steps[0]}..{steps[-1]}" if steps else "none", "run": str(self.run_dir)}
+
+
+def logged_lr(run_dir: Path) -> dict:
+    """step -> `lr` scalar of a run's TensorBoard events (EventAccumulator, as read_val_curve reads metrics)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    if "lr" not in events.Tags().get("scalars", []):
+        raise ConfigError(f"run {str(run_dir)!r} logged no 'lr' scalar to TensorBoard (no events.out.tfevents.* with "
+                          f"it); overlay a run that train.py wrote.")
+    return {event.step: event.value for event in events.Scalars("lr")}
+
+
+def run_schedule_name(run_dir: Path) -> str:
+    """The schedule a run trained with (its directory name may be a long sweep override list)."""
+    try:
+        return str(OmegaConf.load(Path(run_dir) / ".hydra" / "config.yaml").scheduler.get("name") or "custom")
+    except (OSError, OmegaConfBaseException):
+        return "unreadable config"
+
+
+def run_overrides(run_dir: Path) -> list[str]:
+    path = Path(run_dir) / ".hydra" / "overrides.yaml"
+    return [str(o) for o in OmegaConf.load(path)] if path.is_file() else []
+
+
+def overlay_run(run_dir: Path) -> RunOverlay:
+    """The run's logged LR and the curve planned from its own .hydra/config.yaml (plateau: its metric replayed)."""
+    run_dir = Path(run_dir)
+    try:
+        cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    except (OSError, OmegaConfBaseException) as error:
+        raise ConfigError(f"run {str(run_dir)!r}: cannot read .hydra/config.yaml ({error}).") from None
+    monitor = cfg.scheduler.get("monitor")
+    val_curve = read_val_curve(run_dir, monitor) if monitor else None
+    planned = planned_lr_curve(cfg, val_curve=val_curve)  # the run builder's own preview of this config
+    return RunOverlay(run_dir, run_overrides(run_dir), planned, logged_lr(run_dir), steps_per_epoch(cfg), monitor)
