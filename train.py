@@ -23,7 +23,10 @@ from engine.checkpoint import seed_epoch
 from engine.errors import user_errors
 from engine.progress import evaluate
 from engine.recorder import RunRecorder
-from engine.resume import finished_status, resume_argv
+from engine import distributed
+from engine.console import say, show_progress
+from engine.resume import check_run_dir, resume_argv
+from engine.run_lock import hold_run_dir
 from engine.run import build_run
 from engine.run_files import discard_if_stopped_early
 from engine.steps import train_step
@@ -34,10 +37,16 @@ from engine.sweep_names import varying_names_argv
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> Optional[float]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    ended = finished_status(run_dir)
+    with user_errors():
+        ended = check_run_dir(run_dir, cfg)  # a finished run is never rewritten; a changed config is refused
     if ended:  # e.g. a sweep re-run to finish its killed jobs
-        print(f"{run_dir} already ended ({ended}); nothing to do.")
+        say(f"{run_dir} already ended ({ended}); nothing to do.")
         return None
+    with user_errors(), hold_run_dir(run_dir, writer=distributed.is_rank_zero()):  # one writer per run directory
+        return train(cfg, run_dir)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
     with discard_if_stopped_early(run_dir), user_errors():  # a run stopped by a config error leaves no directory
         run = build_run(cfg)  # device, model, optimizer, schedule, train/eval steps: every config check
         recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events; resumed from the newest checkpoint
@@ -55,7 +64,7 @@ def main(cfg: DictConfig) -> Optional[float]:
                 seed_epoch(cfg.seed, epoch)
                 batches = itertools.islice(train_loader, progress.batch_in_epoch, None)
                 bar = tqdm(batches, desc=f"epoch {epoch + 1}/{trainer.max_epochs}", total=len(train_loader),
-                           initial=progress.batch_in_epoch, disable=not trainer.progress, leave=False)
+                           initial=progress.batch_in_epoch, disable=not show_progress(trainer.progress), leave=False)
                 epoch_start = time.time()
                 for images, labels in bar:
                     lrs = train_step(run.steps, run.schedule, meter, images, labels)  # forward, backward, update, LR

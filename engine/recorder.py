@@ -8,7 +8,6 @@ summary.json and, when the run stopped mid-epoch, a checkpoint at the step bound
 """
 from __future__ import annotations
 
-import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -19,20 +18,17 @@ from hydra.types import RunMode
 
 from common.files import atomic_write_text
 from engine import distributed
-from engine.checkpoint import CheckpointDir, load_checkpoint
+from engine.checkpoint import CheckpointDir
 from engine.errors import paragraph
 from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.progress import Progress, StepMeter, describe_run
 from engine.run import Run
-from engine.resume import FINAL_STATUSES
+from engine.console import error as print_error
+from engine.console import say, warn
+from engine.resume import FINAL_STATUSES, newest_valid_state, resume_command
 from engine.run_files import RunSummary, open_event_writer, record_run_info
 
 INTERRUPTED_EXIT, FAILED_EXIT = 130, 1
-
-
-def resume_command(run_dir: Path) -> str:
-    """The command that continues the run in `run_dir`, quoted so it runs as printed."""
-    return f"python train.py {shlex.quote(f'resume={run_dir}')}"
 
 
 def in_sweep() -> bool:
@@ -60,13 +56,14 @@ class RunRecorder:
 
     def _restore(self) -> Progress:
         """The progress of the newest checkpoint, loaded into the run; a fresh Progress when there is none."""
-        path = self.checkpoints.latest()
-        if path is None:
+        found = newest_valid_state(self.checkpoints, self.cfg, self.run.device)
+        if found is None:
             if self.cfg.get("resume"):
-                print(f"resume={self.cfg.resume}: no checkpoint yet, starting the run from the beginning")
+                say(f"resume={self.cfg.resume}: no checkpoint yet, starting the run from the beginning")
             return Progress()
-        progress = self.run.restore(load_checkpoint(path, self.run.device), path)
-        print(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
+        path, state = found
+        progress = self.run.restore(state, path)
+        say(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
         return progress
 
     def _progress_fields(self) -> dict:
@@ -85,7 +82,7 @@ class RunRecorder:
         self.progress.wall_time_s = wall_time_s
         self.summary.update(**self._progress_fields())
         self.save_checkpoint(is_best)
-        print(f"epoch {self.progress.epoch}/{self.cfg.trainer.max_epochs}  loss {metrics['train/loss_epoch']:.4f}  "
+        say(f"epoch {self.progress.epoch}/{self.cfg.trainer.max_epochs}  loss {metrics['train/loss_epoch']:.4f}  "
               f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {self.progress.last_lr:.4g}")
 
     def finish(self, status: str, wall_time_s: float, diverged: Optional[dict] = None,
@@ -107,8 +104,8 @@ class RunRecorder:
             self.meter.check(self.progress.epoch + 1)  # the pending steps join the epoch's sums first
             self.save_checkpoint()
         except OSError as error:  # e.g. the disk that just filled up: the previous checkpoint stays
-            print(paragraph(f"could not write a checkpoint at step {self.progress.global_step} ({error}); "
-                            f"the previous one is intact.", prefix="warning: "), file=sys.stderr)
+            warn(paragraph(f"could not write a checkpoint at step {self.progress.global_step} ({error}); "
+                            f"the previous one is intact.", prefix="warning: "))
 
     def _close(self, fields: dict) -> None:
         try:
@@ -119,27 +116,27 @@ class RunRecorder:
                 log_hparams_end(self.writer, self.summary.fields)
             self.writer.close()
         except OSError as error:
-            print(paragraph(f"could not record the run's end in {self.run_dir} ({error}).", prefix="warning: "), file=sys.stderr)
+            warn(paragraph(f"could not record the run's end in {self.run_dir} ({error}).", prefix="warning: "))
 
     def _report(self, status: str, diverged: Optional[dict], error: Optional[BaseException]) -> Optional[float]:
         where = f"at step {self.progress.global_step} (epoch {self.progress.epoch + 1})"
         if status == "completed":
-            print(f"run directory: {self.run_dir}")
+            say(f"run directory: {self.run_dir}")
             return objective(self.cfg, self.summary.fields)
         if status == "diverged":  # exit 0: a sweep over learning rates goes on to its next member
-            print(f"diverged: non-finite loss at step {diverged['step']} (epoch {diverged['epoch']}, lr {diverged['lr']:.4g}); "
+            say(f"diverged: non-finite loss at step {diverged['step']} (epoch {diverged['epoch']}, lr {diverged['lr']:.4g}); "
                   f"run directory: {self.run_dir}")
             return objective(self.cfg, self.summary.fields)
         if status == "requeued":  # the cluster launcher requeues the job; it continues from this checkpoint
-            print(f"requeued {where}; the job continues from its checkpoint in {self.run_dir}")
+            say(f"requeued {where}; the job continues from its checkpoint in {self.run_dir}")
             return None
         if status == "interrupted":
-            print(paragraph(f"interrupted {where}; the run is saved. Continue with: {resume_command(self.run_dir)}",
-                            prefix=""), file=sys.stderr)
+            print_error(paragraph(f"interrupted {where}; the run is saved. Continue with: {resume_command(self.run_dir)}",
+                                  prefix=""))
             self._flush_and_exit(INTERRUPTED_EXIT)
         self._save_traceback(error)
-        print(paragraph(f"the run failed {where}: {type(error).__name__}: {error}. The last checkpoint is intact; once "
-                        f"the cause is fixed, continue with: {resume_command(self.run_dir)}"), file=sys.stderr)
+        print_error(paragraph(f"the run failed {where}: {type(error).__name__}: {error}. The last checkpoint is intact; once "
+                              f"the cause is fixed, continue with: {resume_command(self.run_dir)}"))
         if in_sweep():
             return None  # the sweep goes on with its other jobs; summary.json says this one failed
         self._flush_and_exit(FAILED_EXIT)
