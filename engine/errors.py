@@ -18,7 +18,7 @@ __all__ = ["ConfigError", "DataError", "UserError", "SweepJobFailed", "fail", "p
 
 
 class SweepJobFailed(CompactHydraException):
-    """A sweep job ended with a user error (already printed). Hydra records the job as failed and runs the
+    """A sweep job ended with a user error or failed (already printed). Hydra records the job as failed and runs the
     sweep's other jobs; when they are done it prints this one line and exits with code 1."""
 
 

@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from common.files import atomic_write_text
 from engine import distributed
 from engine.checkpoint import CheckpointDir
-from engine.errors import paragraph
+from engine.errors import SweepJobFailed, paragraph
 from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.progress import Progress, StepMeter, describe_run
 from engine.run import Run
@@ -137,8 +137,9 @@ class RunRecorder:
         self._save_traceback(error)
         print_error(paragraph(f"the run failed {where}: {type(error).__name__}: {error}. The last checkpoint is intact; once "
                               f"the cause is fixed, continue with: {resume_command(self.run_dir)}"))
-        if in_sweep():
-            return None  # the sweep goes on with its other jobs; summary.json says this one failed
+        if in_sweep():  # Hydra runs the sweep's other jobs, then exits 1 with one line (as for a user error)
+            raise SweepJobFailed(f"a job of this sweep failed (its error is above, and in its summary.json): "
+                                 f"{type(error).__name__}: {error}"[:400])
         self._flush_and_exit(FAILED_EXIT)
 
     def _save_traceback(self, error: Optional[BaseException]) -> None:

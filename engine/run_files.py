@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -115,30 +114,6 @@ def open_event_writer(run_dir: Path, global_step: int, history: dict) -> Summary
                     if key not in ("epoch", "lr"):
                         writer.add_scalar(key, values[i], epoch)
     return writer
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextmanager
-def recording_interrupts(summary: RunSummary) -> Iterator[None]:
-    """Ctrl-C or SIGTERM: status 'interrupted' in summary.json and exit code 130; the last checkpoint stays intact."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    except KeyboardInterrupt:
-        summary.update(status="interrupted")
-        from engine.resume import resume_command
-        print(f"interrupted; continue with: {resume_command(summary.path.parent)}", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Not sys.exit: OneFlow's interpreter-exit teardown can hang when the interrupt landed inside
-        # one of its ops (seen under load). Everything worth keeping is already on disk: summary.json
-        # just now, checkpoints atomically; events after the last checkpoint are purged on resume.
-        os._exit(130)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # What a run directory holds before its run began: Hydra's files, the lock, the console lines so far.
