@@ -93,7 +93,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
                     metrics.update(evaluate(run.steps.predict, loader, split))
                 run.schedule.after_epoch(metrics)
                 recorder.end_epoch(metrics, time.time() - started)
-                if stop_requested():
+                if stop_requested() and progress.epoch < trainer.max_epochs:  # after the last epoch: just complete
                     return recorder.finish(stop_requested(), time.time() - started)
         except Exception as error:  # noqa: BLE001  (a full disk, a bug: recorded as failed, never left "running")
             return recorder.finish("failed", time.time() - started, error=error)
