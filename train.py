@@ -19,16 +19,16 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from engine import distributed
 from engine.checkpoint import seed_epoch
+from engine.console import say, show_progress
 from engine.errors import user_errors
 from engine.progress import evaluate
 from engine.recorder import RunRecorder
-from engine import distributed
-from engine.console import say, show_progress
 from engine.resume import check_run_dir, resume_argv
-from engine.run_lock import hold_run_dir
 from engine.run import build_run
 from engine.run_files import discard_if_stopped_early
+from engine.run_lock import hold_run_dir
 from engine.steps import train_step
 from engine.stopping import graceful_stop, stop_requested
 from engine.sweep_names import varying_names_argv
