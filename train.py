@@ -25,7 +25,7 @@ from engine.console import say, show_progress
 from engine.errors import user_errors
 from engine.progress import evaluate
 from engine.recorder import RunRecorder
-from engine.resume import check_run_dir, resume_argv
+from engine.resume import check_run_dir, finished_status, resume_argv
 from engine.run import build_run
 from engine.run_files import discard_if_stopped_early
 from engine.run_lock import hold_run_dir
@@ -37,8 +37,10 @@ from engine.sweep_names import varying_names_argv
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> Optional[float]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    with user_errors():
-        ended = check_run_dir(run_dir, cfg)  # a finished run is never rewritten; a changed config is refused
+    with user_errors():  # a finished run is never rewritten; a changed config is refused (by the writing rank:
+        # the other ranks of a distributed run only read the atomically written summary.json, never a
+        # .hydra/config.yaml that rank 0's Hydra may still be writing)
+        ended = check_run_dir(run_dir, cfg) if distributed.is_rank_zero() else finished_status(run_dir)
     if ended:  # e.g. a sweep re-run to finish its killed jobs
         say(f"{run_dir} already ended ({ended}); nothing to do.")
         return None
