@@ -29,11 +29,6 @@ def stop_requested() -> Optional[str]:
     return _request
 
 
-def clear_stop_request() -> None:
-    global _request
-    _request = None
-
-
 def _on_signal(signum: int, frame: Any) -> None:
     if _request is not None and signum == signal.SIGINT:  # the second Ctrl-C: the user means now
         sys.stderr.write("\nsecond interrupt: exiting now; the last checkpoint is intact.\n")
