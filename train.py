@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from engine import distributed
 from engine.checkpoint import seed_epoch
+from engine.config_schema import validate_config
 from engine.console import say, show_progress
 from engine.errors import user_errors
 from engine.progress import evaluate
@@ -37,6 +38,8 @@ from engine.sweep_names import varying_names_argv
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> Optional[float]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with discard_if_stopped_early(run_dir), user_errors():  # a bad value is named as such, never as a changed config
+        validate_config(cfg, ranks=distributed.world_size())
     with user_errors():  # a finished run is never rewritten; a changed config is refused (by the writing rank:
         # the other ranks of a distributed run only read the atomically written summary.json, never a
         # .hydra/config.yaml that rank 0's Hydra may still be writing)

@@ -9,6 +9,8 @@ validator, schedulers.factory.build_lr_schedule, which needs the steps per epoch
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
 import re
 from dataclasses import dataclass
@@ -20,7 +22,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from common.errors import ConfigError
 from common.files import can_write_in
+from engine.config_keys import flatten
 from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER
+from input_pipeline.loaders import validation_images
 
 MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
 LOADER_CHOICES = ("device", "dataloader")  # input_pipeline.loaders.LOADERS
@@ -114,7 +118,22 @@ SCHEMA = (
     Field("trainer.amp", boolean, "true or false"),
     Field("trainer.amp_dtype", one_of(*AMP_DTYPE_CHOICES), " or ".join(AMP_DTYPE_CHOICES)),
     Field("trainer.acc1_thresholds", numbers(None, number(0, 100)), "a list of accuracies in 0..100 (%), e.g. [50, 60, 70]"),
+    # conf/model: the arguments the shipped architectures take (a bad one fails deep in a constructor otherwise)
+    Field("model.num_classes", whole(2), "a whole number >= 2 (classifier outputs; data.num_classes by default)"),
+    Field("model.width", whole(1), "a whole number of channels >= 1 (model=tiny's first block, 16 by default)"),
+    Field("model.depth", lambda v: _is_int(v) and v >= 10 and (v - 4) % 6 == 0,
+          "a whole number 6n+4 >= 10 (Wide ResNet depth, e.g. 16, 22, 28, 40)"),
+    Field("model.widen_factor", whole(1), "a whole number >= 1 (Wide ResNet width multiplier, e.g. 10)"),
+    Field("model.dropout", number(0, 1, high_open=True), "a dropout probability in [0, 1), e.g. 0.3"),
+    Field("model.name", lambda v: isinstance(v, str) and bool(v), "a flowvision architecture name, e.g. resnet50"),
+    Field("model.adapt_stem", boolean, "true or false"),
 )
+# Groups whose keys are all listed above (or, for scheduler, read by schedulers.factory): a key added with
+# `+trainer.typo=1` would be read by nothing. Nodes with a `_target_` take their constructor's arguments instead.
+CLOSED_GROUPS = ("trainer", "data", "data.augment")
+SCHEDULER_KEYS = ("name", "interval", "monitor", "lr_scheduler")  # schedulers.factory's top-level keys
+TARGET_NODES = ("model", "optimizer", "data.dataset")
+HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 _ABSENT = object()
 
 
@@ -140,12 +159,74 @@ def field_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def cross_field_problems(cfg: DictConfig) -> list[str]:
-    """Rules between fields: the validation split must leave training images."""
+def non_finite_problems(cfg: DictConfig) -> list[str]:
+    """`key=nan` for every number outside the schema that is NaN or infinite (the schema's own fields say more)."""
+    try:
+        tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    except OmegaConfBaseException:  # an interpolation that does not resolve: field_problems names schema fields
+        tree = OmegaConf.to_container(cfg, resolve=False)
+    checked = {f.key for f in SCHEMA}
+
+    def bad(value: Any) -> bool:
+        if isinstance(value, (list, tuple)):
+            return any(bad(v) for v in value)
+        return isinstance(value, float) and not math.isfinite(value)
+
+    return [f"{key}={value!r} is not valid: every number in the config must be finite (not nan or inf)"
+            for key, value in flatten(tree).items() if key not in checked and bad(value)]
+
+
+def _arguments(target: Any) -> Optional[list[str]]:
+    """The keyword arguments the callable `target` names (None: it takes **kwargs, or cannot be imported: instantiate says why)."""
+    module, _, name = str(target).rpartition(".")
+    try:
+        parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters.values()
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return None
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return None
+    return sorted(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def unknown_key_problems(cfg: DictConfig) -> list[str]:
+    """Keys under a group the project owns that nothing reads (e.g. `+trainer.nosuchkey=1`), with the valid names."""
+    known: dict[str, tuple[list[str], str]] = {
+        group: (sorted({f.key[len(group) + 1:].split(".")[0] for f in SCHEMA if f.key.startswith(group + ".")}), "")
+        for group in CLOSED_GROUPS}
+    known["scheduler"] = (list(SCHEDULER_KEYS), "")
+    for node in TARGET_NODES:
+        target = OmegaConf.select(cfg, f"{node}._target_", default=None)
+        arguments = _arguments(target) if target is not None else None
+        if arguments is not None:
+            known[node] = (arguments, f"the arguments of {target}")
+    problems = []
+    for group, (valid, what) in known.items():
+        node = OmegaConf.select(cfg, group, default=None)
+        if not isinstance(node, DictConfig):
+            continue
+        for key in node.keys():
+            if key not in valid and key not in HYDRA_KEYS:
+                problems.append(f"{group}.{key} is not a key of {group}, so nothing would read it; valid keys"
+                                f"{f' ({what})' if what else ''}: {', '.join(valid)}")
+    return problems
+
+
+def cross_field_problems(cfg: DictConfig, ranks: int = 1) -> list[str]:
+    """Rules between fields: the validation split must leave training images, and a batch must not exceed them."""
     train_size, val_split = _value(cfg, "data.train_size"), _value(cfg, "data.val_split")
+    val_split = 0 if val_split is _ABSENT else val_split
     if _is_int(train_size) and _is_int(val_split) and train_size >= 1 and val_split >= train_size:
         return [f"data.val_split={val_split} holds out every training image (data.train_size={train_size}); it must "
                 f"be below {train_size}, or a fraction between 0 and 1"]
+    batch_size = _value(cfg, "data.batch_size")
+    if not (whole(1)(train_size) and whole(1)(batch_size) and fraction_or_count(val_split)):
+        return []
+    images = (train_size - validation_images(val_split, train_size)) // ranks
+    if batch_size > images:  # one short step per epoch (none with drop_last): not the batch the run says it uses
+        shared = f" per rank ({ranks} ranks share them)" if ranks > 1 else ""
+        return [f"data.batch_size={batch_size} is larger than the {images} images trained on per epoch{shared} "
+                f"(data.train_size={train_size}, data.val_split={val_split}): every epoch would be a single optimizer "
+                f"step; use data.batch_size={images} or less ({images}: full-batch training)"]
     return []
 
 
@@ -167,9 +248,11 @@ def data_root_problem(root: Any) -> Optional[str]:
     return None
 
 
-def validate_config(cfg: DictConfig) -> None:
-    """Raise one ConfigError naming every field of `cfg` that cannot work, its value and what is valid."""
-    problems = field_problems(cfg) + cross_field_problems(cfg)
+def validate_config(cfg: DictConfig, ranks: int = 1) -> None:
+    """Raise one ConfigError naming every field of `cfg` that cannot work, its value and what is valid.
+
+    `ranks`: the processes of a distributed run, which split the training images between them."""
+    problems = field_problems(cfg) + non_finite_problems(cfg) + unknown_key_problems(cfg) + cross_field_problems(cfg, ranks)
     root = _value(cfg, "data.dataset.root")
     if root is not _ABSENT and not _dataset_present(root):
         problem = data_root_problem(root)

@@ -10,12 +10,13 @@ hydra.output_subdir); `check_run_dir` refuses a different one, and a finished ru
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -103,11 +104,20 @@ def rerun_command(run_dir: Union[str, Path], *extra: str) -> str:
     return " ".join(["python", shlex.quote(_script()), *(shlex.quote(o) for o in (*kept, *extra))])
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """`a == b`, except that NaN equals NaN (also inside lists): the same config read twice is the same config."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def config_differences(saved: dict, current: dict) -> list[str]:
     """`key: saved -> current` for every leaf that differs, except HARMLESS_KEYS (and keys under them)."""
     old, new = flatten(saved), flatten(current)
-    return [f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}"
-            for key in sorted(set(old) | set(new)) if not is_harmless(key) and old.get(key, "<absent>") != new.get(key, "<absent>")]
+    return [f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}" for key in sorted(set(old) | set(new))
+            if not is_harmless(key) and not same_value(old.get(key, "<absent>"), new.get(key, "<absent>"))]
 
 
 def resolved_config(cfg: DictConfig) -> dict:

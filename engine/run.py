@@ -82,7 +82,7 @@ class Run:
 
 def build_run(cfg: DictConfig) -> Run:
     """The run `cfg` describes, every config check included; raises a UserError before anything is written."""
-    validate_config(cfg)  # every field's type and range (engine/config_schema.py), before anything is built
+    validate_config(cfg, ranks=distributed.world_size())  # every field's type and range (engine/config_schema.py), before anything is built
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks
