@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from engine import distributed
 from engine.checkpoint import seed_epoch
+from engine.config import refuse_multirun_inspection
 from engine.config_schema import validate_config
 from engine.console import say, show_progress
 from engine.errors import user_errors
@@ -107,6 +108,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
 
 
 if __name__ == "__main__":
+    refuse_multirun_inspection(sys.argv)  # --cfg/--info print one config: Hydra refuses them with --multirun
     sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
     sys.argv = varying_names_argv(sys.argv)  # sweep job names show only the overrides that vary
     main()

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import engine.hydra_resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
 from engine.checkpoint import CheckpointDir
+from engine.config import with_overrides
 from engine.config_keys import HARMLESS_KEYS, flatten, is_harmless  # HARMLESS_KEYS: the keys a resumed run may change
 from engine.console import stop_run_log
 from engine.errors import ConfigError, fail
@@ -76,7 +77,8 @@ def resume_argv(argv: list[str]) -> list[str]:
     typed_now = [arg for i, arg in enumerate(argv[1:], 1) if i not in resumes]
     # Later overrides win in Hydra: the ones typed now come after the run's own. The run's .hydra/ is not
     # rewritten (hydra.output_subdir in conf/config.yaml); run_info.json records every resume's command.
-    return [argv[0], *original, *typed_now, f"resume={hydra_quote(str(run_dir))}", f"hydra.run.dir={hydra_quote(str(run_dir))}"]
+    return with_overrides([argv[0], *typed_now], before=original,  # flags such as --cfg job stay after every override
+                          after=[f"resume={hydra_quote(str(run_dir))}", f"hydra.run.dir={hydra_quote(str(run_dir))}"])
 
 
 def _shown_path(path: Path) -> str:

@@ -12,10 +12,9 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from engine.config import CONF, compose_config
+from engine.config import CONF, MULTIRUN_FLAGS, compose_config, is_override, with_overrides
 
 EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
-MULTIRUN_FLAGS = ("-m", "--multirun")
 # Config groups whose files may start a sweep themselves (hydra.mode: MULTIRUN, hydra.sweeper.params).
 SWEEP_GROUPS = ("experiment", "hparams_search")
 
@@ -25,7 +24,7 @@ def _overrides(argv: list[str]) -> Optional[list]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    texts = [arg for arg in argv[1:] if "=" in arg and not arg.startswith("-")]
+    texts = [arg for arg in argv[1:] if is_override(arg)]
     try:
         parsed = OverridesParser.create().parse_overrides(texts)
     except HydraException:
@@ -66,4 +65,4 @@ def varying_names_argv(argv: list[str]) -> list[str]:
             return argv
     keys = [k for k in _configured_exclude_keys() if k not in varying]
     keys += sorted({o.key_or_group for o in fixed} - set(keys) - varying)
-    return [*argv, f"{EXCLUDE_KEYS}=[{','.join(repr(k) for k in keys)}]"]
+    return with_overrides(argv, after=[f"{EXCLUDE_KEYS}=[{','.join(repr(k) for k in keys)}]"])  # before any --cfg job

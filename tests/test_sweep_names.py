@@ -50,3 +50,28 @@ def test_real_sweep_job_directories_are_named_by_what_varies(tmp_path):
         summary = json.loads((sweep / job / "summary.json").read_text())
         assert summary["status"] == "completed" and summary["scheduler"] == job.split("=")[1]
         assert summary["model"] == "tiny"  # the shared overrides still apply; they are only left out of the name
+
+
+def test_inspection_flags_stay_after_every_override(tmp_path):
+    """Hydra takes its overrides as one run: one added after `--cfg job` was refused as an unrecognized argument."""
+    from engine.resume import resume_argv
+    out = varying_names_argv(["train.py", "-m", "scheduler=cosine,step", "model=tiny", "--cfg", "job", "--resolve"])
+    assert out[:4] == ["train.py", "-m", "scheduler=cosine,step", "model=tiny"] and out[4].startswith(EXCLUDE_KEYS)
+    assert out[5:] == ["--cfg", "job", "--resolve"]
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- data=synthetic\n- model=tiny\n")
+    out = resume_argv(["train.py", f"resume={tmp_path}", "seed=3", "--cfg", "job"])
+    assert out[:4] == ["train.py", "data=synthetic", "model=tiny", "seed=3"]  # typed overrides after the run's own
+    assert out[4].startswith("resume=") and out[5].startswith("hydra.run.dir=") and out[6:] == ["--cfg", "job"]
+
+
+def test_cfg_job_of_a_resumed_run_prints_its_config_and_with_multirun_is_one_paragraph(tmp_path, train):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- data=synthetic\n- model=tiny\n")
+    shown = train(f"resume={tmp_path}", "seed=3", "--cfg", "job", "--resolve")
+    assert shown.returncode == 0, shown.stderr
+    assert "width: 16" in shown.stdout and "seed: 3" in shown.stdout and "num_classes: 10" in shown.stdout
+    refused = train("-m", "data=synthetic", "model=tiny", "seed=0,1", "--cfg", "job")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "--cfg prints (a config, Hydra's info) instead of running and cannot be combined with --multirun" in \
+        " ".join(refused.stderr.split())
