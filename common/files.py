@@ -119,12 +119,24 @@ NUMPY_GLOBALS = frozenset({
 })
 
 
+BYTES_GLOBALS = frozenset({("__builtin__", "bytes"), ("builtins", "bytes")})  # how protocol 2 pickles b"" (an empty array's data)
+
+
+def _bytes_copy(data: Any = b"") -> bytes:
+    """`bytes` for a pickle: a copy of bytes only, never `bytes(n)` (n zero bytes: a pickle could ask for terabytes)."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise pickle.UnpicklingError(f"refusing bytes({type(data).__name__}): only bytes are rebuilt")
+    return bytes(data)
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file: Any, allowed: Collection[tuple[str, str]], what: str, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
         self.allowed, self.what = allowed, what
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in BYTES_GLOBALS:
+            return _bytes_copy
         if (module, name) in self.allowed:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: {self.what} hold only containers, numbers, "

@@ -153,6 +153,9 @@ def _parse_batch(payload: bytes, source: str, split: str) -> dict:
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{source} holds data of type {getattr(data, 'dtype', type(data).__name__)} and shape "
                         f"{getattr(data, 'shape', '?')}; expected uint8 [N, 3072]. Delete it and download the dataset again.")
+    if not len(data):  # a cut-short or placeholder file, not a tampered one
+        raise DataError(f"{source} is empty: it holds 0 images, where a CIFAR-100 batch holds thousands (a truncated "
+                        f"or incomplete copy of the dataset?). Delete it and download the dataset again.")
     labels = {key: _labels(values, key, len(data), classes, source)
               for key, values, classes in (("fine_labels", fine, 100), ("coarse_labels", coarse, 20))}
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # CHW planes -> HWC

@@ -241,3 +241,24 @@ def test_missing_data_root_is_created_and_said(tmp_path, capsys):
     data = load_cifar100(root=str(root), url=(tmp_path / "elsewhere" / ARCHIVE_NAME).as_uri(), md5=md5)
     assert len(data.train_labels) == 60 and (root / FOLDER_NAME).is_dir()
     assert f"created {root}" in capsys.readouterr().out
+
+
+def test_an_empty_batch_is_called_empty_not_malicious(tmp_path):
+    """Protocol 2 pickles an empty array's data as a `bytes()` call: it was refused like a pickle that runs code."""
+    md5 = write_archive(tmp_path / ARCHIVE_NAME, train_payload=pickle.dumps(cifar_batch(0, 0), protocol=2))
+    with pytest.raises(DataError) as error:
+        load_cifar100(root=str(tmp_path), md5=md5, download=False)
+    assert "train is empty: it holds 0 images" in str(error.value) and "refusing" not in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ARCHIVE_NAME]
+
+
+def test_bytes_in_a_pickle_rebuild_bytes_only():
+    from common.files import restricted_unpickle
+    assert restricted_unpickle(pickle.dumps({b"k": b""}, protocol=2), "CIFAR batches", encoding="bytes") == {b"k": b""}
+
+    class AllocatesBytes:  # bytes(10**12) would allocate a terabyte
+        def __reduce__(self):
+            return (bytes, (10**12,))
+
+    with pytest.raises(pickle.UnpicklingError, match="refusing bytes"):
+        restricted_unpickle(pickle.dumps(AllocatesBytes(), protocol=2), "CIFAR batches")
