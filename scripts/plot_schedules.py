@@ -5,11 +5,14 @@
     python scripts/plot_schedules.py scheduler=plateau --val-curve-from runs/2026-01-01/12-00-00
 
 Takes the same overrides as train.py, composes the same Hydra config and builds the schedule through
-the same factory (schedulers.preview.lr_curve), without loading data or a model.
+the same factory (schedulers.preview.lr_curve), without loading data or a model. With --all, a
+schedule this run cannot hold (e.g. multistep's milestones in a 30-epoch run) is listed with its reason
+and the others are rendered: the exit code is 0 when any rendered, 2 when none could.
 """
 import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -19,7 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from common.files import atomic_write_text, json_text
 from engine.config import CONF, compose_config
-from engine.errors import fail, user_errors
+from engine.errors import UserError, fail, paragraph, user_errors
 from engine.run import steps_per_epoch
 from schedulers.preview import (build_preview_schedule, example_val_curve, lr_curve, plot_curve,
                                 plot_overview, read_val_curve)
@@ -84,7 +87,9 @@ def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:
     plot_curve(shown.curve, shown.steps_per_epoch, shown.title, out / f"{shown.name}.png", val_curve=shown.val_curve,
                val_label=shown.monitor or "")
     curve = shown.curve
-    print(f"{shown.name}: {len(curve)} steps, lr {curve[0][2]:.4g} -> {curve[-1][2]:.4g}  ({out / shown.name}.png/.csv/.json)")
+    peak_step, _, peak = max(curve, key=lambda point: point[2])  # the first step at the peak: a warmup's end
+    print(f"{shown.name}: {len(curve)} steps, lr first {curve[0][2]:.4g}, peak {peak:.4g} (step {peak_step}), "
+          f"last {curve[-1][2]:.4g}  ({out / shown.name}.png/.csv/.json)")
     return curve, shown.steps_per_epoch
 
 
@@ -100,7 +105,7 @@ def main(argv: list = None) -> None:
     if args.all and any(o.lstrip("+~").startswith("scheduler=") for o in args.overrides):
         fail("--all renders every schedule in conf/scheduler/; drop the scheduler=... override (or drop --all).")
     names = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml")) if args.all else [None]
-    curves = {}
+    curves, refused = {}, {}
     with user_errors():
         for name in names:
             cfg = compose_config(*args.overrides, *([f"scheduler={name}"] if name else []))  # ConfigError: one paragraph
@@ -108,9 +113,25 @@ def main(argv: list = None) -> None:
                 curves[cfg.scheduler.get("name") or name] = render(cfg, args.out, args.val_curve_from)
             except OmegaConfBaseException as error:  # e.g. an interpolation to a missing key
                 fail(f"the config cannot be resolved: {error}")
+            except UserError as error:  # --all: a preset this run cannot hold (multistep's epoch-160 milestone in 30 epochs)
+                if not args.all:
+                    raise
+                refused[name] = str(error)
+                print(paragraph(str(error), prefix=f"refused: {name}: "), file=sys.stderr)
         if args.all:
-            plot_overview(curves, args.out / "overview.png")
-            print(f"overview: {args.out / 'overview.png'}")
+            report_refused(curves, refused, args.out / "overview.png")
+
+
+def report_refused(curves: dict, refused: dict, overview: Path) -> None:
+    """--all: the overview of what rendered, and the refused schedules listed; exit 2 only when none rendered."""
+    if not curves:
+        fail(f"no schedule could be rendered with these overrides; each was refused ({len(refused)} reasons above), "
+             f"e.g. {next(iter(refused))}: {next(iter(refused.values()))}")
+    plot_overview(curves, overview)
+    print(f"overview: {overview}")
+    if refused:
+        print(f"rendered {len(curves)} of {len(curves) + len(refused)} schedules; refused (reasons above): "
+              f"{', '.join(refused)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

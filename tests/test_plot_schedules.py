@@ -79,3 +79,25 @@ def test_bad_input_is_one_paragraph_and_nonzero_exit(tmp_path, args, needle):
     assert "Traceback" not in result.stderr and needle in result.stderr, result.stderr
     assert sum(line.startswith("error:") for line in result.stderr.splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_all_renders_what_a_short_run_can_hold_and_lists_the_refused(tmp_path, capsys):
+    """--all stopped at the first refused schedule (multistep's epoch-60 milestone in 30 epochs); now the rest renders.
+    Graph mode refuses the schedules nn.Graph cannot run whatever the presets' lengths, so some are always refused."""
+    plot_schedules.main(["--all", "--out", str(tmp_path), *RUN[:2], "trainer.max_epochs=30", "trainer.graph=true"])
+    out, err = capsys.readouterr()
+    summary = err.strip().splitlines()[-1]
+    refused = set(summary.split(": ")[-1].split(", "))
+    rendered = {p.stem for p in tmp_path.glob("*.csv")}
+    assert {"noam", "plateau", "onecycle"} <= refused and {"cosine", "linear", "step"} <= rendered
+    assert refused == set(SCHEDULES) - rendered and (tmp_path / "overview.png").is_file()
+    assert summary.startswith(f"rendered {len(rendered)} of {len(SCHEDULES)} schedules")
+    assert all(f"refused: {name}: scheduler" in err for name in refused)  # each with its reason
+    # first, peak and last, so a warmup's peak is visible (was "lr first -> last")
+    assert "linear: 150 steps, lr first 0.01, peak 0.1 (step 25), last 0.1" in out
+
+
+def test_all_exits_2_when_no_schedule_can_be_rendered(tmp_path):
+    with pytest.raises(SystemExit) as stopped:
+        plot_schedules.main(["--all", "--out", str(tmp_path), *RUN[:2], "trainer.max_epochs=0"])
+    assert stopped.value.code == 2 and not (tmp_path / "overview.png").exists()
