@@ -101,13 +101,13 @@ class CyclicLR(LRScheduler):
 
 
 class Noam:
-    """`factor * d_model^-0.5 * min(step^-0.5, step * warmup_iters^-1.5)` (Vaswani et al. 2017).
+    """`factor * d_model^-0.5 * min(step^-0.5, step * warmup_iters^-1.5)` (Vaswani et al. 2017), step clamped to >= 1.
     factor=None picks sqrt(d_model * warmup_iters), so the factor peaks at exactly 1 at the end of
-    warmup and the optimizer's lr is the peak LR. At step 0 the factor is 0, the formula's own value
-    (its warmup term is linear from 0): the usual "treat step 0 as 1" would give 1/warmup_iters, a
-    value that depends on the unit (1/1955 of the LR per optimizer step, 1/5 per epoch), so the
-    per-step and per-epoch curves would disagree in the first epoch. With interval: epoch the whole
-    first epoch therefore trains at LR 0. A class, not a lambda, so LambdaLR's state_dict saves it."""
+    warmup and the optimizer's lr is the peak LR. Step 0 is computed as step 1, as the PyTorch recipes do
+    (the Annotated Transformer's `rate`: `if step == 0: step = 1`): the formula's own 0 would make the first
+    optimizer step a no-op (and with interval: epoch, the whole first epoch). The factor at step 0 is thus
+    1/warmup_iters in scheduler steps: 1/1955 of the LR per optimizer step, 1/5 per epoch for the preset.
+    A class, not a lambda, so LambdaLR's state_dict saves it."""
 
     def __init__(self, d_model: int, warmup_iters: int, factor: Optional[float] = None):
         if d_model <= 0:
@@ -116,8 +116,7 @@ class Noam:
         self.factor = math.sqrt(d_model * warmup_iters) if factor is None else factor
 
     def __call__(self, step: int) -> float:
-        if step <= 0:
-            return 0.0
+        step = max(step, 1)
         return self.factor * self.d_model ** -0.5 * min(step ** -0.5, step * self.warmup_iters ** -1.5)
 
 

@@ -77,7 +77,7 @@ EXPECTED = {
     "cosine_decay": lambda s: LR * (0.01 + 0.99 * half_cos(s / T)),
     "cosine": lambda s: LR * half_cos(s / T),
     "cosine_restarts": cosine_restarts,
-    "noam": lambda s: LR * min(math.sqrt(5 * SPE / s), s / (5 * SPE)) if s else 0.0,  # linear warmup from 0
+    "noam": lambda s: LR * min(math.sqrt(5 * SPE / max(s, 1)), max(s, 1) / (5 * SPE)),  # step 0 as step 1
     "sequential": lambda s: LR * (warm(s, 5 * SPE, 0.01) if s < 5 * SPE else 1.0 if s < 160 * SPE else 1 - (s - 160 * SPE) / (40 * SPE)),
     "warmup_cosine": lambda s: LR * (0.01 + (half_cos(5 * SPE / T) - 0.01) * s / (5 * SPE) if s < 5 * SPE else half_cos(s / T)),
     "chained": lambda s: LR * warm(s, 5 * SPE, 0.01) * half_cos(s / T),
@@ -100,7 +100,7 @@ VARIANTS = [  # (overrides, closed form) for options the default YAMLs leave off
     (["scheduler=warmup_cosine", "scheduler.lr_scheduler.warmup_prefix=true", "scheduler.lr_scheduler.scheduler_or_optimizer.T_max=195"],
      lambda s: LR * (warm(s, 5 * SPE, 0.01) if s < 5 * SPE else half_cos((s - 5 * SPE) / (195 * SPE)))),
     (["scheduler=noam", "scheduler.lr_scheduler.lr_lambda.factor=2.0", "scheduler.lr_scheduler.lr_lambda.d_model=64"],
-     lambda s: LR * 2.0 * 64 ** -0.5 * min(s ** -0.5, s * (5 * SPE) ** -1.5) if s else 0.0),
+     lambda s: LR * 2.0 * 64 ** -0.5 * min(max(s, 1) ** -0.5, max(s, 1) * (5 * SPE) ** -1.5)),
     (["scheduler=plateau", "scheduler.monitor=val/acc1"], lambda s: plateau_lr(s // SPE)),
 ]
 
@@ -130,7 +130,10 @@ def test_variant_matches_closed_form(overrides, expected):
 def test_step_and_epoch_cadence_agree_at_epoch_boundaries(name):
     per_step = curve_of(f"scheduler={name}", "scheduler.interval=step")
     per_epoch = curve_of(f"scheduler={name}", "scheduler.interval=epoch")
-    for epoch in range(EPOCHS):  # epoch 0 included
+    for epoch in range(EPOCHS):  # epoch 0 included, except Noam's: step 0 counts as step 1 in either unit
+        if name == "noam" and epoch == 0:
+            assert per_step[0] == pytest.approx(LR / (5 * SPE)) and per_epoch[0] == pytest.approx(LR / 5)
+            continue
         assert math.isclose(per_step[epoch * SPE], per_epoch[epoch * SPE], rel_tol=1e-9, abs_tol=1e-15), epoch
         assert len(set(per_epoch[epoch * SPE:(epoch + 1) * SPE])) == 1  # per-epoch: constant within an epoch
 
@@ -241,3 +244,19 @@ def test_every_param_group_follows_the_schedule():
     for step in range(400):
         assert math.isclose(optimizer.param_groups[1]["lr"], 0.1 * optimizer.param_groups[0]["lr"], rel_tol=1e-12)
         schedule.after_optimizer_step()
+
+
+def annotated_transformer_rate(step, model_size, factor, warmup):
+    """The PyTorch reference (harvardnlp's Annotated Transformer, `rate`), copied: it clamps step 0 to 1."""
+    if step == 0:
+        step = 1
+    return factor * (model_size ** (-0.5) * min(step ** (-0.5), step * warmup ** (-1.5)))
+
+
+def test_noam_matches_the_pytorch_recipe_and_its_first_step_trains():
+    """Noam's LR at step 0 was 0, so the first optimizer step changed nothing."""
+    curve = curve_of("scheduler=noam", "scheduler.lr_scheduler.lr_lambda.factor=1.0")
+    expected = [LR * annotated_transformer_rate(s, 512, 1.0, 5 * SPE) for s in range(T)]
+    assert all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(curve, expected)) and curve[0] > 0
+    epoch_curve = curve_of("scheduler=noam", "scheduler.interval=epoch")
+    assert epoch_curve[0] == pytest.approx(LR / 5)  # the preset's first epoch trains at a fifth of the LR, not at 0
