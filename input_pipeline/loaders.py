@@ -1,21 +1,30 @@
 """Build the training and evaluation loaders a run asks for (`data.loader`) from the data config."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
 from input_pipeline.arrays import DataError, DatasetArrays
 from input_pipeline.device_loader import DeviceLoader
 from input_pipeline.splits import hold_out_validation
-from input_pipeline.transforms_loader import TransformsLoader
 
-Loader = Union[DeviceLoader, TransformsLoader]
+if TYPE_CHECKING:
+    from input_pipeline.transforms_loader import TransformsLoader
 
-# data.loader -> (class, the data fields only that loader takes)
+Loader = Union[DeviceLoader, "TransformsLoader"]
+
+
+def _transforms_loader() -> type:
+    """The DataLoader + flowvision path, imported only when asked for: flowvision costs a run without it ~0.3 s."""
+    from input_pipeline.transforms_loader import TransformsLoader
+    return TransformsLoader
+
+
+# data.loader -> (the class, imported on demand; the data fields only that loader takes)
 LOADERS = {
-    "device": (DeviceLoader, ("backend",)),
-    "dataloader": (TransformsLoader, ("num_workers",)),
+    "device": (lambda: DeviceLoader, ("backend",)),
+    "dataloader": (_transforms_loader, ("num_workers",)),
 }
 
 
@@ -57,7 +66,8 @@ def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: s
     if num_classes is not None and highest >= num_classes:
         raise DataError(f"data.num_classes={num_classes} but the dataset has labels up to {highest}; "
                         f"set data.num_classes={highest + 1} (20 for CIFAR-100's coarse labels, 100 for its fine ones).")
-    loader_class, own_fields = LOADERS[kind]
+    import_class, own_fields = LOADERS[kind]
+    loader_class = import_class()
     aug = data_cfg.get("augment", {})
     common = dict(device=device, mean=list(data_cfg["mean"]), std=list(data_cfg["std"]),
                   **{field: data_cfg[field] for field in own_fields if field in data_cfg})
