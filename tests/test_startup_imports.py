@@ -22,3 +22,9 @@ def test_the_training_path_does_not_import_plotting_or_analysis_libraries():
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == [], f"a run imports {result.stdout.strip()}: import them where they are used"
+
+
+def test_bench_startup_times_a_real_start_up_to_its_first_step():
+    from scripts import bench_startup
+    report = bench_startup.main(["--repeats", "1"])
+    assert report["first_step_s_median"] > report["import_train_s_median"] > 0  # compose, checks, data come after imports
