@@ -176,16 +176,18 @@ def non_finite_problems(cfg: DictConfig) -> list[str]:
             for key, value in flatten(tree).items() if key not in checked and bad(value)]
 
 
-def _arguments(target: Any) -> Optional[list[str]]:
-    """The keyword arguments the callable `target` names (None: it takes **kwargs, or cannot be imported: instantiate says why)."""
+def _arguments(target: Any, partial: bool) -> Optional[list[str]]:
+    """The keyword arguments the callable `target` names (None: it takes **kwargs, or cannot be imported: instantiate
+    says why). `partial`: the first argument is the caller's (an optimizer's parameters), not the config's."""
     module, _, name = str(target).rpartition(".")
     try:
-        parameters = inspect.signature(getattr(importlib.import_module(module), name)).parameters.values()
+        parameters = list(inspect.signature(getattr(importlib.import_module(module), name)).parameters.values())
     except (ImportError, AttributeError, ValueError, TypeError):
         return None
     if any(p.kind == p.VAR_KEYWORD for p in parameters):
         return None
-    return sorted(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return sorted(named[1:] if partial else named)
 
 
 def unknown_key_problems(cfg: DictConfig) -> list[str]:
@@ -196,7 +198,8 @@ def unknown_key_problems(cfg: DictConfig) -> list[str]:
     known["scheduler"] = (list(SCHEDULER_KEYS), "")
     for node in TARGET_NODES:
         target = OmegaConf.select(cfg, f"{node}._target_", default=None)
-        arguments = _arguments(target) if target is not None else None
+        partial = bool(OmegaConf.select(cfg, f"{node}._partial_", default=False))
+        arguments = _arguments(target, partial) if target is not None else None
         if arguments is not None:
             known[node] = (arguments, f"the arguments of {target}")
     problems = []
