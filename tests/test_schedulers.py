@@ -67,6 +67,16 @@ def smith_clr(s, half=20 * SPE, low=0.01 * LR, mode="triangular2", gamma_per_ste
     return low + (LR - low) * max(0.0, 1 - x) * amplitude
 
 
+def wsd(s, shape="1-sqrt", fraction=0.2, warmup=5 * SPE):  # warmup from 0, stable, cooldown over the last `fraction`
+    start = T - round(fraction * T)
+    if s < warmup:
+        return LR * s / warmup
+    if s < start:
+        return LR
+    p = (s - start) / (T - start)
+    return LR * {"linear": 1 - p, "cosine": half_cos(p), "1-sqrt": 1 - math.sqrt(p)}[shape]
+
+
 EXPECTED = {
     "constant": lambda s: LR,
     "linear": lambda s: LR * warm(s, 5 * SPE, 0.1),
@@ -86,6 +96,7 @@ EXPECTED = {
     "onecycle": onecycle,
     "cyclic": smith_clr,
     "linear_to_zero": lambda s: LR * (1 - s / T),
+    "wsd": wsd,
 }
 VARIANTS = [  # (overrides, closed form) for options the default YAMLs leave off
     (["scheduler=onecycle", "scheduler.lr_scheduler.anneal_strategy=linear"], lambda s: onecycle(s, cos=False)),
@@ -102,6 +113,10 @@ VARIANTS = [  # (overrides, closed form) for options the default YAMLs leave off
     (["scheduler=noam", "scheduler.lr_scheduler.lr_lambda.factor=2.0", "scheduler.lr_scheduler.lr_lambda.d_model=64"],
      lambda s: LR * 2.0 * 64 ** -0.5 * min(s ** -0.5, s * (5 * SPE) ** -1.5) if s else 0.0),
     (["scheduler=plateau", "scheduler.monitor=val/acc1"], lambda s: plateau_lr(s // SPE)),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=linear"], lambda s: wsd(s, "linear")),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=cosine", "scheduler.lr_scheduler.decay_fraction=0.5"],
+     lambda s: wsd(s, "cosine", 0.5)),
+    (["scheduler=wsd", "~scheduler.lr_scheduler.warmup_iters"], lambda s: wsd(s, warmup=0)),
 ]
 
 
@@ -209,6 +224,9 @@ BAD = [  # (overrides, words the one-paragraph message must contain)
     (["scheduler=step", "scheduler.interval=epoch", "scheduler.lr_scheduler.step_size=2.5"], ["step_size = 2.5", "whole number of epochs"]),
     (["scheduler=onecycle", "scheduler.lr_scheduler.pct_start=1.5"], ["OneCycleLR", "pct_start"]),
     (["scheduler=exponential", "scheduler.lr_scheduler.gamma=-1"], ["gamma = -1", "positive factor per epoch"]),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=sqrt"], ["WSD", "decay_shape", "1-sqrt"]),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_fraction=0.99"], ["WSD", "do not fit"]),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_fraction=1.5"], ["WSD", "decay_fraction", "(0, 1]"]),
 ]
 
 
