@@ -25,7 +25,7 @@ from engine.console import say, show_progress
 from engine.errors import user_errors
 from engine.progress import evaluate
 from engine.recorder import RunRecorder
-from engine.resume import check_run_dir, finished_status, resume_argv
+from engine.resume import check_run_dir, finished_status, fork_argv, resume_argv
 from engine.run import build_run
 from engine.run_files import discard_if_stopped_early
 from engine.run_lock import hold_run_dir
@@ -105,5 +105,6 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
 
 if __name__ == "__main__":
     sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
+    sys.argv = fork_argv(sys.argv)  # fork=<run dir>: that run's overrides; engine/fork.py starts from its checkpoint
     sys.argv = varying_names_argv(sys.argv)  # sweep job names show only the overrides that vary
     main()

@@ -73,9 +73,14 @@ class Run:
     def restore(self, state: dict, source: Any) -> Progress:
         """Load a checkpoint's `state` (read from `source`) into the run; refuses one of another experiment."""
         check_same_experiment(state["config"], self.cfg, source)
-        self.model.load_state_dict(state["model"])
-        self.steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
+        progress = self.load_training_state(state)  # optimizer first: it holds the LR the schedule continues from
         self.schedule.load_state_dict(state["schedule"])
+        return progress
+
+    def load_training_state(self, state: dict) -> Progress:
+        """A checkpoint's weights, optimizer state and random generators (not its schedule: a fork builds its own)."""
+        self.model.load_state_dict(state["model"])
+        self.steps.load_state_dict(state["steps"])
         restore_rng_states(state["rng"])
         return Progress.from_state_dict(state["progress"])
 
