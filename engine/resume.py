@@ -96,7 +96,10 @@ def fork_argv(argv: list[str]) -> list[str]:
     if found is None:
         return [arg for arg in argv if _override_key(arg) != "fork"]
     run_dir, original, typed_now = found
-    return [argv[0], *original, *typed_now, f"fork.run={hydra_quote(str(run_dir))}"]
+    # Hydra's options (-m, --config-name x) stay in front of every override (argparse takes one run of those)
+    options = [a for i, a in enumerate(typed_now) if a.startswith("-") or (i and typed_now[i - 1].startswith("-") and "=" not in a)]
+    overrides = [a for a in typed_now if a not in options]
+    return [argv[0], *options, *original, *overrides, f"fork.run={hydra_quote(str(run_dir))}"]
 
 
 def _shown_path(path: Path) -> str:
