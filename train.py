@@ -61,7 +61,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
             while progress.epoch < trainer.max_epochs:
                 # ---- train one epoch (after a mid-epoch checkpoint, skip the batches already trained)
                 epoch, diverged = progress.epoch, None
-                run.model.train()
+                run.train_mode()  # model.train(); a schedule-free optimizer's training weights
                 train_loader.set_epoch(epoch)
                 seed_epoch(cfg.seed, epoch)
                 batches = itertools.islice(train_loader, progress.batch_in_epoch, None)
@@ -89,7 +89,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
                 if diverged:
                     return recorder.finish("diverged", time.time() - started, diverged=diverged)
                 # ---- evaluate, step epoch-based schedules, end the epoch (metrics, summary, checkpoint)
-                run.model.eval()
+                run.eval_mode()  # model.eval(); a schedule-free optimizer's averaged weights, which the checkpoint keeps
                 metrics = progress.epoch_train_metrics()  # the check above brought in the last steps
                 for split, loader in eval_loaders.items():
                     metrics.update(evaluate(run.steps.predict, loader, split))
