@@ -259,3 +259,16 @@ def test_every_param_group_follows_the_schedule():
     for step in range(400):
         assert math.isclose(optimizer.param_groups[1]["lr"], 0.1 * optimizer.param_groups[0]["lr"], rel_tol=1e-12)
         schedule.after_optimizer_step()
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine"])
+def test_wsd_matches_pytorchs_sequential_composition(shape):
+    """PyTorch has no WSD; its SequentialLR(LinearLR warmup, ConstantLR, LinearLR | CosineAnnealingLR) is the same
+    curve for these two shapes (numbers from tests/reference/make_torch_references.py)."""
+    from pathlib import Path
+    reference = json.loads((Path(__file__).parent / "reference" / "torch_references.json").read_text())["wsd"]
+    assert reference["run"] == {"steps_per_epoch": SPE, "epochs": EPOCHS, "lr": LR, "warmup_epochs": 5,
+                                "warmup_factor": 0.01, "decay_fraction": 0.2}
+    ours = curve_of("scheduler=wsd", f"scheduler.lr_scheduler.decay_shape={shape}", "scheduler.lr_scheduler.warmup_factor=0.01")
+    bad = [(s, a, b) for s, (a, b) in enumerate(zip(ours, reference[shape])) if not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)]
+    assert len(ours) == len(reference[shape]) == T and not bad, bad[:3]
