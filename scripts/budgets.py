@@ -33,8 +33,9 @@ from common.files import atomic_save_figure, atomic_write_text  # noqa: E402
 SETTINGS = {  # schedule -> the overrides of its runs (the experiment presets of the digits comparison)
     "cosine": ["experiment=digits_cosine"],
     "wsd": ["experiment=digits_wsd"],
-    "schedule_free": ["experiment=digits", "optimizer=sgd_schedule_free", "scheduler=linear",
-                      "scheduler.lr_scheduler.total_iters=1"],  # a 1-epoch warmup from 0.1x, then constant
+    # a 1-epoch warmup from 0.1x, then constant; LR 10x the presets' SGD 0.05, as SGD's 0.1 -> the authors' 1.0
+    "schedule_free": ["experiment=digits", "optimizer=sgd_schedule_free", "optimizer.lr=0.5", "scheduler=linear",
+                      "scheduler.lr_scheduler.total_iters=1"],
 }
 
 
@@ -62,7 +63,7 @@ def run_all(budgets: Sequence[int], seeds: Sequence[int], runs: Path, extra: Seq
     shorter = ",".join(str(b) for b in budgets if b != longest)
     for stable in summaries(runs / "wsd"):
         if shorter and "forked_from" not in stable and stable["max_epochs"] == longest:
-            branches = runs / "wsd_branches" / f"seed={stable['seed']}"
+            branches = runs / "wsd_branches" / f"seed_{stable['seed']}"  # no "=": Hydra would parse it
             train(f"fork={stable['run_dir']}", f"trainer.max_epochs={shorter}", f"hydra.sweep.dir={branches}")
     train(*SETTINGS["schedule_free"], *extra, f"trainer.max_epochs={longest}", f"seed={seed_list}",
           f"hydra.sweep.dir={runs / 'schedule_free'}")
