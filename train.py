@@ -27,7 +27,7 @@ from engine.console import say, show_progress
 from engine.errors import user_errors
 from engine.progress import evaluate
 from engine.recorder import RunRecorder
-from engine.resume import check_run_dir, finished_status, resume_argv
+from engine.resume import check_run_dir, finished_status, fork_argv, resume_argv
 from engine.run import build_run
 from engine.run_files import discard_if_stopped_early
 from engine.run_lock import hold_run_dir
@@ -65,7 +65,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
             while progress.epoch < trainer.max_epochs:
                 # ---- train one epoch (after a mid-epoch checkpoint, skip the batches already trained)
                 epoch, diverged = progress.epoch, None
-                run.model.train()
+                run.train_mode()  # model.train(); a schedule-free optimizer's training weights
                 train_loader.set_epoch(epoch)
                 seed_epoch(cfg.seed, epoch)
                 batches = itertools.islice(train_loader, progress.batch_in_epoch, None)
@@ -93,7 +93,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
                 if diverged:
                     return recorder.finish("diverged", time.time() - started, diverged=diverged)
                 # ---- evaluate, step epoch-based schedules, end the epoch (metrics, summary, checkpoint)
-                run.model.eval()
+                run.eval_mode()  # model.eval(); a schedule-free optimizer's averaged weights, which the checkpoint keeps
                 metrics = progress.epoch_train_metrics()  # the check above brought in the last steps
                 for split, loader in eval_loaders.items():
                     metrics.update(evaluate(run.steps.predict, loader, split))
@@ -110,5 +110,6 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
 if __name__ == "__main__":
     refuse_multirun_inspection(sys.argv)  # --cfg/--info print one config: Hydra refuses them with --multirun
     sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
+    sys.argv = fork_argv(sys.argv)  # fork=<run dir>: that run's overrides; engine/fork.py starts from its checkpoint
     sys.argv = varying_names_argv(sys.argv)  # sweep job names show only the overrides that vary
     main()

@@ -109,6 +109,7 @@ SCHEMA = (
     Field("data.dataset.download", boolean, "true or false"),
     Field("data.dataset.test_size", whole(1), "a whole number >= 1"),
     Field("trainer.max_epochs", whole(1), "a whole number of epochs >= 1"),
+    Field("fork.at_epoch", lambda v: v == "auto" or whole(1)(v), "auto or a whole number of epochs >= 1 (an epoch checkpoint of the parent)"),
     Field("trainer.log_every_n_steps", whole(1), "a whole number of optimizer steps >= 1"),
     Field("trainer.checkpoint_every_n_steps", whole(0), "a whole number of optimizer steps >= 0 (0: only at epoch ends)"),
     Field("trainer.keep_last", whole(1), "a whole number >= 1 (checkpoints kept besides best.ckpt)"),

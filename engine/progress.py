@@ -26,6 +26,7 @@ class Progress:
     last_lr: Optional[float] = None  # the LR the latest optimizer step applied
     best: dict = field(default_factory=lambda: {"acc1": None, "acc5": None, "epoch": None, "test_acc1": None})
     history: dict = field(default_factory=lambda: {key: [] for key in HISTORY_KEYS})
+    forked_from: Optional[dict] = None  # a fork's parent: run, epoch, step (engine/fork.py)
 
     def state_dict(self) -> dict:
         return asdict(self)
@@ -71,6 +72,8 @@ class Progress:
             "epochs_to_threshold": {f"acc1>={t:g}": epochs_to_reach(self.history.get("val/acc1", []), t) for t in acc1_thresholds},
             "history": self.history,
         }
+        if self.forked_from:
+            fields["forked_from"] = self.forked_from
         if "test/acc1" in self.history:  # a validation split is in use: val/* is on it, test/* on the test set
             fields.update(test_acc1=last.get("test/acc1"), test_acc5=last.get("test/acc5"),
                           test_acc1_at_best_epoch=self.best.get("test_acc1"))

@@ -20,6 +20,7 @@ from common.files import atomic_write_text
 from engine import distributed
 from engine.checkpoint import CheckpointDir
 from engine.errors import SweepJobFailed, paragraph
+from engine.fork import fork_progress
 from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.progress import Progress, StepMeter, describe_run
 from engine.run import Run
@@ -57,6 +58,9 @@ class RunRecorder:
     def _restore(self) -> Progress:
         """The progress of the newest checkpoint, loaded into the run; a fresh Progress when there is none."""
         found = newest_valid_state(self.checkpoints, self.cfg, self.run.device)
+        forked = fork_progress(self.run) if found is None else None  # fork=<run dir>: its first start
+        if forked is not None:
+            return forked
         if found is None:
             if self.cfg.get("resume"):
                 say(f"resume={self.cfg.resume}: no checkpoint yet, starting the run from the beginning")

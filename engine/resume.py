@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 import engine.hydra_resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
 from engine.checkpoint import CheckpointDir
 from engine.config import with_overrides
-from engine.config_keys import HARMLESS_KEYS, flatten, is_harmless  # HARMLESS_KEYS: the keys a resumed run may change
+from engine.config_keys import HARMLESS_KEYS, flatten, is_harmless, is_under  # HARMLESS_KEYS: the keys a resumed run may change
 from engine.console import stop_run_log
 from engine.errors import ConfigError, fail
 
@@ -55,30 +55,52 @@ def _resume_value(raw: str) -> str:
     return raw
 
 
-def resume_argv(argv: list[str]) -> list[str]:
-    """`argv` with a `resume=<dir>` expanded into that run's overrides plus `hydra.run.dir=<dir>`.
+def _run_dir_argument(argv: list[str], key: str, dropped: tuple = ("resume",)) -> Optional[tuple[Path, list[str], list[str]]]:
+    """For `<key>=<run dir>` in `argv`: (the directory, that run's own overrides but `dropped` and hydra.*, the
+    other arguments typed now).
 
-    The directory is read here, before Hydra parses the command line, so it may hold `=` and `,`
-    (sweep job folders such as `scheduler=cosine,seed=1`); it is passed on to Hydra quoted."""
-    resumes = [i for i, arg in enumerate(argv[1:], 1) if _override_key(arg) == "resume" and "=" in arg]
-    if not resumes:
-        return argv
-    raw = argv[resumes[-1]].split("=", 1)[1]
+    None when there is no such argument (or it is null). The directory is read here, before Hydra parses
+    the command line, so it may hold `=` and `,` (sweep job folders such as `scheduler=cosine,seed=1`)."""
+    found = [i for i, arg in enumerate(argv[1:], 1) if _override_key(arg) == key and "=" in arg]
+    if not found:
+        return None
+    raw = argv[found[-1]].split("=", 1)[1]
     if raw in ("", "null", "None"):
-        return argv
+        return None
     value = _resume_value(raw)
     run_dir = Path(value).expanduser()
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     if not overrides_file.is_file():
-        fail(f"resume={value} is not a run directory of train.py (it has no .hydra/overrides.yaml); give the "
+        fail(f"{key}={value} is not a run directory of train.py (it has no .hydra/overrides.yaml); give the "
              f"directory a run printed as 'run directory: ...', e.g. runs/<date>/<time>.")
     original = [str(o) for o in OmegaConf.load(overrides_file)
-                if _override_key(str(o)) != "resume" and not _override_key(str(o)).startswith("hydra.")]
-    typed_now = [arg for i, arg in enumerate(argv[1:], 1) if i not in resumes]
+                if not is_under(_override_key(str(o)), dropped) and not _override_key(str(o)).startswith("hydra.")]
+    return run_dir, original, [arg for i, arg in enumerate(argv[1:], 1) if i not in found]
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """`argv` with a `resume=<dir>` expanded into that run's overrides plus `hydra.run.dir=<dir>` (quoted)."""
+    found = _run_dir_argument(argv, "resume")
+    if found is None:
+        return argv
+    run_dir, original, typed_now = found
     # Later overrides win in Hydra: the ones typed now come after the run's own. The run's .hydra/ is not
     # rewritten (hydra.output_subdir in conf/config.yaml); run_info.json records every resume's command.
     return with_overrides([argv[0], *typed_now], before=original,  # flags such as --cfg job stay after every override
                           after=[f"resume={hydra_quote(str(run_dir))}", f"hydra.run.dir={hydra_quote(str(run_dir))}"])
+
+
+def fork_argv(argv: list[str]) -> list[str]:
+    """`argv` with a `fork=<dir>` expanded into that run's overrides, the ones typed now, and `fork.run=<dir>`.
+
+    The new run is the parent's experiment with the changes typed now (a schedule's tail, the run
+    length); engine.fork starts it from the parent's checkpoint (fork.at_epoch)."""
+    found = _run_dir_argument(argv, "fork", dropped=("resume", "fork"))  # a parent that is a fork: its own parent goes
+    if found is None:
+        return [arg for arg in argv if _override_key(arg) != "fork"]
+    run_dir, original, typed_now = found
+    return with_overrides([argv[0], *typed_now], before=original,  # Hydra's flags (-m, --cfg job) stay where typed
+                          after=[f"fork.run={hydra_quote(str(run_dir))}"])
 
 
 def _shown_path(path: Path) -> str:

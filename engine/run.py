@@ -65,6 +65,18 @@ class Run:
         return build_loaders(data_cfg, dataset, self.device, self.cfg.seed, drop_last=drops_last_batch(self.cfg),
                              shard=distributed.shard_train)  # this rank's part of the training set
 
+    def train_mode(self) -> None:
+        """Before training steps: the model in train mode, and a schedule-free optimizer's parameters at y."""
+        self.model.train()
+        if switches_weights(self.steps.optimizer):
+            self.steps.optimizer.train()
+
+    def eval_mode(self) -> None:
+        """Before evaluation and the end-of-epoch checkpoint: eval mode, a schedule-free optimizer's parameters at x."""
+        self.model.eval()
+        if switches_weights(self.steps.optimizer):
+            self.steps.optimizer.eval()
+
     def state(self, progress: Progress) -> dict:
         """Everything a checkpoint holds to continue the run exactly."""
         return {"config": resolved_config(self.cfg), "progress": progress.state_dict(), "model": self.model.state_dict(),
@@ -73,11 +85,21 @@ class Run:
     def restore(self, state: dict, source: Any) -> Progress:
         """Load a checkpoint's `state` (read from `source`) into the run; refuses one of another experiment."""
         check_same_experiment(state["config"], self.cfg, source)
-        self.model.load_state_dict(state["model"])
-        self.steps.load_state_dict(state["steps"])  # optimizer first: it holds the LR the schedule continues from
+        progress = self.load_training_state(state)  # optimizer first: it holds the LR the schedule continues from
         self.schedule.load_state_dict(state["schedule"])
+        return progress
+
+    def load_training_state(self, state: dict) -> Progress:
+        """A checkpoint's weights, optimizer state and random generators (not its schedule: a fork builds its own)."""
+        self.model.load_state_dict(state["model"])
+        self.steps.load_state_dict(state["steps"])
         restore_rng_states(state["rng"])
         return Progress.from_state_dict(state["progress"])
+
+
+def switches_weights(optimizer: Any) -> bool:
+    """Whether the optimizer keeps training and evaluation weights apart (optimizers.schedule_free: train()/eval())."""
+    return callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
 
 
 def build_run(cfg: DictConfig) -> Run:
@@ -87,6 +109,9 @@ def build_run(cfg: DictConfig) -> Run:
     seed_everything(cfg.seed)
     model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks
     optimizer = instantiate(cfg.optimizer)(model.parameters())
+    if cfg.trainer.graph and switches_weights(optimizer):
+        raise ConfigError(f"optimizer={cfg.optimizer._target_} is schedule-free: it switches the model between training "
+                          f"and evaluation weights, which nn.Graph's compiled optimizer cannot do. Use trainer.graph=false.")
     spe = steps_per_epoch(cfg)
     schedule = build_lr_schedule(cfg.scheduler, optimizer, spe, max_epochs=cfg.trainer.max_epochs, graph=cfg.trainer.graph)
     steps = build_steps(cfg.trainer, model, optimizer, schedule, device, cfg.data.eval_batch_size)

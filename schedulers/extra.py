@@ -9,6 +9,8 @@ in scheduler steps (the factory has converted the epochs of the YAML); `get_lr` 
 - Noam: the Transformer warmup-then-inverse-sqrt factor, a picklable callable for LambdaLR.
 - WarmupPlateau: a warmup scheduler followed by ReduceLROnPlateau (OneFlow's WarmupLR only wraps
   closed-form schedulers, and ReduceLROnPlateau is not one).
+- WSD: warmup-stable-decay (MiniCPM; Hägele et al. 2024), a cooldown of shape linear, cosine or
+  1-sqrt over the last `decay_fraction` of the run.
 """
 from __future__ import annotations
 
@@ -156,3 +158,48 @@ class WarmupPlateau:
         self.warmup_iters = state_dict["warmup_iters"]
         self.warmup.load_state_dict(dict(state_dict["warmup"]))
         self.plateau.load_state_dict(dict(state_dict["plateau"]))
+
+
+class WSD(LRScheduler):
+    """Warmup-stable-decay: a linear warmup from warmup_factor*lr to lr over `warmup_iters`, the
+    constant lr, then a cooldown to min_factor*lr over the last `decay_fraction` of `total_iters`
+    (Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond Fixed Training
+    Durations"). With p the cooldown's progress (0 at its first step, 1 at total_iters) the factor is
+    linear: 1 - p; cosine: (1 + cos(pi p)) / 2; 1-sqrt: 1 - sqrt(p) (the paper's best shape).
+    The cooldown starts at step total_iters - round(decay_fraction * total_iters), so every run of the
+    same warmup and LR shares one stable phase whatever its length: a cooldown branch forked from it
+    (train.py fork=<run dir>) trains exactly what a separate run of that length would. Steps past
+    total_iters hold the minimum."""
+
+    SHAPES = ("linear", "cosine", "1-sqrt")
+
+    def __init__(self, optimizer: Optimizer, total_iters: int, decay_fraction: float = 0.2, decay_shape: str = "1-sqrt",
+                 warmup_iters: int = 0, warmup_factor: float = 0.0, min_factor: float = 0.0,
+                 last_step: int = -1, verbose: bool = False):
+        if decay_shape not in self.SHAPES:
+            raise ValueError(f"decay_shape must be one of {self.SHAPES}, got {decay_shape!r}")
+        if not 0 < decay_fraction <= 1:
+            raise ValueError(f"decay_fraction must lie in (0, 1] (a fraction of the run), got {decay_fraction}")
+        if not 0 <= warmup_factor <= 1 or not 0 <= min_factor < 1:
+            raise ValueError(f"warmup_factor must lie in [0, 1] and min_factor in [0, 1), got {warmup_factor}, {min_factor}")
+        decay_iters = max(1, round(decay_fraction * total_iters))
+        if warmup_iters + decay_iters > total_iters:
+            raise ValueError(f"warmup ({warmup_iters} steps) and cooldown ({decay_iters} steps, decay_fraction="
+                             f"{decay_fraction}) do not fit in the run's {total_iters} steps")
+        self.total_iters, self.decay_fraction, self.decay_shape = total_iters, decay_fraction, decay_shape
+        self.warmup_iters, self.warmup_factor, self.min_factor = warmup_iters, warmup_factor, min_factor
+        self.decay_start = total_iters - decay_iters
+        super().__init__(optimizer, last_step, verbose)
+
+    def factor(self, step: int) -> float:
+        if step < self.warmup_iters:
+            return self.warmup_factor + (1 - self.warmup_factor) * step / self.warmup_iters
+        if step < self.decay_start:
+            return 1.0
+        progress = min(1.0, (step - self.decay_start) / (self.total_iters - self.decay_start))
+        shape = {"linear": 1 - progress, "cosine": 0.5 * (1 + math.cos(math.pi * progress)),
+                 "1-sqrt": 1 - math.sqrt(progress)}[self.decay_shape]
+        return self.min_factor + (1 - self.min_factor) * shape
+
+    def get_lr(self, base_lr: float, step: int) -> float:
+        return base_lr * self.factor(step)

@@ -29,7 +29,7 @@ from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from common.errors import ConfigError
-from schedulers.extra import CyclicLR, Noam, OneCycleLR, WarmupPlateau
+from schedulers.extra import WSD, CyclicLR, Noam, OneCycleLR, WarmupPlateau
 from schedulers.graph_rules import check_runs_in_graph, graph_config, runs_in_graph
 
 # The unit table: for every schedule class, the constructor arguments that are lengths (given in
@@ -63,6 +63,7 @@ UNITS: dict[type, Units] = {
     CyclicLR: Units(lengths=("step_size_up", "step_size_down"), rates=("gamma",)),
     WarmupPlateau: Units(lengths=("warmup_iters",)),
     Noam: Units(lengths=("warmup_iters",)),
+    WSD: Units(lengths=("total_iters", "warmup_iters")),  # decay_fraction: a fraction of total_iters
 }
 INTERVALS = ("step", "epoch")
 # Metrics the training loop passes to after_epoch, and which direction is better.
@@ -71,7 +72,7 @@ SCHEDULER_TYPES = (LRScheduler, oneflow_schedulers.ReduceLROnPlateau, WarmupPlat
 VALID_TARGETS = ("a class of oneflow.optim.lr_scheduler (ConstantLR, LinearLR, ExponentialLR, StepLR, MultiStepLR, "
                  "PolynomialLR, CosineDecayLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, LambdaLR, SequentialLR, "
                  "WarmupLR, ChainedScheduler, ReduceLROnPlateau), of schedulers.oneflow_fixes (PolynomialLR, "
-                 "CosineAnnealingWarmRestarts) or of schedulers.extra (OneCycleLR, CyclicLR, WarmupPlateau)")
+                 "CosineAnnealingWarmRestarts) or of schedulers.extra (OneCycleLR, CyclicLR, WarmupPlateau, WSD)")
 
 
 class ScheduleConfigError(ConfigError):

@@ -33,7 +33,7 @@ CLOSED_FORM = frozenset({
     oneflow_schedulers.StepLR, oneflow_schedulers.MultiStepLR, oneflow_schedulers.PolynomialLR,
     oneflow_schedulers.CosineDecayLR, oneflow_schedulers.CosineAnnealingLR,
     oneflow_schedulers.CosineAnnealingWarmRestarts, oneflow_fixes.PolynomialLR,
-    oneflow_fixes.CosineAnnealingWarmRestarts, extra.OneCycleLR, extra.CyclicLR,
+    oneflow_fixes.CosineAnnealingWarmRestarts, extra.OneCycleLR, extra.CyclicLR, extra.WSD,
 })
 
 

@@ -32,17 +32,17 @@ from common.errors import ConfigError, UserError
 from engine.config import CONF, compose_config
 from engine.errors import paragraph
 from engine.run import planned_lr_curve, steps_per_epoch
-from schedulers.extra import CyclicLR
+from schedulers.extra import WSD, CyclicLR
 from schedulers.factory import INTERVALS, METRIC_MODES, units_of
 from schedulers.preview import read_val_curve
 from scripts.plot_schedules import SchedulePreview, preview
 
 # Fixed choices of string fields, by key (the factory's and the schedulers' own lists).
 CHOICES = {"interval": INTERVALS, "monitor": (None, *sorted(METRIC_MODES)), "anneal_strategy": ("cos", "linear"),
-           "warmup_method": ("linear", "constant"), "threshold_mode": ("rel", "abs")}
+           "warmup_method": ("linear", "constant"), "threshold_mode": ("rel", "abs"), "decay_shape": WSD.SHAPES}
 MODE_CHOICES = {"CyclicLR": CyclicLR.MODES, "ReduceLROnPlateau": ("min", "max")}
 # Numeric ranges by key (inclusive bounds; the factory and the scheduler classes have the last word).
-FRACTIONS = {"start_factor", "end_factor", "warmup_factor", "min_factor", "alpha", "pct_start", "decay_rate"}
+FRACTIONS = {"start_factor", "end_factor", "warmup_factor", "min_factor", "alpha", "pct_start", "decay_rate", "decay_fraction"}
 NON_NEGATIVE = {"eta_min", "min_lr", "end_learning_rate", "threshold", "cooldown", "restart_limit", "patience"}
 POSITIVE = {"gamma", "power", "div_factor", "final_div_factor", "factor", "T_mult", "d_model", "lr"}
 RUN_FIELDS = ("trainer.max_epochs", "data.train_size", "data.batch_size", "data.val_split", "trainer.graph", "optimizer.lr")

@@ -208,6 +208,7 @@ def test_fast_compose_equals_compose_config_on_every_kind_of_field():
     ["scheduler=cosine_restarts", "scheduler.lr_scheduler.T_mult=1", "scheduler.lr_scheduler.restart_limit=3"],
     ["scheduler=cyclic", "scheduler.lr_scheduler.mode=exp_range", "scheduler.lr_scheduler.gamma=0.98"],
     ["scheduler=onecycle", "scheduler.lr_scheduler.three_phase=true", "scheduler.lr_scheduler.anneal_strategy=linear"],
+    ["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=cosine", "scheduler.lr_scheduler.decay_fraction=0.3"],
 ])
 def test_closed_form_curves_equal_the_stepped_ones(overrides):
     from schedulers.preview import CLOSED_FORM, build_preview_schedule, closed_form_lrs, stepped_lrs
@@ -299,3 +300,11 @@ def test_the_served_page_draws_every_curve_in_chromium(tmp_path):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def test_wsd_cooldown_fields_are_a_shape_choice_and_a_fraction():
+    scheduler, _, _ = core.defaults("wsd", "digits")
+    fields = {f.name: f for f in core.scheduler_form(scheduler) if isinstance(f, core.Field)}
+    assert fields["decay_shape"].kind == "choice" and fields["decay_shape"].choices == ("linear", "cosine", "1-sqrt")
+    assert fields["decay_fraction"].kind == "float" and (fields["decay_fraction"].minimum, fields["decay_fraction"].maximum) == (0.0, 1.0)
+    assert fields["total_iters"].kind == fields["warmup_iters"].kind == "length"

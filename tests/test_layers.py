@@ -5,18 +5,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"common", "input_pipeline", "models", "schedulers", "engine", "analysis", "scripts", "hydra_plugins", "train", "tests"}
+PROJECT = {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "scripts", "hydra_plugins", "train", "tests"}
 # package -> the project packages it may import (itself included)
 ALLOWED = {
     "common": {"common"},
     "input_pipeline": {"common", "input_pipeline"},
     "models": {"common", "models"},
     "schedulers": {"common", "schedulers"},
-    "engine": {"common", "input_pipeline", "models", "schedulers", "engine"},
+    "optimizers": {"common", "optimizers"},
+    "engine": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
     "analysis": {"common", "engine", "analysis"},  # reading many runs: oneflow-free (engine.config_keys only)
     "hydra_plugins": {"common", "engine", "hydra_plugins"},
-    "scripts": {"common", "input_pipeline", "models", "schedulers", "engine", "analysis", "scripts"},
-    "train": {"common", "input_pipeline", "models", "schedulers", "engine"},
+    "scripts": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "scripts"},
+    "train": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
 }
 
 

@@ -67,6 +67,16 @@ def smith_clr(s, half=20 * SPE, low=0.01 * LR, mode="triangular2", gamma_per_ste
     return low + (LR - low) * max(0.0, 1 - x) * amplitude
 
 
+def wsd(s, shape="1-sqrt", fraction=0.2, warmup=5 * SPE):  # warmup from 0, stable, cooldown over the last `fraction`
+    start = T - round(fraction * T)
+    if s < warmup:
+        return LR * s / warmup
+    if s < start:
+        return LR
+    p = (s - start) / (T - start)
+    return LR * {"linear": 1 - p, "cosine": half_cos(p), "1-sqrt": 1 - math.sqrt(p)}[shape]
+
+
 EXPECTED = {
     "constant": lambda s: LR,
     "linear": lambda s: LR * warm(s, 5 * SPE, 0.1),
@@ -86,6 +96,7 @@ EXPECTED = {
     "onecycle": onecycle,
     "cyclic": smith_clr,
     "linear_to_zero": lambda s: LR * (1 - s / T),
+    "wsd": wsd,
 }
 VARIANTS = [  # (overrides, closed form) for options the default YAMLs leave off
     (["scheduler=onecycle", "scheduler.lr_scheduler.anneal_strategy=linear"], lambda s: onecycle(s, cos=False)),
@@ -102,6 +113,10 @@ VARIANTS = [  # (overrides, closed form) for options the default YAMLs leave off
     (["scheduler=noam", "scheduler.lr_scheduler.lr_lambda.factor=2.0", "scheduler.lr_scheduler.lr_lambda.d_model=64"],
      lambda s: LR * 2.0 * 64 ** -0.5 * min(max(s, 1) ** -0.5, max(s, 1) * (5 * SPE) ** -1.5)),
     (["scheduler=plateau", "scheduler.monitor=val/acc1"], lambda s: plateau_lr(s // SPE)),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=linear"], lambda s: wsd(s, "linear")),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=cosine", "scheduler.lr_scheduler.decay_fraction=0.5"],
+     lambda s: wsd(s, "cosine", 0.5)),
+    (["scheduler=wsd", "~scheduler.lr_scheduler.warmup_iters"], lambda s: wsd(s, warmup=0)),
 ]
 
 
@@ -212,6 +227,9 @@ BAD = [  # (overrides, words the one-paragraph message must contain)
     (["scheduler=step", "scheduler.interval=epoch", "scheduler.lr_scheduler.step_size=2.5"], ["step_size = 2.5", "whole number of epochs"]),
     (["scheduler=onecycle", "scheduler.lr_scheduler.pct_start=1.5"], ["OneCycleLR", "pct_start"]),
     (["scheduler=exponential", "scheduler.lr_scheduler.gamma=-1"], ["gamma = -1", "positive factor per epoch"]),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=sqrt"], ["WSD", "decay_shape", "1-sqrt"]),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_fraction=0.99"], ["WSD", "do not fit"]),
+    (["scheduler=wsd", "scheduler.lr_scheduler.decay_fraction=1.5"], ["WSD", "decay_fraction", "(0, 1]"]),
 ]
 
 
@@ -260,3 +278,16 @@ def test_noam_matches_the_pytorch_recipe_and_its_first_step_trains():
     assert all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(curve, expected)) and curve[0] > 0
     epoch_curve = curve_of("scheduler=noam", "scheduler.interval=epoch")
     assert epoch_curve[0] == pytest.approx(LR / 5)  # the preset's first epoch trains at a fifth of the LR, not at 0
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine"])
+def test_wsd_matches_pytorchs_sequential_composition(shape):
+    """PyTorch has no WSD; its SequentialLR(LinearLR warmup, ConstantLR, LinearLR | CosineAnnealingLR) is the same
+    curve for these two shapes (numbers from tests/reference/make_torch_references.py)."""
+    from pathlib import Path
+    reference = json.loads((Path(__file__).parent / "reference" / "torch_references.json").read_text())["wsd"]
+    assert reference["run"] == {"steps_per_epoch": SPE, "epochs": EPOCHS, "lr": LR, "warmup_epochs": 5,
+                                "warmup_factor": 0.01, "decay_fraction": 0.2}
+    ours = curve_of("scheduler=wsd", f"scheduler.lr_scheduler.decay_shape={shape}", "scheduler.lr_scheduler.warmup_factor=0.01")
+    bad = [(s, a, b) for s, (a, b) in enumerate(zip(ours, reference[shape])) if not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)]
+    assert len(ours) == len(reference[shape]) == T and not bad, bad[:3]
