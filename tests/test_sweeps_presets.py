@@ -56,6 +56,11 @@ def test_hparams_search_tunes_the_lr_with_optuna_on_the_validation_split():
     assert cfg.optimized_metric == "best_acc1" and cfg.data.val_split == 0.1
 
 
+def test_hparams_search_writes_into_its_documented_folder():
+    cfg = compose_config("hparams_search=lr", "scheduler=step", hydra_config=True)  # conf/config.yaml's own sweep dir must not win
+    assert cfg.hydra.sweep.dir.startswith("multiruns/hparams_search/step/")
+
+
 def test_slurm_launcher_exposes_gpus_time_and_partition():
     cfg = compose_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4", hydra_config=True)
     launcher = cfg.hydra.launcher
