@@ -51,8 +51,8 @@ def main(cfg: DictConfig) -> Optional[float]:
 def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
     with discard_if_stopped_early(run_dir), user_errors():  # a run stopped by a config error leaves no directory
         run = build_run(cfg)  # device, model, optimizer, schedule, train/eval steps: every config check
+        train_loader, eval_loaders = run.loaders()  # before the recorder: data that cannot be read leaves no run
         recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events; resumed from the newest checkpoint
-        train_loader, eval_loaders = run.loaders()
     progress, meter, trainer = recorder.progress, recorder.meter, cfg.trainer
     started = time.time() - progress.wall_time_s
 
