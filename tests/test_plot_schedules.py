@@ -71,7 +71,8 @@ def run_script(*args):
 
 @pytest.mark.parametrize("args,needle", [
     (["scheduler=no_such_schedule"], "Available options in 'scheduler'"),
-    (["scheduler=multistep", "trainer.max_epochs=30"], "scheduler.lr_scheduler.milestones = [60, 120, 160]"),
+    (["scheduler=multistep", "trainer.max_epochs=30", "scheduler.lr_scheduler.milestones=[60,120,160]"],
+     "scheduler.lr_scheduler.milestones = [60, 120, 160]"),
 ])
 def test_bad_input_is_one_paragraph_and_nonzero_exit(tmp_path, args, needle):
     result = run_script(*args, "--out", str(tmp_path))
