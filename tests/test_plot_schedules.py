@@ -80,3 +80,10 @@ def test_bad_input_is_one_paragraph_and_nonzero_exit(tmp_path, args, needle):
     assert "Traceback" not in result.stderr and needle in result.stderr, result.stderr
     assert sum(line.startswith("error:") for line in result.stderr.splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_a_schedule_whose_lr_never_changes_in_the_run_is_warned_about(tmp_path):
+    flat = run_script("experiment=smoke", "scheduler=step", "scheduler.lr_scheduler.step_size=60", "--out", str(tmp_path))
+    assert flat.returncode == 0 and "warning: scheduler 'step' keeps the LR at 0.05 for the whole run" in flat.stderr
+    scaled = run_script("experiment=smoke", "scheduler=plateau", "scheduler.lr_scheduler.patience=0", "--out", str(tmp_path))
+    assert scaled.returncode == 0 and "warning" not in scaled.stderr  # a metric that never improves: reduced at once
