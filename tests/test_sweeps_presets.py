@@ -66,3 +66,24 @@ def test_slurm_launcher_exposes_gpus_time_and_partition():
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 4, 1440)
+
+
+def test_the_readme_sweep_example_sweeps_schedules_whose_lr_curves_differ():
+    """The quick start's `train.py -m` line: no schedule in it is constant by accident, no two curves are alike."""
+    import shlex
+    from pathlib import Path
+
+    from engine.run import lr_never_changes, planned_lr_curve
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if " train.py -m " in line)  # the quick start's, the first
+    overrides = shlex.split(line)[3:]
+    swept = next(o for o in overrides if o.startswith("scheduler=")).split("=", 1)[1].split(",")
+    fixed = [o for o in overrides if "," not in o and not o.startswith("hydra.")]
+    assert len(swept) >= 3
+    curves = {}
+    for schedule in swept:
+        cfg = compose_config(*fixed, f"scheduler={schedule}")
+        assert schedule == "constant" or lr_never_changes(cfg) is None, schedule
+        curves[schedule] = tuple(lr for _, _, lr in planned_lr_curve(cfg))
+    assert len(set(curves.values())) == len(swept)
