@@ -23,12 +23,12 @@ from engine import distributed
 from engine.checkpoint import seed_epoch
 from engine.config import refuse_multirun_inspection
 from engine.config_schema import validate_config
-from engine.console import say, show_progress
-from engine.errors import user_errors
+from engine.console import say, show_progress, warn
+from engine.errors import paragraph, user_errors
 from engine.progress import evaluate
 from engine.recorder import RunRecorder
 from engine.resume import check_run_dir, finished_status, fork_argv, resume_argv
-from engine.run import build_run
+from engine.run import build_run, lr_never_changes
 from engine.run_files import discard_if_stopped_early
 from engine.run_lock import hold_run_dir
 from engine.steps import train_step
@@ -55,8 +55,10 @@ def main(cfg: DictConfig) -> Optional[float]:
 def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
     with discard_if_stopped_early(run_dir), user_errors():  # a run stopped by a config error leaves no directory
         run = build_run(cfg)  # device, model, optimizer, schedule, train/eval steps: every config check
+        if distributed.is_rank_zero() and (constant := lr_never_changes(cfg)):  # e.g. step_size: 60 in a 3-epoch run
+            warn(paragraph(constant, prefix="warning: "))
+        train_loader, eval_loaders = run.loaders()  # before the recorder: data that cannot be read leaves no run
         recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events; resumed from the newest checkpoint
-        train_loader, eval_loaders = run.loaders()
     progress, meter, trainer = recorder.progress, recorder.meter, cfg.trainer
     started = time.time() - progress.wall_time_s
 

@@ -5,6 +5,8 @@ launcher preloads it in its worker processes, where the job's logging and output
 """
 from __future__ import annotations
 
+import re
+import secrets
 from pathlib import Path
 from typing import Optional
 
@@ -26,8 +28,17 @@ def config_subdir_once(subdir: str, *, _root_: DictConfig) -> Optional[str]:
     return subdir
 
 
+_START_ID = secrets.token_hex(3)  # drawn once per process: every resolution of hydra.run.dir in it agrees
+
+
+def run_name(schedule: str) -> str:
+    """`${run_name:${scheduler.name}}`: `<schedule>_<id>`, the id random per start, so two runs started in the
+    same second never share runs/<date>/<time>_... (the schedule kept to letters, digits, `.`, `-` and `_`)."""
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', str(schedule)).strip('.-') or 'run'}_{_START_ID}"
+
+
 def register() -> None:
-    for name, resolver in (("config_subdir_once", config_subdir_once), ("job_prefix", job_prefix)):
+    for name, resolver in (("config_subdir_once", config_subdir_once), ("job_prefix", job_prefix), ("run_name", run_name)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver, use_cache=False)
 

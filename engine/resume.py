@@ -28,6 +28,7 @@ from engine.config import with_overrides
 from engine.config_keys import HARMLESS_KEYS, flatten, is_harmless, is_under  # HARMLESS_KEYS: the keys a resumed run may change
 from engine.console import stop_run_log
 from engine.errors import ConfigError, fail
+from engine.run_lock import other_dir_advice
 
 FINAL_STATUSES = ("completed", "diverged")
 STATE_KEYS = ("config", "progress", "model", "steps", "schedule", "rng")  # what run_state saves
@@ -221,8 +222,8 @@ def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
                 f"{run_dir} was started with another config and continues only with it (only "
                 f"{', '.join(HARMLESS_KEYS[1:7])} and data paths may change)")
         raise ConfigError(f"{what}; this config differs: {'; '.join(differences)}. Nothing in {run_dir} was written. "
-                          f"To train this config, start a new run in another directory (leave out resume= and "
-                          f"hydra.run.dir=).{_growth_hint(differences, run_dir)}")
+                          f"To train this config in a directory of its own, {other_dir_advice()}."
+                          f"{_growth_hint(differences, run_dir)}")
     if status:
         stop_run_log(run_dir)
     return status

@@ -25,7 +25,7 @@ from engine.steps import EagerSteps, GraphSteps, build_steps
 from input_pipeline import DatasetArrays, steps_per_epoch as count_steps
 from input_pipeline.loaders import Loader, build_loaders, training_images
 from schedulers import LRSchedule, build_lr_schedule
-from schedulers.preview import lr_curve
+from schedulers.preview import constant_lr_warning, lr_curve
 
 
 def drops_last_batch(cfg: DictConfig) -> bool:
@@ -37,6 +37,11 @@ def steps_per_epoch(cfg: DictConfig) -> int:
     """Optimizer steps per epoch of the run `cfg` describes: this rank's share of the training images
     (the validation split held out) in batches of data.batch_size, the last one dropped when it must be."""
     return count_steps(distributed.shard_size(training_images(cfg.data)), cfg.data.batch_size, drop_last=drops_last_batch(cfg))
+
+
+def lr_never_changes(cfg: DictConfig) -> Optional[str]:
+    """A warning when the run's schedule keeps the LR constant over the whole run (schedulers.preview), else None."""
+    return constant_lr_warning(cfg, steps_per_epoch(cfg))
 
 
 def planned_lr_curve(cfg: DictConfig, val_curve: Optional[Sequence[float]] = None) -> list[tuple[int, int, float]]:

@@ -66,13 +66,39 @@ def _pid_alive(pid: str) -> bool:
     return True
 
 
+def run_dir_origin() -> str:
+    """How this process's run directory was chosen: "resume" (resume=), "hydra.run.dir" (typed), "sweep" (a
+    multirun job's folder) or "default" (conf/config.yaml's runs/<date>/<time>_<schedule>_<id>, unique per start)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return "default"
+    hydra_cfg = HydraConfig.get()
+    typed = [str(o).split("=", 1)[0].lstrip("+~") for o in (*hydra_cfg.overrides.task, *hydra_cfg.overrides.hydra)]
+    if "resume" in typed:
+        return "resume"
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return "sweep"
+    return "hydra.run.dir" if "hydra.run.dir" in typed else "default"
+
+
+def other_dir_advice() -> str:
+    """How to give this run a directory of its own, for the way its directory was chosen (run_dir_origin)."""
+    return {"resume": "leave out resume= (a new run gets a directory of its own)",
+            "hydra.run.dir": "give another hydra.run.dir, or leave it out (each new run then gets its own "
+                             "runs/<date>/<time>_<schedule>_<id>)",
+            "sweep": "run the sweep into another folder (hydra.sweep.dir=...)",
+            "default": "start it again (each start gets a new runs/<date>/<time>_<schedule>_<id>)"}[run_dir_origin()]
+
+
 def _busy_message(run_dir: Path, pid: str, host: str) -> str:
     here = socket.gethostname()
     message = (f"{run_dir} is in use: process {pid} on host {host} is writing it (it holds {run_dir / LOCK_NAME}). "
                f"Two processes on one run directory would mix their curves and checkpoints, so this one stops without "
                f"writing anything. Wait for that run to end, or stop it (kill -INT {pid}"
-               f"{'' if host == here else f' on {host}'}), then resume it; to train alongside it, give this run "
-               f"another directory (hydra.run.dir=...).")
+               f"{'' if host == here else f' on {host}'}), then resume it; to train alongside it, "
+               f"{other_dir_advice()}.")
     if host == here and pid != "?" and not _pid_alive(pid):
         message += (f" Process {pid} is no longer running, so a process it started (a data loader worker, a "
                     f"launcher) still holds the lock: `fuser {run_dir / LOCK_NAME}` names it.")

@@ -7,10 +7,12 @@ A scheduler config (conf/scheduler/<name>.yaml) holds:
   lr_scheduler:             a `_target_` node; nested `_target_` nodes (or lists of them) for compositions
 
 Units. Lengths (the UNITS table per class, e.g. T_max, milestones, total_iters, warmup_iters) are in epochs,
-fractions allowed; an argument named `<x>_epochs` is converted and passed as `<x>_steps` (e.g.
+fractions allowed, or a share of the run written `<p>%` (e.g. `30%`: 30% of trainer.max_epochs, so a preset
+keeps its shape in a run of any length); an argument named `<x>_epochs` is converted and passed as `<x>_steps` (e.g.
 CosineDecayLR's decay_steps); one named `<x>_steps` is already in optimizer steps. Per-epoch decay
 rates (UNITS' rates) become per-step rates. With interval: step lengths become optimizer steps; with
-interval: epoch they stay epochs (and must be whole).
+interval: epoch they stay epochs (and must be whole; a share of the run is rounded to whole epochs).
+Every warmup (UNITS' warmups: a length over which the LR rises) must end before the run does.
 
 Nodes are located by import path and called directly (not with hydra's instantiate) because
 every node's arguments are converted and checked first, and the same optimizer object must reach
@@ -21,8 +23,10 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import math
+import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from oneflow.nn.optimizer.lr_scheduler import LRScheduler
 from oneflow.optim import lr_scheduler as oneflow_schedulers
@@ -42,11 +46,15 @@ from schedulers.graph_rules import check_runs_in_graph, graph_config, runs_in_gr
 class Units:
     lengths: tuple = ()
     rates: tuple = ()
+    warmups: tuple = ()  # lengths over which the LR rises: each must be shorter than the run
+    rises: Callable[[Callable[[str], Any]], bool] = lambda arg: True  # given arg(name) -> value: does the warmup rise?
 
 
 UNITS: dict[type, Units] = {
-    oneflow_schedulers.ConstantLR: Units(lengths=("total_iters",)),
-    oneflow_schedulers.LinearLR: Units(lengths=("total_iters",)),
+    oneflow_schedulers.ConstantLR: Units(lengths=("total_iters",), warmups=("total_iters",),
+                                         rises=lambda arg: arg("factor") < 1),
+    oneflow_schedulers.LinearLR: Units(lengths=("total_iters",), warmups=("total_iters",),
+                                       rises=lambda arg: arg("start_factor") < arg("end_factor")),
     oneflow_schedulers.ExponentialLR: Units(rates=("gamma",)),
     oneflow_schedulers.StepLR: Units(lengths=("step_size",)),
     oneflow_schedulers.MultiStepLR: Units(lengths=("milestones",)),
@@ -56,16 +64,17 @@ UNITS: dict[type, Units] = {
     oneflow_schedulers.CosineAnnealingWarmRestarts: Units(lengths=("T_0",)),
     oneflow_schedulers.LambdaLR: Units(),
     oneflow_schedulers.SequentialLR: Units(lengths=("milestones",)),
-    oneflow_schedulers.WarmupLR: Units(lengths=("warmup_iters",)),
+    oneflow_schedulers.WarmupLR: Units(lengths=("warmup_iters",), warmups=("warmup_iters",)),
     oneflow_schedulers.ChainedScheduler: Units(),
     oneflow_schedulers.ReduceLROnPlateau: Units(),
     OneCycleLR: Units(lengths=("total_iters",)),
-    CyclicLR: Units(lengths=("step_size_up", "step_size_down"), rates=("gamma",)),
-    WarmupPlateau: Units(lengths=("warmup_iters",)),
-    Noam: Units(lengths=("warmup_iters",)),
-    WSD: Units(lengths=("total_iters", "warmup_iters")),  # decay_fraction: a fraction of total_iters
+    CyclicLR: Units(lengths=("step_size_up", "step_size_down"), rates=("gamma",), warmups=("step_size_up",)),
+    WarmupPlateau: Units(lengths=("warmup_iters",), warmups=("warmup_iters",)),
+    Noam: Units(lengths=("warmup_iters",), warmups=("warmup_iters",)),
+    WSD: Units(lengths=("total_iters", "warmup_iters"), warmups=("warmup_iters",)),  # decay_fraction: a fraction of total_iters
 }
 INTERVALS = ("step", "epoch")
+RUN_SHARE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*")  # `30%`: a length as a share of trainer.max_epochs
 # Metrics the training loop passes to after_epoch, and which direction is better.
 METRIC_MODES = {"val/loss": "min", "val/acc1": "max", "val/acc5": "max", "train/loss_epoch": "min", "train/acc1": "max"}
 SCHEDULER_TYPES = (LRScheduler, oneflow_schedulers.ReduceLROnPlateau, WarmupPlateau)
@@ -101,14 +110,30 @@ def _fail(path: str, value: Any, problem: str) -> ScheduleConfigError:
     return ScheduleConfigError(f"scheduler.{path} = {value!r} {problem}")
 
 
+def _in_epochs(path: str, value: Any, ctx: _Context) -> Any:
+    """A length (number or list) in epochs: a share of the run such as `30%` becomes that part of trainer.max_epochs."""
+    if isinstance(value, (list, tuple, ListConfig)):
+        return [_in_epochs(f"{path}[{i}]", v, ctx) for i, v in enumerate(value)]
+    share = RUN_SHARE.fullmatch(value) if isinstance(value, str) else None
+    if share is None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0):
+        raise _fail(path, value, "is not a valid length: lengths are positive numbers of epochs (fractions allowed, "
+                                 "e.g. 0.5 for half an epoch) or a share of the run such as '30%'.")
+    if share is None:
+        return value
+    if not 0 < float(share.group(1)) <= 100:
+        raise _fail(path, value, "is not a valid share of the run: give more than 0% and at most 100%.")
+    if ctx.max_epochs is None:
+        raise _fail(path, value, "is a share of the run, but the run length (trainer.max_epochs) is not known here.")
+    return float(share.group(1)) * ctx.max_epochs / 100  # 30% of 15 is exactly 4.5
+
+
 def _to_units(path: str, value: Any, ctx: _Context) -> Any:
-    """Epochs (number or list) -> scheduler steps."""
+    """Epochs or shares of the run (number, `<p>%`, or a list of them) -> scheduler steps."""
     if isinstance(value, (list, tuple, ListConfig)):
         return [_to_units(f"{path}[{i}]", v, ctx) for i, v in enumerate(value)]
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise _fail(path, value, "is not a valid length: lengths are positive numbers of epochs (fractions allowed, "
-                                 "e.g. 0.5 for half an epoch).")
-    units = value * ctx.steps_per_unit
+    units = _in_epochs(path, value, ctx) * ctx.steps_per_unit
+    if isinstance(value, str):  # a share of the run: the nearest whole step (or epoch), halves rounded up
+        return max(1, math.floor(units + 0.5))
     if ctx.interval == "epoch" and abs(units - round(units)) > 1e-9:
         raise _fail(path, value, "epochs is fractional, but the schedule steps once per epoch (interval: epoch); use "
                                  "a whole number of epochs or interval: step.")
@@ -129,7 +154,7 @@ def _steps_to_units(path: str, value: Any, ctx: _Context) -> int:
 
 
 def _check_run_bounds(path: str, key: str, value: Any, ctx: _Context) -> None:
-    """Milestones strictly increasing inside the run; warmups shorter than the run (values in epochs)."""
+    """Milestones strictly increasing inside the run (values in epochs)."""
     if key == "milestones":
         values = list(value)
         if any(b <= a for a, b in zip(values, values[1:])):
@@ -138,9 +163,23 @@ def _check_run_bounds(path: str, key: str, value: Any, ctx: _Context) -> None:
         if ctx.max_epochs is not None and any(not 0 < m < ctx.max_epochs for m in values):
             raise _fail(path, values, f"has milestones outside the run: each must lie strictly between 0 and "
                                       f"trainer.max_epochs = {ctx.max_epochs} epochs.")
-    if key == "warmup_iters" and ctx.max_epochs is not None and value >= ctx.max_epochs:
-        raise _fail(path, value, f"epochs of warmup is not shorter than the run (trainer.max_epochs = "
-                                 f"{ctx.max_epochs}); use fewer warmup epochs (fractions allowed) or a longer run.")
+
+
+def _check_warmups(node: DictConfig, cls: type, path: str, ctx: _Context) -> None:
+    """Every warmup of the node (UNITS' warmups: the LR rises over it) ends before the run does."""
+    units = units_of(path, cls)
+    if ctx.max_epochs is None or not units.warmups:
+        return
+    defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items() if p.default is not p.empty}
+    if not units.rises(lambda name: node.get(name, defaults.get(name))):
+        return
+    for key in units.warmups:
+        value = node.get(key, defaults.get(key))
+        if value is not None and _in_epochs(f"{path}.{key}", value, ctx) >= ctx.max_epochs:
+            raise _fail(f"{path}.{key}", value, f"is a warmup (the LR rises over it) that is not shorter than the run "
+                                                f"(trainer.max_epochs = {ctx.max_epochs} epochs), so the LR would "
+                                                f"never reach its peak; use a shorter one, e.g. a share of the run "
+                                                f"such as '5%', or a longer run.")
 
 
 def _locate(path: str, target: Any) -> type:
@@ -160,6 +199,7 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
         raise _fail(path, OmegaConf.to_container(node), f"has no _target_; give one: {VALID_TARGETS}.")
     cls = _locate(path, node._target_)
     units = units_of(path, cls)
+    _check_warmups(node, cls, path, ctx)  # before the children: a wrapper's warmup is named, not its inner one's
     args: dict[str, Any] = {}
     for key, value in node.items():
         if key in ("_target_", "_partial_"):
@@ -173,7 +213,7 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
             value = OmegaConf.to_object(value) if isinstance(value, (DictConfig, ListConfig)) else value
             if key in units.lengths:
                 args[key] = _to_units(arg_path, value, ctx)
-                _check_run_bounds(arg_path, key, value, ctx)
+                _check_run_bounds(arg_path, key, _in_epochs(arg_path, value, ctx), ctx)
             elif key.endswith("_epochs"):
                 args[key[: -len("_epochs")] + "_steps"] = _to_units(arg_path, value, ctx)
             elif key.endswith("_steps"):

@@ -93,6 +93,23 @@ def lr_curve(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = 
     return [(step, step // spe, lr) for step, lr in enumerate(lrs)]
 
 
+def constant_lr_warning(cfg: DictConfig, steps_per_epoch: int) -> Optional[str]:
+    """Why the schedule of `cfg` leaves the LR constant over the whole run, or None when it changes it (or is the
+    `constant` schedule, constant by design). Plateau schedules are fed a metric that never improves, so their
+    reductions come as early as they can: they are flagged only when no reduction fits in the run."""
+    name = cfg.scheduler.get("name") or "custom"
+    if name == "constant":
+        return None
+    lrs = [lr for _, _, lr in lr_curve(cfg, steps_per_epoch, val_curve=[0.0] if cfg.scheduler.get("monitor") else None)]
+    if max(lrs) - min(lrs) > 1e-9 * max(abs(lrs[0]), 1e-12):
+        return None
+    epochs = cfg.trainer.max_epochs
+    return (f"scheduler {name!r} keeps the LR at {lrs[0]:g} for the whole run ({epochs} epochs x {steps_per_epoch} "
+            f"steps): here it is the constant schedule, and a comparison cannot tell it from `constant`. Its lengths "
+            f"(or a plateau's patience) do not fit in trainer.max_epochs = {epochs}: give them as shares of the run "
+            f"(e.g. step_size: 30%), shorten them, or train longer; preview with scripts/plot_schedules.py.")
+
+
 def stepped_lrs(schedule: LRSchedule, steps_per_epoch: int, epochs: int,
                 val_curve: Optional[Sequence[float]] = None) -> list[float]:
     """The LR of every optimizer step, calling the schedule's hooks as the training loop does."""

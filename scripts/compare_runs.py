@@ -282,6 +282,16 @@ def settings(runs: list) -> dict[str, list]:
     return {**dict(zip(names, known)), **{f"{g[0].setting['job']} (never started)": g for g in unknown}}
 
 
+def constant_lr_settings(runs: list) -> list[str]:
+    """Labels of the settings (other than `constant`) whose every run logged one LR for all its steps: in this
+    sweep such a schedule is the constant one, whatever its name says (e.g. step_size: 60 in a 15-epoch run)."""
+    def flat(run: Run) -> bool:
+        return len(run.lr) > 1 and len({value for _, value in run.lr}) == 1
+
+    return [label for label, group in settings(runs).items()
+            if group[0].schedule != "constant" and any(r.lr for r in group) and all(flat(r) for r in group if r.lr)]
+
+
 def setting_rows(runs: list, thresholds: list, sort_by: str) -> list:
     """One row per setting, sorted by mean top-1 (`sort_by`: final or best), each tested against the best row."""
     metric = f"{sort_by}_acc1"
@@ -347,6 +357,9 @@ def markdown(rows: list, runs: list, thresholds: list, sort_by: str, sweep_dir: 
     metric = f"{sort_by}_acc1"
     out.write(_header(rows, runs, sort_by, sweep_dir, ignore))
     out.write("**Verdict.** " + stats.verdict(ranked(rows), f"{sort_by} top-1") + "\n\n")
+    for label in constant_lr_settings(runs):
+        out.write(f"**Warning: `{label}` kept its LR constant over the whole run**, so here it is the constant "
+                  f"schedule; its lengths do not fit in the run (give them as shares of the run, e.g. `30%`).\n\n")
     threshold_cols = [_threshold_label(t) for t in thresholds]
     head = (["rank", "setting", "runs", f"{sort_by} top-1", "95% CI", "vs best"]
             + [m for m in ("final top-1", "best top-1") if not m.startswith(sort_by)] + ["final top-5", "best top-5"]
@@ -476,6 +489,9 @@ def compare(sweep_dir: Path, out: Optional[Path] = None, thresholds: Optional[li
         thresholds = sorted(float(k.split(">=")[1]) for k in recorded if k.startswith("acc1>=")) or [50.0]
     runs = find_runs(sweep_dir, thresholds, ignore)
     rows = setting_rows(runs, thresholds, sort_by)
+    for label in constant_lr_settings(runs):
+        print(f"warning: {label}: every run kept the LR constant over the whole run, so here it is the constant "
+              f"schedule (its lengths do not fit in the run; give them as shares of the run, e.g. 30%).", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "comparison.md", markdown(rows, runs, thresholds, sort_by, sweep_dir, ignore))
     atomic_write_text(out / "comparison.csv", csv_text(rows))

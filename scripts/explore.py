@@ -109,7 +109,8 @@ def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Se
     choices = core.scheduler_choices()
     default = DEFAULT_CURVES[slot] if DEFAULT_CURVES[slot] in choices else choices[0]
     scheduler = st.selectbox("schedule (conf/scheduler)", choices, index=choices.index(default), key=f"c{slot}:scheduler")
-    node, _, _ = core.defaults(scheduler, data, optimizer)
+    node, _, run_defaults = core.defaults(scheduler, data, optimizer)
+    max_epochs = float(run.get("trainer.max_epochs", run_defaults["trainer.max_epochs"]))
     setup = core.Setup(scheduler, data, optimizer, dict(run))
     resolved = core.resolved_scheduler(tuple(setup.overrides()))  # interpolations as this run resolves them
     columns = st.columns(3)
@@ -121,7 +122,8 @@ def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Se
             columns, column = st.columns(3), 0
             continue
         with columns[column % 3]:
-            value = field_widget(item, core.select(resolved, item.key), f"c{slot}:{scheduler}:{item.key}")
+            shown = core.in_epochs(core.select(resolved, item.key), max_epochs)  # a share of the run (30%) in epochs
+            value = field_widget(item, shown, f"c{slot}:{scheduler}:{item.key}")
         column += 1
         if value != item.default:
             setup.edits[item.key] = value

@@ -33,7 +33,7 @@ from engine.config import CONF, compose_config
 from engine.errors import paragraph
 from engine.run import planned_lr_curve, steps_per_epoch
 from schedulers.extra import WSD, CyclicLR
-from schedulers.factory import INTERVALS, METRIC_MODES, units_of
+from schedulers.factory import INTERVALS, METRIC_MODES, RUN_SHARE, units_of
 from schedulers.preview import read_val_curve
 from scripts.plot_schedules import SchedulePreview, preview
 
@@ -70,7 +70,7 @@ class Field:
     choices: tuple = ()
     minimum: Optional[float] = None
     maximum: Optional[float] = None
-    interpolation: Optional[str] = None  # "${trainer.max_epochs}": the widget may follow it
+    interpolation: Optional[str] = None  # "${trainer.max_epochs}" or a share of the run ("30%"): the widget may follow it
 
     @property
     def step(self) -> float:
@@ -114,7 +114,7 @@ def length_args(target: str) -> tuple:
 def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
     """The widget for one YAML value, from its key and type; `target` is the `_target_` of the node holding it."""
     is_length = name in length_args(target) or name.endswith("_epochs")
-    if isinstance(value, str) and value.startswith("${"):
+    if isinstance(value, str) and (value.startswith("${") or (is_length and RUN_SHARE.fullmatch(value))):
         return Field(key, name, value, "length" if is_length else "float", depth, minimum=0.0, interpolation=value)
     short_target = str(target).rsplit(".", 1)[-1]
     if name in CHOICES or (name == "mode" and short_target in MODE_CHOICES):
@@ -194,6 +194,12 @@ def resolved_scheduler(overrides: tuple) -> dict:
         return {"scheduler": OmegaConf.to_container(compose(overrides).scheduler, resolve=True)}
     except (UserError, OmegaConfBaseException):
         return {}
+
+
+def in_epochs(value: Any, max_epochs: float) -> Any:
+    """A share of the run (`30%`) as epochs of a `max_epochs` run, for the widget that shows it; other values as they are."""
+    share = RUN_SHARE.fullmatch(value) if isinstance(value, str) else None
+    return float(share.group(1)) * max_epochs / 100 if share else value
 
 
 def select(container: Any, key: str) -> Any:

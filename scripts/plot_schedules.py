@@ -24,7 +24,7 @@ from common.files import atomic_write_text, json_text
 from engine.config import CONF, compose_config
 from engine.errors import UserError, fail, paragraph, user_errors
 from engine.run import steps_per_epoch
-from schedulers.preview import (build_preview_schedule, example_val_curve, lr_curve, plot_curve,
+from schedulers.preview import (build_preview_schedule, constant_lr_warning, example_val_curve, lr_curve, plot_curve,
                                 plot_overview, read_val_curve)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +111,9 @@ def main(argv: list = None) -> None:
             cfg = compose_config(*args.overrides, *([f"scheduler={name}"] if name else []))  # ConfigError: one paragraph
             try:
                 curves[cfg.scheduler.get("name") or name] = render(cfg, args.out, args.val_curve_from)
+                constant = constant_lr_warning(cfg, curves[cfg.scheduler.get("name") or name][1])
+                if constant:
+                    print(paragraph(constant, prefix="warning: "), file=sys.stderr)
             except OmegaConfBaseException as error:  # e.g. an interpolation to a missing key
                 fail(f"the config cannot be resolved: {error}")
             except UserError as error:  # --all: a preset this run cannot hold (multistep's epoch-160 milestone in 30 epochs)

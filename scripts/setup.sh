@@ -73,14 +73,21 @@ if [ -x "$VENV/bin/python" ] && ! supported "$VENV/bin/python"; then
   echo "setup: existing $VENV uses an unsupported Python; recreating it"
   rm -rf "$VENV"
 fi
-[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+[ -x "$VENV/bin/python" ] || { echo "setup: creating $VENV"; "$PY" -m venv "$VENV"; }
 
-pip_install() {  # quiet pip; pip's cache is kept, so a re-run after a requirements change is fast
-  # (grep drops a harmless warning some machines' pip configs print for every package)
-  "$VENV/bin/python" -m pip --disable-pip-version-check install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+step() {  # what setup is doing now, so that minutes of downloading never look like a hang
+  echo "setup: [$1/5] $2"
+}
+pip_install() {  # pip's lines for what it fetches and installs, indented; pip's cache is kept, so a re-run is fast
+  # (grep drops "already satisfied" lines and a harmless warning some machines' pip configs print for every package)
+  "$VENV/bin/python" -m pip --disable-pip-version-check install --progress-bar off "$@" 2>&1 \
+    | { grep --line-buffered -v -e "is ignored: it is neither a file nor a directory" -e "^Requirement already satisfied" \
+        | sed -u 's/^/  /' || true; }
   return "${PIPESTATUS[0]}"
 }
+step 1 "upgrading pip, setuptools and wheel in $VENV"
 pip_install --upgrade "pip<25" "setuptools<70" wheel
+step 2 "installing requirements.txt (OneFlow alone is a download of several hundred MB: minutes on a slow link)"
 if [ -z "$ONEFLOW_SPEC" ]; then
   pip_install -r requirements.txt
 else
@@ -94,11 +101,14 @@ else
   pip_install --upgrade ${oneflow_source[@]+"${oneflow_source[@]}"} "$ONEFLOW_SPEC"
 fi
 # flowvision 0.2.2 needs a newer oneflow; 0.2.1's sdist imports pkg_resources at build time.
+step 3 "installing flowvision 0.2.1"
 pip_install --no-build-isolation flowvision==0.2.1
+step 4 "installing this project (editable)"
 # The project itself, editable: `import engine` etc. work from any folder, with no sys.path edits.
 # (compat mode puts the checkout on sys.path, so conf/ and hydra_plugins/ are found as they are.)
 pip_install --no-build-isolation --no-deps -e . --config-settings editable_mode=compat
 
+step 5 "checking that oneflow and flowvision import"
 "$VENV/bin/python" -c 'import engine.oneflow_env, oneflow, flowvision, hydra, tensorboardX; print(f"setup: oneflow {oneflow.__version__}, flowvision {flowvision.__version__} import fine")'
 echo "setup: check this machine and its GPUs with: .venv/bin/python scripts/doctor.py"
 echo "$fingerprint" > "$STAMP"

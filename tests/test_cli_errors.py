@@ -27,4 +27,4 @@ def test_corrupt_archive(tmp_path, train):
     archive.write_bytes(b"not a gzip file at all")
     result = train(f"data.dataset.root={tmp_path}", "model=tiny", f"hydra.run.dir={tmp_path / 'run'}")
     assert_clean_failure(result, "md5", str(archive))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-100-python.tar.gz", "run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-100-python.tar.gz"]  # nothing extracted, no run directory

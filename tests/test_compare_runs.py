@@ -260,3 +260,15 @@ def test_a_setting_whose_every_job_never_started_is_its_own_row(tmp_path):
         "  job:\n    config:\n      override_dirname:\n        kv_sep: '='\n        item_sep: ','\n        exclude_keys: []\n")
     rows = compare_runs.compare(sweep, figures=False)
     assert [(r["setting"], r["completed"], r["missing"]) for r in rows] == [("cosine", 2, 0), ("scheduler=step (never started)", 0, 2)]
+
+
+def test_a_schedule_that_never_changed_the_lr_is_flagged(tmp_path, capsys):
+    sweep = tmp_path / "sweep"  # the README's old sweep: step (step_size 60) and constant in a 3-epoch run
+    for schedule, lrs in (("step", [0.05] * 6), ("constant", [0.05] * 6), ("cosine", [0.05, 0.04, 0.01])):
+        for seed in range(2):
+            write_run(sweep, f"scheduler={schedule},seed={seed}", schedule, seed, [90.0, 95.0 + seed], lrs=lrs)
+    compare_runs.compare(sweep, figures=False)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: step: every run kept the LR constant")
+    table = (sweep / "comparison" / "comparison.md").read_text()
+    assert "**Warning: `step` kept its LR constant over the whole run**" in table and "`constant` kept" not in table

@@ -109,6 +109,8 @@ def test_the_log_scale_toggle_and_the_hover_fields(app):
 def test_nested_fields_of_a_composition_are_editable(app):
     app.selectbox(key="c0:scheduler").set_value("sequential")
     checked(app)
+    app.checkbox(key="c0:sequential:scheduler.lr_scheduler.schedulers.0.total_iters:follow").uncheck()  # 2.5% of the run
+    checked(app)
     app.number_input(key="c0:sequential:scheduler.lr_scheduler.schedulers.0.total_iters").set_value(2.0)
     app.text_input(key="c0:sequential:scheduler.lr_scheduler.milestones").set_value("2, 150")
     checked(app)
@@ -142,6 +144,8 @@ def test_invalid_values_show_the_config_error_not_a_traceback(app):
 
 def test_the_copied_command_through_plot_schedules_writes_the_same_files(app, tmp_path):
     app.selectbox(key="c0:scheduler").set_value("warmup_cosine")
+    checked(app)
+    app.checkbox(key="c0:warmup_cosine:scheduler.lr_scheduler.warmup_iters:follow").uncheck()  # 2.5% of the run
     checked(app)
     app.number_input(key="c0:warmup_cosine:scheduler.lr_scheduler.warmup_iters").set_value(3.5)
     app.number_input(key=RUN_KEY + "data.val_split").set_value(1000)  # steps per epoch: the run builder's count

@@ -27,6 +27,7 @@ def test_rerunning_a_finished_run_changes_nothing_in_it(tmp_path, train):
 
     grown = train(f"resume={tmp_path}", "trainer.max_epochs=3")  # extending with resume= is refused the same way
     assert grown.returncode == 2 and "trainer.max_epochs: 2 -> 3" in " ".join(grown.stderr.split())
+    assert "leave out resume=" in " ".join(grown.stderr.split()) and "hydra.run.dir" not in grown.stderr  # never typed
     assert file_hashes(tmp_path) == before
 
     same = train(*TINY, "trainer.progress=true", f"hydra.run.dir={tmp_path}")  # a harmless change: nothing to do

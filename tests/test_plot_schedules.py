@@ -71,7 +71,8 @@ def run_script(*args):
 
 @pytest.mark.parametrize("args,needle", [
     (["scheduler=no_such_schedule"], "Available options in 'scheduler'"),
-    (["scheduler=multistep", "trainer.max_epochs=30"], "scheduler.lr_scheduler.milestones = [60, 120, 160]"),
+    (["scheduler=multistep", "trainer.max_epochs=30", "scheduler.lr_scheduler.milestones=[60,120,160]"],
+     "scheduler.lr_scheduler.milestones = [60, 120, 160]"),
 ])
 def test_bad_input_is_one_paragraph_and_nonzero_exit(tmp_path, args, needle):
     result = run_script(*args, "--out", str(tmp_path))
@@ -101,3 +102,10 @@ def test_all_exits_2_when_no_schedule_can_be_rendered(tmp_path):
     with pytest.raises(SystemExit) as stopped:
         plot_schedules.main(["--all", "--out", str(tmp_path), *RUN[:2], "trainer.max_epochs=0"])
     assert stopped.value.code == 2 and not (tmp_path / "overview.png").exists()
+
+
+def test_a_schedule_whose_lr_never_changes_in_the_run_is_warned_about(tmp_path):
+    flat = run_script("experiment=smoke", "scheduler=step", "scheduler.lr_scheduler.step_size=60", "--out", str(tmp_path))
+    assert flat.returncode == 0 and "warning: scheduler 'step' keeps the LR at 0.05 for the whole run" in flat.stderr
+    scaled = run_script("experiment=smoke", "scheduler=plateau", "scheduler.lr_scheduler.patience=0", "--out", str(tmp_path))
+    assert scaled.returncode == 0 and "warning" not in scaled.stderr  # a metric that never improves: reduced at once

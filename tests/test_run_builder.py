@@ -25,6 +25,15 @@ def test_the_preview_has_exactly_the_training_runs_steps(extra, expected_spe, tm
 
 def test_a_config_error_leaves_no_run_directory(tmp_path, train):
     run_dir = tmp_path / "runs" / "day" / "time"
-    result = train(*TINY, "scheduler=warmup_cosine", f"hydra.run.dir={run_dir}")  # 5 warmup epochs in a 2-epoch run
+    result = train(*TINY, "scheduler=warmup_cosine", "scheduler.lr_scheduler.warmup_iters=5",  # in a 2-epoch run
+                   f"hydra.run.dir={run_dir}")
     assert result.returncode == 2 and "Traceback" not in result.stderr and "warmup_iters" in result.stderr
     assert not run_dir.exists() and not run_dir.parent.exists()  # nor the empty date folder above it
+
+
+def test_data_that_cannot_be_read_leaves_no_run_directory(tmp_path, train):
+    run_dir = tmp_path / "runs" / "day" / "time"  # offline CIFAR-100: a DataError once the model and schedule are built
+    result = train("model=tiny", "trainer.max_epochs=1", f"data.dataset.root={tmp_path / 'data'}",
+                   f"data.dataset.url=file://{tmp_path / 'absent.tar.gz'}", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "absent.tar.gz" in result.stderr
+    assert not run_dir.exists() and not run_dir.parent.exists()  # no summary.json "failed", events or .lock

@@ -1,5 +1,6 @@
 """One writer per run directory: a second process is refused, a dead holder's lock is taken over."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,6 +42,7 @@ def test_a_second_process_on_a_live_run_directory_is_refused_and_writes_nothing(
     assert second.returncode == 2 and "Traceback" not in second.stderr
     message = " ".join(second.stderr.split())
     assert f"process {holder.pid} on host {socket.gethostname()} is writing it" in message
+    assert "give another hydra.run.dir, or leave it out" in message  # the advice fits how the directory was chosen
     assert file_hashes(tmp_path) == before  # not even train.log or the lock file changed
 
 
@@ -63,3 +65,13 @@ def test_event_files_name_their_host_and_process_and_sort_in_write_order(tmp_pat
     names = sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))
     assert [name.split(".", 4)[4] for name in names] == [
         f"{socket.gethostname()}.{step:012d}.{os.getpid()}" for step in (0, 10)]
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories_named_by_their_schedule():
+    show = ("from engine.config import compose_config; cfg = compose_config('scheduler=step', hydra_config=True); "
+            "print(cfg.hydra.run.dir, cfg.hydra.run.dir)")  # resolved twice in one process: the same directory
+    starts = [subprocess.Popen([sys.executable, "-c", show], cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    dirs = [start.communicate(timeout=120)[0].split() for start in starts]
+    assert all(len(d) == 2 and d[0] == d[1] for d in dirs)
+    assert all(re.fullmatch(r"runs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d_step_[0-9a-f]{6}", d[0]) for d in dirs)
+    assert dirs[0][0] != dirs[1][0]

@@ -165,7 +165,7 @@ def run_steps(schedule, steps, start=0):
 
 def build(cfg):
     optimizer = flow.optim.SGD([flow.nn.Parameter(flow.zeros(2))], lr=LR, momentum=0.9)
-    return build_lr_schedule(cfg.scheduler, optimizer, SPE, max_epochs=EPOCHS)
+    return build_lr_schedule(cfg.scheduler, optimizer, SPE, max_epochs=cfg.trainer.max_epochs)
 
 
 @pytest.mark.parametrize("name", SCHEDULES)
@@ -213,6 +213,13 @@ BAD = [  # (overrides, words the one-paragraph message must contain)
     (["scheduler=sequential", "scheduler.lr_scheduler.milestones=[5,200]"], ["milestones = [5, 200]", "outside the run"]),
     (["scheduler=warmup_cosine", "scheduler.lr_scheduler.warmup_iters=250"], ["warmup_iters = 250", "shorter than the run"]),
     (["scheduler=warmup_plateau", "scheduler.lr_scheduler.warmup_iters=200"], ["warmup_iters = 200", "shorter than the run"]),
+    (["scheduler=linear", "scheduler.lr_scheduler.total_iters=5", "trainer.max_epochs=3"],  # every warmup alike:
+     ["total_iters = 5", "is a warmup", "shorter than the run"]),
+    (["scheduler=chained", "scheduler.lr_scheduler.schedulers.0.total_iters=5", "trainer.max_epochs=3"],
+     ["schedulers[0].total_iters = 5", "shorter than the run"]),
+    (["scheduler=cyclic", "scheduler.lr_scheduler.step_size_up=20", "trainer.max_epochs=2"], ["step_size_up = 20", "is a warmup"]),
+    (["scheduler=step", "scheduler.lr_scheduler.step_size=150%"], ["step_size = '150%'", "at most 100%"]),
+    (["scheduler=step", "scheduler.lr_scheduler.step_size=thirty%"], ["step_size = 'thirty%'", "such as '30%'"]),
     (["scheduler=plateau", "scheduler.monitor=val/f1"], ["scheduler.monitor = 'val/f1'", "val/acc1", "val/loss"]),
     (["scheduler=plateau", "scheduler.monitor=null"], ["monitor = None", "val/loss"]),
     (["scheduler=plateau", "scheduler.interval=step"], ["scheduler.interval = 'step'", "interval: epoch"]),
@@ -291,3 +298,22 @@ def test_wsd_matches_pytorchs_sequential_composition(shape):
     ours = curve_of("scheduler=wsd", f"scheduler.lr_scheduler.decay_shape={shape}", "scheduler.lr_scheduler.warmup_factor=0.01")
     bad = [(s, a, b) for s, (a, b) in enumerate(zip(ours, reference[shape])) if not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)]
     assert len(ours) == len(reference[shape]) == T and not bad, bad[:3]
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+@pytest.mark.parametrize("schedule", [s for s in SCHEDULES if s != "wsd"])  # wsd: warmup in epochs on
+# purpose, so runs of every length share one stable phase (forked cooldowns); a 1-epoch run cannot hold it
+def test_every_preset_scales_with_the_run_and_reaches_its_base_lr(schedule, epochs):
+    curve = curve_of(f"scheduler={schedule}", f"trainer.max_epochs={epochs}")  # lengths in % of the run
+    assert len(curve) == epochs * SPE and max(curve) >= 0.9 * LR
+
+
+def test_a_share_of_the_run_is_that_part_of_trainer_max_epochs_in_steps_or_whole_epochs():
+    def lr_scheduler_args(*overrides):
+        return build(compose_run(*overrides)).describe()["lr_scheduler"]["args"]
+
+    assert lr_scheduler_args("scheduler=step", "trainer.max_epochs=10")["step_size"] == 3 * SPE  # 30% of 10 epochs
+    assert lr_scheduler_args("scheduler=multistep", "trainer.max_epochs=15")["milestones"] == [23, 45, 60]  # 4.5, 9, 12 epochs
+    per_epoch = lr_scheduler_args("scheduler=step", "scheduler.interval=epoch", "trainer.max_epochs=15")
+    assert per_epoch["step_size"] == 5  # 4.5 epochs: whole epochs, halves rounded up
+    assert lr_scheduler_args("scheduler=step", "scheduler.lr_scheduler.step_size=7", "trainer.max_epochs=15")["step_size"] == 7 * SPE

@@ -10,7 +10,7 @@ from engine.run import planned_lr_curve
 
 def test_bad_schedule_fails_before_data_is_loaded(tmp_path, train):
     # the dataset does not exist: had the run got as far as loading data it would report that instead
-    result = train("scheduler=warmup_cosine", "trainer.max_epochs=3", f"data.dataset.root={tmp_path / 'none'}",
+    result = train("scheduler=warmup_cosine", "scheduler.lr_scheduler.warmup_iters=5", "trainer.max_epochs=3", f"data.dataset.root={tmp_path / 'none'}",
                    "data.dataset.download=false", "model=tiny", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "scheduler.lr_scheduler.warmup_iters = 5" in result.stderr and "CIFAR" not in result.stderr
@@ -29,3 +29,12 @@ def test_logged_lr_is_the_previewed_curve(tmp_path, train):
     for (_, value), (_, _, lr) in zip(logged, preview):
         assert math.isclose(value, lr, rel_tol=1e-6)  # TensorBoard stores float32
     assert preview[0][2] == pytest.approx(0.05 / 25)  # smoke's lr 0.05 is the peak; onecycle starts at peak/25
+
+
+def test_a_schedule_whose_lr_never_changes_is_warned_about_at_start(tmp_path, train):
+    # step_size 60 in a 3-epoch run; the data is absent, so the run stops right after the start (the warning came first)
+    result = train("scheduler=step", "scheduler.lr_scheduler.step_size=60", "trainer.max_epochs=3", "model=tiny",
+                   f"data.dataset.root={tmp_path / 'none'}", "data.dataset.download=false", f"hydra.run.dir={tmp_path / 'run'}")
+    message = " ".join(result.stderr.split())
+    assert "warning: scheduler 'step' keeps the LR at 0.1 for the whole run" in message
+    assert message.index("warning:") < message.index("error:")

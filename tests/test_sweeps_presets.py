@@ -56,8 +56,34 @@ def test_hparams_search_tunes_the_lr_with_optuna_on_the_validation_split():
     assert cfg.optimized_metric == "best_acc1" and cfg.data.val_split == 0.1
 
 
+def test_hparams_search_writes_into_its_documented_folder():
+    cfg = compose_config("hparams_search=lr", "scheduler=step", hydra_config=True)  # conf/config.yaml's own sweep dir must not win
+    assert cfg.hydra.sweep.dir.startswith("multiruns/hparams_search/step/")
+
+
 def test_slurm_launcher_exposes_gpus_time_and_partition():
     cfg = compose_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4", hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 4, 1440)
+
+
+def test_the_readme_sweep_example_sweeps_schedules_whose_lr_curves_differ():
+    """The quick start's `train.py -m` line: no schedule in it is constant by accident, no two curves are alike."""
+    import shlex
+    from pathlib import Path
+
+    from engine.run import lr_never_changes, planned_lr_curve
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if " train.py -m " in line)  # the quick start's, the first
+    overrides = shlex.split(line)[3:]
+    swept = next(o for o in overrides if o.startswith("scheduler=")).split("=", 1)[1].split(",")
+    fixed = [o for o in overrides if "," not in o and not o.startswith("hydra.")]
+    assert len(swept) >= 3
+    curves = {}
+    for schedule in swept:
+        cfg = compose_config(*fixed, f"scheduler={schedule}")
+        assert schedule == "constant" or lr_never_changes(cfg) is None, schedule
+        curves[schedule] = tuple(lr for _, _, lr in planned_lr_curve(cfg))
+    assert len(set(curves.values())) == len(swept)
