@@ -71,7 +71,8 @@ UNITS: dict[type, Units] = {
     CyclicLR: Units(lengths=("step_size_up", "step_size_down"), rates=("gamma",), warmups=("step_size_up",)),
     WarmupPlateau: Units(lengths=("warmup_iters",), warmups=("warmup_iters",)),
     Noam: Units(lengths=("warmup_iters",), warmups=("warmup_iters",)),
-    WSD: Units(lengths=("total_iters", "warmup_iters"), warmups=("warmup_iters",)),  # decay_fraction: a fraction of total_iters
+    WSD: Units(lengths=("total_iters", "warmup_iters"), warmups=("warmup_iters",),  # decay_fraction: a share of total_iters
+              rises=lambda arg: bool(arg("warmup_iters"))),  # warmup_iters 0 (the default): no warmup
 }
 INTERVALS = ("step", "epoch")
 RUN_SHARE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*")  # `30%`: a length as a share of trainer.max_epochs

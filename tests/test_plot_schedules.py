@@ -95,7 +95,7 @@ def test_all_renders_what_a_short_run_can_hold_and_lists_the_refused(tmp_path, c
     assert summary.startswith(f"rendered {len(rendered)} of {len(SCHEDULES)} schedules")
     assert all(f"refused: {name}: scheduler" in err for name in refused)  # each with its reason
     # first, peak and last, so a warmup's peak is visible (was "lr first -> last")
-    assert "linear: 150 steps, lr first 0.01, peak 0.1 (step 25), last 0.1" in out
+    assert "linear: 150 steps, lr first 0.01, peak 0.1 (step 4), last 0.1" in out  # warmup 2.5% of 30 epochs
 
 
 def test_all_exits_2_when_no_schedule_can_be_rendered(tmp_path):
