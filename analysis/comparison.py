@@ -1,0 +1,486 @@
+"""Which setting trains best? One table and two figures from a sweep (or any folder of runs).
+
+The library behind scripts/compare_runs.py and scripts/study.py:
+
+    python scripts/compare_runs.py multiruns/2026-11-25/09-30-00            # writes multiruns/.../comparison/
+    python scripts/compare_runs.py runs/ --ignore data.batch_size --out /tmp/cmp
+
+Reads every run under the folder (its summary.json, .hydra/config.yaml, .hydra/hydra.yaml and TensorBoard
+events). Rows are settings, never mixtures: runs whose resolved configs are equal except for the seed
+and keys that change nothing about the result (engine.config_keys.HARMLESS_KEYS; more with --ignore,
+which the table states) are the seeds of one row, labelled by what sets it apart (`cosine,
+optimizer.lr=0.02`). Writes, each file atomically, into --out (default: <folder>/comparison/; the
+repository's results/ only when --out says so):
+  comparison.md / comparison.csv  one row per setting: completed/all runs, mean ± sample std of final and
+                                  best top-1/top-5, the 95 % t-interval, a test against the best row with
+                                  its Holm-adjusted p-value (analysis.stats), epochs to each accuracy
+                                  threshold, wall time, diverged / running / missing counts; a verdict
+                                  that names a winner only when the data support one; one line per run.
+  val_acc1.png                    validation top-1 against epoch, mean per setting with a ±1 std band over seeds
+  lr.png                          LR against optimizer step, every setting on one axis
+
+Statistics use completed runs only, one per seed; diverged, interrupted, still-running and missing runs
+are counted and listed, never averaged in. A run is "missing" when its job directory has no
+summary.json, or (for grid sweeps, from multirun.yaml) when the job directory does not exist at all.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+# (This script never imports oneflow, so it skips engine.oneflow_env and its CUDA library loading.)
+
+from analysis import grouping, stats
+from common.files import atomic_save_figure, atomic_write_text
+from engine.config_keys import HARMLESS_KEYS
+
+COMPLETED, DIVERGED, RUNNING, INTERRUPTED, MISSING = "completed", "diverged", "running", "interrupted", "missing"
+METRICS = ("best_acc1", "final_acc1", "best_acc5", "final_acc5")
+REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"
+DEFAULT_OUT_NAME = "comparison"
+
+
+class CompareError(ValueError):
+    """A sweep directory that cannot be compared; the message says why and what to pass instead."""
+
+
+@dataclass
+class Run:
+    """One job of the sweep, as far as its files tell."""
+
+    name: str  # path relative to the sweep dir, e.g. "scheduler=cosine,seed=1"
+    path: Optional[Path]
+    status: str
+    schedule: str
+    seed: Optional[int] = None
+    summary: dict = field(default_factory=dict)
+    setting: dict = field(default_factory=dict)  # flat resolved config minus seed, harmless and ignored keys
+    choices: dict = field(default_factory=dict)  # Hydra config-group choices (data=..., model=...)
+    val_acc1: list = field(default_factory=list)  # [(epoch, acc)]
+    lr: list = field(default_factory=list)  # [(step, lr)]
+    epochs_to: dict = field(default_factory=dict)  # threshold label -> epoch or None
+    note: str = ""
+
+    @property
+    def group(self) -> str:
+        return grouping.setting_key(self.setting)
+
+
+# ----------------------------------------------------------------------------- reading runs
+
+def _load_yaml(path: Path) -> Optional[Any]:
+    from omegaconf import OmegaConf
+    try:
+        return OmegaConf.load(path)
+    except Exception:  # an unreadable config only costs us the fallbacks it would provide
+        return None
+
+
+def _container(config: Any) -> Optional[dict]:
+    """The config as plain dicts, interpolations resolved where they can be."""
+    from omegaconf import OmegaConf
+    if config is None:
+        return None
+    try:
+        return OmegaConf.to_container(config, resolve=True)
+    except Exception:  # e.g. a resolver this process does not register: compare the text instead
+        return OmegaConf.to_container(config, resolve=False)
+
+
+def _choices(run_dir: Path) -> dict:
+    """The run's config-group choices from .hydra/hydra.yaml (hydra's own groups left out)."""
+    from omegaconf import OmegaConf
+    hydra_cfg = _load_yaml(run_dir / ".hydra" / "hydra.yaml")
+    node = OmegaConf.select(hydra_cfg, "hydra.runtime.choices", default=None) if hydra_cfg is not None else None
+    if node is None:
+        return {}
+    return {str(g): str(c) for g, c in OmegaConf.to_container(node, resolve=False).items()
+            if c is not None and not str(g).startswith("hydra")}
+
+
+def _scalars(run_dir: Path, tags: tuple) -> dict:
+    """Scalars of `tags` from the run's TensorBoard events (empty when there are none)."""
+    if not any(run_dir.glob("events.out.tfevents.*")):
+        return {}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    try:
+        events.Reload()
+    except Exception:  # a truncated event file of a killed run: use what we have
+        return {}
+    available = set(events.Tags().get("scalars", []))
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in tags if tag in available}
+
+
+def _threshold_label(threshold: float) -> str:
+    return f"acc1>={threshold:g}"
+
+
+def _epochs_to(curve: list, threshold: float) -> Optional[int]:
+    return next((int(epoch) for epoch, acc in curve if acc >= threshold), None)
+
+
+def read_run(run_dir: Path, sweep_dir: Path, thresholds: list, ignore: tuple = ()) -> Run:
+    summary: dict = {}
+    status = MISSING
+    if (run_dir / "summary.json").is_file():
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text())
+            status = summary.get("status", RUNNING)
+        except (OSError, json.JSONDecodeError):
+            status = MISSING
+    config = _container(_load_yaml(run_dir / ".hydra" / "config.yaml"))
+    scheduler_cfg = (config or {}).get("scheduler") or {}
+    schedule = summary.get("scheduler") or (scheduler_cfg.get("name") if isinstance(scheduler_cfg, dict) else None) or "unknown"
+    seed = summary.get("seed", (config or {}).get("seed"))
+    # Without a saved config the schedule's name is all that tells settings apart.
+    setting = grouping.setting_of(config, ignore) if config is not None else {"scheduler.name": schedule}
+    run = Run(name=str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else run_dir.name, path=run_dir,
+              status=status, schedule=schedule, seed=seed, summary=summary, setting=setting, choices=_choices(run_dir))
+
+    scalars = _scalars(run_dir, ("lr", "val/acc1"))
+    history = summary.get("history") or {}
+    if history.get("epoch") and history.get("val/acc1"):
+        run.val_acc1 = list(zip(history["epoch"], history["val/acc1"]))
+    else:
+        run.val_acc1 = scalars.get("val/acc1", [])
+    run.lr = scalars.get("lr", [])
+    recorded = summary.get("epochs_to_threshold") or {}
+    for threshold in thresholds:
+        label = _threshold_label(threshold)
+        run.epochs_to[label] = recorded[label] if label in recorded else _epochs_to(run.val_acc1, threshold)
+    return run
+
+
+def expected_job_names(sweep_dir: Path) -> Optional[list]:
+    """Job directory names a grid sweep should produce (from multirun.yaml), or None when unknowable."""
+    multirun = _load_yaml(sweep_dir / "multirun.yaml")
+    if multirun is None:
+        return None
+    try:
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from omegaconf import OmegaConf
+
+        hydra_cfg = multirun.hydra
+        if "BasicSweeper" not in str(hydra_cfg.sweeper.get("_target_", "")):
+            return None  # e.g. Optuna: trials are chosen while the sweep runs
+        if OmegaConf.to_container(hydra_cfg.sweep, resolve=False).get("subdir") != "${hydra.job.override_dirname}":
+            return None
+        params = hydra_cfg.sweeper.get("params") or {}
+        arguments = [f"{k}={v}" for k, v in params.items()] + list(hydra_cfg.overrides.task)
+        parser = OverridesParser.create()
+        batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+        naming = hydra_cfg.job.config.override_dirname
+        return [get_overrides_dirname(parser.parse_overrides(job), list(naming.exclude_keys), naming.item_sep, naming.kv_sep)
+                for batch in batches for job in batch]
+    except Exception:  # an unusual sweep config: fall back to the directories that exist
+        return None
+
+
+def _without_seed(name: str) -> str:
+    return ",".join(kv for kv in name.split(",") if not kv.startswith("seed="))
+
+
+def _missing_runs(runs: list, expected: list) -> list:
+    """Runs for the jobs a grid sweep expected but that left no directory, each in the setting of a sibling.
+
+    A job that never started has no config: it belongs to the row of a run that differs only in the
+    seed; failing that, it is a row of its own named by its overrides."""
+    known = {_without_seed(r.name): r for r in runs if r.path is not None}
+    present = {r.name for r in runs}
+    missing = []
+    for name in expected:
+        if name in present:
+            continue
+        sibling = known.get(_without_seed(name))
+        seed = next((kv.split("=", 1)[1] for kv in name.split(",") if kv.startswith("seed=")), None)
+        if sibling is not None:
+            missing.append(Run(name=name, path=None, status=MISSING, schedule=sibling.schedule, seed=seed,
+                               setting=dict(sibling.setting), choices=dict(sibling.choices)))
+        else:
+            schedule = next((kv.split("=", 1)[1] for kv in name.split(",") if kv.startswith("scheduler=")), _without_seed(name))
+            missing.append(Run(name=name, path=None, status=MISSING, schedule=schedule, seed=seed,
+                               setting={"job": _without_seed(name)}))
+    return missing
+
+
+def find_runs(sweep_dir: Path, thresholds: list, ignore: tuple = ()) -> list:
+    if not sweep_dir.is_dir():
+        raise CompareError(f"{sweep_dir} is not a directory; pass a sweep directory such as multiruns/<date>/<time> "
+                           f"(or any folder holding run directories with summary.json files).")
+    run_dirs = sorted({p.parent for p in sweep_dir.rglob("summary.json")} |
+                      {p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")})
+    runs = [read_run(d, sweep_dir, thresholds, ignore) for d in run_dirs]
+    expected = expected_job_names(sweep_dir)
+    if expected:
+        runs += _missing_runs(runs, expected)
+    if not runs:
+        raise CompareError(f"no runs found under {sweep_dir}: no summary.json or .hydra/config.yaml in it or its sub-directories. "
+                           f"Pass the directory a multirun wrote (multiruns/<date>/<time>) or a run directory.")
+    return runs
+
+
+# ----------------------------------------------------------------------------- rows and statistics
+
+def mean_std(values: list) -> tuple:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def one_per_seed(runs: list) -> list:
+    """The completed runs of a row that count: one per seed (the last by name); repeats are noted, not averaged."""
+    by_seed: dict = {}
+    for run in sorted((r for r in runs if r.status == COMPLETED), key=lambda r: r.name):
+        key = run.seed if run.seed is not None else run.name
+        if key in by_seed:
+            by_seed[key].note = f"seed {run.seed} again in `{run.name}`: not counted twice"
+        by_seed[key] = run
+    return list(by_seed.values())
+
+
+def _row(label: str, group: list, counted: list, thresholds: list, metric: str) -> dict:
+    row: dict = {"setting": label, "schedule": group[0].schedule, "runs": len(group), "completed": len(counted),
+                 "diverged": sum(r.status == DIVERGED for r in group), "running": sum(r.status == RUNNING for r in group),
+                 "interrupted": sum(r.status == INTERRUPTED for r in group), "missing": sum(r.status == MISSING for r in group),
+                 "seeds": " ".join(str(r.seed) for r in sorted(counted, key=lambda r: str(r.seed)))}
+    for name in METRICS:
+        row[f"{name}_mean"], row[f"{name}_std"] = mean_std([r.summary.get(name) for r in counted])
+    values = {(r.seed if r.seed is not None else r.name): r.summary.get(metric) for r in counted
+              if isinstance(r.summary.get(metric), (int, float)) and math.isfinite(r.summary[metric])}
+    row["_values"] = values
+    row["_spread"] = spread = stats.spread(list(values.values()))
+    row["n"], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"] = spread.n, spread.ci_low, spread.ci_high
+    for threshold in thresholds:
+        key = _threshold_label(threshold)
+        reached = [r.epochs_to.get(key) for r in counted if r.epochs_to.get(key) is not None]
+        row[f"epochs_to_{key}_mean"] = statistics.fmean(reached) if reached else None
+        row[f"epochs_to_{key}_reached"] = len(reached)
+    row["wall_time_s_mean"], _ = mean_std([r.summary.get("wall_time_s") for r in counted])
+    return row
+
+
+def settings(runs: list) -> dict[str, list]:
+    """{label: the runs of that setting}, labelled by what sets each setting apart from the others."""
+    groups: dict[str, list] = {}
+    for run in runs:
+        groups.setdefault(run.group, []).append(run)
+    # Jobs that never started and have no sibling to take a setting from are named by their overrides.
+    unknown = [g for g in groups.values() if set(g[0].setting) == {"job"}]
+    known = [g for g in groups.values() if set(g[0].setting) != {"job"}]
+    names = grouping.labels([g[0].setting for g in known], [g[0].choices for g in known], [g[0].schedule for g in known])
+    return {**dict(zip(names, known)), **{f"{g[0].setting['job']} (never started)": g for g in unknown}}
+
+
+def setting_rows(runs: list, thresholds: list, sort_by: str) -> list:
+    """One row per setting, sorted by mean top-1 (`sort_by`: final or best), each tested against the best row."""
+    metric = f"{sort_by}_acc1"
+    rows = [_row(label, group, one_per_seed(group), thresholds, metric) for label, group in settings(runs).items()]
+    rows.sort(key=lambda row: (row["_spread"].mean is None, -(row["_spread"].mean or 0.0), row["setting"]))
+    best = rows[0]
+    tests = [stats.compare_with_best(best["_values"], row["_values"]) if row is not best else stats.Test(None, None)
+             for row in rows]
+    adjusted = [None] + stats.holm([t.p for t in tests[1:]])
+    for row, test, p_adjusted in zip(rows, tests, adjusted):
+        mean = row["_spread"].mean
+        row["rank"] = None if mean is None else 1 + sum(1 for r in rows if r["_spread"].mean is not None and r["_spread"].mean > mean)
+        equal = [r["setting"] for r in rows if r is not row and mean is not None and r["_spread"].mean == mean]
+        row["tie_with"] = equal[0] if equal else None
+        row["test"], row["p_value"], row["p_holm"] = test.name, test.p, p_adjusted
+        row["indistinguishable_from_best"] = None if row is best or mean is None else (
+            test.name == stats.EQUAL or p_adjusted is None or p_adjusted >= stats.ALPHA)
+    return rows
+
+
+def ranked(rows: list) -> list:
+    return [stats.Ranked(r["setting"], r["_spread"], stats.Test(r["test"], r["p_value"]), r["p_holm"]) for r in rows]
+
+
+# ----------------------------------------------------------------------------- writing
+
+def _fmt(mean: Optional[float], std: Optional[float], digits: int = 2) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
+
+
+def _versus_best(row: dict) -> str:
+    if row["rank"] is None:
+        return "—"
+    if row["indistinguishable_from_best"] is None:
+        return "best"
+    if row["test"] == stats.EQUAL:
+        return "tie (equal means)"
+    if row["test"] is None:
+        return "untestable (n < 2)"
+    short = "paired" if row["test"] == stats.PAIRED else "Welch"
+    return f"{stats.p_text(row['p_value'])} ({short}); Holm-adjusted {stats.p_text(row['p_holm'])}"
+
+
+def _header(rows: list, runs: list, sort_by: str, sweep_dir: Path, ignore: tuple) -> str:
+    shared = grouping.shared_choices([r.choices for r in runs if r.path is not None])
+    text = (f"# Comparison: `{sweep_dir}`\n\nGenerated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by "
+            f"`scripts/compare_runs.py` from {len(runs)} runs in {len(rows)} settings. A row is one setting: runs whose "
+            f"resolved configs are equal except for the seed and keys that change nothing about the result "
+            f"({', '.join(f'`{k}`' for k in HARMLESS_KEYS)}); its label names what sets it apart from the other rows. "
+            f"Sorted by mean **{sort_by}** top-1.\n\n")
+    if shared:
+        text += "All rows share: " + ", ".join(f"{g}={c}" for g, c in shared.items()) + ".\n\n"
+    if ignore:
+        text += (f"**Pooled over {', '.join(f'`{k}`' for k in ignore)}** (declared irrelevant with --ignore): a row may mix "
+                 f"runs that differ in these keys.\n\n")
+    return text
+
+
+def markdown(rows: list, runs: list, thresholds: list, sort_by: str, sweep_dir: Path, ignore: tuple = ()) -> str:
+    out = io.StringIO()
+    metric = f"{sort_by}_acc1"
+    out.write(_header(rows, runs, sort_by, sweep_dir, ignore))
+    out.write("**Verdict.** " + stats.verdict(ranked(rows), f"{sort_by} top-1") + "\n\n")
+    threshold_cols = [_threshold_label(t) for t in thresholds]
+    head = (["rank", "setting", "runs", f"{sort_by} top-1", "95% CI", "vs best"]
+            + [m for m in ("final top-1", "best top-1") if not m.startswith(sort_by)] + ["final top-5", "best top-5"]
+            + [f"epochs to {label}" for label in threshold_cols] + ["wall time (s)", "diverged", "not finished"])
+    out.write("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n")
+    for row in rows:
+        rank = "—" if row["rank"] is None else (f"={row['rank']}" if row["tie_with"] else str(row["rank"]))
+        low, high = row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
+        cells = [rank, row["setting"], f"{row['completed']}/{row['runs']}", _fmt(row[f"{metric}_mean"], row[f"{metric}_std"]),
+                 "—" if low is None else f"[{low:.2f}, {high:.2f}]", _versus_best(row)]
+        other = "best_acc1" if sort_by == "final" else "final_acc1"
+        cells += [_fmt(row[f"{m}_mean"], row[f"{m}_std"]) for m in (other, "final_acc5", "best_acc5")]
+        for label in threshold_cols:
+            mean, reached = row[f"epochs_to_{label}_mean"], row[f"epochs_to_{label}_reached"]
+            cells.append("—" if mean is None else f"{mean:.1f}" + ("" if reached == row["completed"] else f" ({reached}/{row['completed']} reached)"))
+        cells.append("—" if row["wall_time_s_mean"] is None else f"{row['wall_time_s_mean']:.0f}")
+        cells.append(str(row["diverged"]))
+        unfinished = [f"{row[k]} {k}" for k in (RUNNING, INTERRUPTED, MISSING) if row[k]]
+        cells.append(", ".join(unfinished) or "0")
+        out.write("| " + " | ".join(cells) + " |\n")
+    out.write("\n" + stats.method_note(f"{sort_by}-epoch top-1") + " `runs` is completed/all jobs of the setting; "
+              "diverged, running and missing runs are counted, never averaged in. Epochs to a threshold average the "
+              "runs that reached it.\n\n## Runs\n\n")
+    out.write(_runs_table(runs))
+    return out.getvalue()
+
+
+def _runs_table(runs: list) -> str:
+    group_label = {run.group: label for label, members in settings(runs).items() for run in members}
+    out = io.StringIO()
+    out.write("| run | setting | status | seed | final top-1 | best top-1 (epoch) | epochs | note |\n|---|---|---|---|---|---|---|---|\n")
+    for run in sorted(runs, key=lambda r: (group_label[r.group], str(r.seed), r.name)):
+        s = run.summary
+        best = "—" if s.get("best_acc1") is None else f"{s['best_acc1']:.2f} ({s.get('best_epoch', '?')})"
+        final = "—" if s.get("final_acc1") is None else f"{s['final_acc1']:.2f}"
+        note = run.note
+        if run.status == DIVERGED and isinstance(s.get("diverged"), dict):
+            d = s["diverged"]
+            note = f"diverged at epoch {d.get('epoch')}, step {d.get('step')}, lr {d.get('lr')}"
+        elif run.status == MISSING:
+            note = "no job directory" if run.path is None else "no summary.json (failed before its first epoch, or not started)"
+        elif run.status == RUNNING:
+            note = f"still running: {s.get('epochs', 0)}/{s.get('max_epochs', '?')} epochs"
+        epochs = f"{s.get('epochs', '—')}/{s.get('max_epochs', '?')}" if s else "—"
+        out.write(f"| `{run.name}` | {group_label[run.group]} | {run.status} | {run.seed if run.seed is not None else '—'} | "
+                  f"{final} | {best} | {epochs} | {note} |\n")
+    return out.getvalue()
+
+
+def csv_text(rows: list) -> str:
+    columns = [c for c in (rows[0].keys() if rows else ["setting"]) if not c.startswith("_")]
+    columns = ["rank", "tie_with", "setting"] + [c for c in columns if c not in ("rank", "tie_with", "setting")]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else (format(row[k], ".10g") if isinstance(row[k], float) else row[k])) for k in columns})
+    return out.getvalue()
+
+
+def plot(rows: list, runs: list, out: Path) -> list:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    label_runs = settings(runs)
+    order = [row["setting"] for row in rows]
+    colors = {name: plt.cm.tab10(i % 10) for i, name in enumerate(order)}
+    written = []
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name in order:
+        curves = [dict(r.val_acc1) for r in label_runs[name] if r.val_acc1 and r.status in (COMPLETED, RUNNING)]
+        if not curves:
+            continue
+        epochs = sorted(set().union(*curves))
+        table = np.array([[c.get(e, np.nan) for e in epochs] for c in curves], dtype=float)
+        mean = np.nanmean(table, axis=0)
+        counts = (~np.isnan(table)).sum(axis=0)  # runs still going have shorter curves
+        spread = np.sqrt(np.nansum((table - mean) ** 2, axis=0) / np.maximum(counts - 1, 1))
+        std = np.where(counts > 1, spread, 0.0)
+        ax.plot(epochs, mean, color=colors[name], label=f"{name} (n={len(curves)})")
+        ax.fill_between(epochs, mean - np.nan_to_num(std), mean + np.nan_to_num(std), color=colors[name], alpha=0.2, linewidth=0)
+    ax.set(xlabel="epoch", ylabel="validation top-1 (%)", title="Validation accuracy: mean over seeds, band ±1 std")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    atomic_save_figure(fig, out / "val_acc1.png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    written.append(out / "val_acc1.png")
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name in order:
+        # The LR curve is the same for every seed of a setting, except for metric-driven schedules
+        # (plateau): draw the lowest seed's run, the others faintly.
+        with_lr = sorted([r for r in label_runs[name] if r.lr], key=lambda r: (str(r.seed), r.name))
+        for i, run in enumerate(with_lr):
+            steps, values = zip(*run.lr)
+            ax.plot(steps, values, color=colors[name], linewidth=1.5 if i == 0 else 0.6, alpha=1.0 if i == 0 else 0.35,
+                    label=name if i == 0 else None)
+    ax.set(xlabel="optimizer step", ylabel="learning rate", title="LR schedules (as logged by the optimizer)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    atomic_save_figure(fig, out / "lr.png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    written.append(out / "lr.png")
+    return written
+
+
+def default_out(sweep_dir: Path) -> Path:
+    """<sweep>/comparison, unless that lies in the repository's results/ (writing there takes an explicit --out)."""
+    out = sweep_dir / DEFAULT_OUT_NAME
+    if out.resolve().is_relative_to(REPO_RESULTS):
+        raise CompareError(f"the default output {out} would be inside the repository's results/ ({REPO_RESULTS}), "
+                           f"which holds the committed comparison; pass --out explicitly to write there (or elsewhere).")
+    return out
+
+
+def compare(sweep_dir: Path, out: Optional[Path] = None, thresholds: Optional[list] = None, sort_by: str = "final",
+            figures: bool = True, ignore: tuple = ()) -> list:
+    """Write the comparison of `sweep_dir` into `out` (default: <sweep_dir>/comparison); return the rows."""
+    sweep_dir, ignore = Path(sweep_dir), tuple(ignore)
+    out = default_out(sweep_dir) if out is None else Path(out)
+    if thresholds is None:  # the thresholds the runs recorded, else 50%
+        probe = find_runs(sweep_dir, [], ignore)
+        recorded = {k for r in probe for k in (r.summary.get("epochs_to_threshold") or {})}
+        thresholds = sorted(float(k.split(">=")[1]) for k in recorded if k.startswith("acc1>=")) or [50.0]
+    runs = find_runs(sweep_dir, thresholds, ignore)
+    rows = setting_rows(runs, thresholds, sort_by)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "comparison.md", markdown(rows, runs, thresholds, sort_by, sweep_dir, ignore))
+    atomic_write_text(out / "comparison.csv", csv_text(rows))
+    if figures:
+        plot(rows, runs, out)
+    return rows
