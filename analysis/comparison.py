@@ -44,7 +44,52 @@ from common.files import atomic_save_figure, atomic_write_text
 from engine.config_keys import HARMLESS_KEYS
 
 COMPLETED, DIVERGED, RUNNING, INTERRUPTED, MISSING = "completed", "diverged", "running", "interrupted", "missing"
-METRICS = ("best_acc1", "final_acc1", "best_acc5", "final_acc5")
+FAILED = "failed"
+UNFINISHED = (RUNNING, INTERRUPTED, MISSING)
+METRICS = ("best_acc1", "final_acc1", "best_acc5", "final_acc5", "test_acc1", "test_acc1_at_best_epoch")
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Which summary.json keys a comparison ranks on, and what to call them (what "val" is, said plainly)."""
+
+    final: str  # the key ranked with --sort-by final
+    best: str  # ... with --sort-by best
+    final_label: str
+    best_label: str
+    curve: str  # the history key the accuracy figure draws
+    curve_label: str
+    note: str  # one sentence above the table
+
+    def key(self, sort_by: str) -> str:
+        return self.final if sort_by == "final" else self.best
+
+    def label(self, sort_by: str) -> str:
+        return self.final_label if sort_by == "final" else self.best_label
+
+
+HELD_OUT = Scoring("test_acc1", "test_acc1_at_best_epoch", "final test top-1", "test top-1 at the best validation epoch",
+                   "test/acc1", "test top-1 (%)",
+                   "The runs hold a validation split out of the training set (`data.val_split`): every choice (the LR, the "
+                   "best epoch) was made on it, and the table reports the **test set**, which chose nothing.")
+VAL_IS_TEST = Scoring("final_acc1", "best_acc1", "final test top-1", "best-epoch test top-1 (selected on the test set)",
+                      "val/acc1", "test top-1 (%) (val/* is the test set)",
+                      "The runs have no validation split (`data.val_split: 0`): their `val/*` metrics **are the test set**. "
+                      "The final epoch's top-1 chose nothing, but a best epoch is picked on the very images it is scored on "
+                      "(optimistic); tune on `data.val_split` instead (docs/sweeps.md).")
+MIXED = Scoring("final_acc1", "best_acc1", "final val top-1 (mixed sets)", "best val top-1 (mixed sets)", "val/acc1",
+                "val top-1 (%) (mixed: held-out split or test set)",
+                "**Warning: some runs hold out a validation split and some do not**, so `val` means the held-out split in some "
+                "rows and the test set in others: the rows are not comparable on it.")
+
+
+def scoring_of(runs: list) -> Scoring:
+    """HELD_OUT when every finished run has a validation split (summary.json has test_acc1), VAL_IS_TEST when none does."""
+    ended = [r for r in runs if r.status == COMPLETED]
+    with_split = [("test_acc1" in r.summary) for r in ended]
+    if with_split and all(with_split):
+        return HELD_OUT
+    return MIXED if any(with_split) else VAL_IS_TEST
 REPO_RESULTS = Path(__file__).resolve().parents[1] / "results"
 DEFAULT_OUT_NAME = "comparison"
 
@@ -66,9 +111,11 @@ class Run:
     setting: dict = field(default_factory=dict)  # flat resolved config minus seed, harmless and ignored keys
     choices: dict = field(default_factory=dict)  # Hydra config-group choices (data=..., model=...)
     val_acc1: list = field(default_factory=list)  # [(epoch, acc)]
+    test_acc1: list = field(default_factory=list)  # [(epoch, acc)] with a validation split
     lr: list = field(default_factory=list)  # [(step, lr)]
     epochs_to: dict = field(default_factory=dict)  # threshold label -> epoch or None
     note: str = ""
+    provenance: dict = field(default_factory=dict)  # run_info.json's environment.provenance (CPU, ISA, threads, versions)
 
     @property
     def group(self) -> str:
@@ -121,6 +168,36 @@ def _scalars(run_dir: Path, tags: tuple) -> dict:
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in tags if tag in available}
 
 
+def _provenance(run_dir: Path) -> dict:
+    """What the run's figures depend on beyond code and config, from run_info.json (older runs: what they recorded)."""
+    try:
+        info = json.loads((run_dir / "run_info.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    environment = (info.get("started") or {}).get("environment") or {}
+    facts = dict(environment.get("provenance") or {})
+    facts.setdefault("versions", {}).setdefault("oneflow", info.get("oneflow"))
+    return facts
+
+
+def provenance_warnings(runs: list) -> list:
+    """One sentence per fact that differs between the compared runs: per-run figures then differ across them."""
+    with_facts = [r for r in runs if r.provenance]
+    checks = {"CPU model": lambda f: f.get("cpu_model"), "instruction-set flags": lambda f: " ".join(f.get("isa_flags") or []),
+              "thread settings": lambda f: json.dumps(f.get("threads"), sort_keys=True)}
+    warnings = []
+    for what, get in checks.items():
+        values = sorted({str(get(r.provenance)) for r in with_facts if get(r.provenance) is not None})
+        if len(values) > 1:
+            warnings.append(f"the runs mix {what}: {'; '.join(values)}")
+    packages = sorted({p for r in with_facts for p in (r.provenance.get("versions") or {})})
+    for package in packages:
+        versions = sorted({str(r.provenance["versions"].get(package)) for r in with_facts})
+        if len(versions) > 1:
+            warnings.append(f"the runs mix {package} versions {', '.join(versions)}")
+    return warnings
+
+
 def _threshold_label(threshold: float) -> str:
     return f"acc1>={threshold:g}"
 
@@ -153,6 +230,9 @@ def read_run(run_dir: Path, sweep_dir: Path, thresholds: list, ignore: tuple = (
         run.val_acc1 = list(zip(history["epoch"], history["val/acc1"]))
     else:
         run.val_acc1 = scalars.get("val/acc1", [])
+    if history.get("epoch") and history.get("test/acc1"):
+        run.test_acc1 = list(zip(history["epoch"], history["test/acc1"]))
+    run.provenance = _provenance(run_dir)
     run.lr = scalars.get("lr", [])
     recorded = summary.get("epochs_to_threshold") or {}
     for threshold in thresholds:
@@ -251,15 +331,21 @@ def one_per_seed(runs: list) -> list:
     return list(by_seed.values())
 
 
+def _values(counted: list, metric: str) -> dict:
+    """{seed: value of `metric`} of the counted runs (finite values only)."""
+    return {(r.seed if r.seed is not None else r.name): r.summary.get(metric) for r in counted
+            if isinstance(r.summary.get(metric), (int, float)) and math.isfinite(r.summary[metric])}
+
+
 def _row(label: str, group: list, counted: list, thresholds: list, metric: str) -> dict:
     row: dict = {"setting": label, "schedule": group[0].schedule, "runs": len(group), "completed": len(counted),
-                 "diverged": sum(r.status == DIVERGED for r in group), "running": sum(r.status == RUNNING for r in group),
+                 "diverged": sum(r.status == DIVERGED for r in group), "failed": sum(r.status == FAILED for r in group),
+                 "running": sum(r.status == RUNNING for r in group),
                  "interrupted": sum(r.status == INTERRUPTED for r in group), "missing": sum(r.status == MISSING for r in group),
                  "seeds": " ".join(str(r.seed) for r in sorted(counted, key=lambda r: str(r.seed)))}
     for name in METRICS:
         row[f"{name}_mean"], row[f"{name}_std"] = mean_std([r.summary.get(name) for r in counted])
-    values = {(r.seed if r.seed is not None else r.name): r.summary.get(metric) for r in counted
-              if isinstance(r.summary.get(metric), (int, float)) and math.isfinite(r.summary[metric])}
+    values = _values(counted, metric)
     row["_values"] = values
     row["_spread"] = spread = stats.spread(list(values.values()))
     row["n"], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"] = spread.n, spread.ci_low, spread.ci_high
@@ -284,9 +370,10 @@ def settings(runs: list) -> dict[str, list]:
     return {**dict(zip(names, known)), **{f"{g[0].setting['job']} (never started)": g for g in unknown}}
 
 
-def setting_rows(runs: list, thresholds: list, sort_by: str) -> list:
+def setting_rows(runs: list, thresholds: list, sort_by: str, scoring: Optional[Scoring] = None) -> list:
     """One row per setting, sorted by mean top-1 (`sort_by`: final or best), each tested against the best row."""
-    metric = f"{sort_by}_acc1"
+    scoring = scoring or scoring_of(runs)
+    metric = scoring.key(sort_by)
     rows = [_row(label, group, one_per_seed(group), thresholds, metric) for label, group in settings(runs).items()]
     rows.sort(key=lambda row: (row["_spread"].mean is None, -(row["_spread"].mean or 0.0), row["setting"]))
     best = rows[0]
@@ -300,12 +387,42 @@ def setting_rows(runs: list, thresholds: list, sort_by: str) -> list:
         row["tie_with"] = equal[0] if equal else None
         row["test"], row["p_value"], row["p_holm"] = test.name, test.p, p_adjusted
         row["indistinguishable_from_best"] = None if row is best or mean is None else (
-            test.name == stats.EQUAL or p_adjusted is None or p_adjusted >= stats.ALPHA)
+            test.name in (stats.EQUAL, stats.CONSTANT) or p_adjusted is None or p_adjusted >= stats.ALPHA)
+        gap = stats.difference(best["_values"], row["_values"]) if row is not best else stats.Difference(None, None, None, None, 0)
+        row["_difference"] = gap
+        row["diff_from_best"], row["diff_ci95_low"], row["diff_ci95_high"] = gap.mean, gap.low, gap.high
     return rows
 
 
+def other_ranking(runs: list, rows: list, sort_by: str, scoring: Scoring) -> Optional[str]:
+    """A sentence when ranking by the other metric (best epoch instead of final, or back) orders the rows differently."""
+    other = "best" if sort_by == "final" else "final"
+    key = scoring.key(other)
+    by_label = settings(runs)
+    means = {row["setting"]: stats.spread(list(_values(one_per_seed(by_label[row["setting"]]), key).values())).mean for row in rows}
+    ranked_here = [row["setting"] for row in rows if row["_spread"].mean is not None]
+    ranked_other = sorted((s for s in ranked_here if means.get(s) is not None), key=lambda s: -means[s])
+    if len(ranked_other) < 2 or ranked_other == ranked_here[:len(ranked_other)]:
+        return None
+    shown = " > ".join(f"{s} ({means[s]:.2f})" for s in ranked_other)
+    return (f"Ranked by {scoring.label(other)} instead, the order differs: {shown}. The two rankings disagree, so which "
+            f"schedule is \"best\" depends on whether a best epoch may be picked (this table ranks by {scoring.label(sort_by)}).")
+
+
+def power_summary(rows: list) -> stats.Power:
+    """The study's power from the spread of its paired differences against the best row."""
+    sds = [statistics.stdev([row["_values"][s] - rows[0]["_values"][s] for s in stats.shared_seeds(rows[0]["_values"], row["_values"])])
+           for row in rows[1:] if len(stats.shared_seeds(rows[0]["_values"], row["_values"])) >= 2]
+    if not sds:  # no shared seeds: two independent rows' spread
+        variances = [row["_spread"].std ** 2 for row in rows if row["_spread"].std is not None]
+        sds = [math.sqrt(2 * statistics.fmean(variances))] if variances else []
+    n = min((row["_spread"].n for row in rows if row["_spread"].n), default=0)
+    return stats.power_of(n, math.sqrt(statistics.fmean([s * s for s in sds])) if sds else None)
+
+
 def ranked(rows: list) -> list:
-    return [stats.Ranked(r["setting"], r["_spread"], stats.Test(r["test"], r["p_value"]), r["p_holm"]) for r in rows]
+    return [stats.Ranked(r["setting"], r["_spread"], stats.Test(r["test"], r["p_value"]), r["p_holm"], failures=r["diverged"] + r["failed"],
+                         unfinished=sum(r[k] for k in UNFINISHED), runs=r["runs"], difference=r["_difference"]) for r in rows]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -323,19 +440,34 @@ def _versus_best(row: dict) -> str:
         return "best"
     if row["test"] == stats.EQUAL:
         return "tie (equal means)"
+    if row["test"] == stats.CONSTANT:
+        return "same gap on every seed (no test: this test set only)"
     if row["test"] is None:
         return "untestable (n < 2)"
     short = "paired" if row["test"] == stats.PAIRED else "Welch"
     return f"{stats.p_text(row['p_value'])} ({short}); Holm-adjusted {stats.p_text(row['p_holm'])}"
 
 
-def _header(rows: list, runs: list, sort_by: str, sweep_dir: Path, ignore: tuple) -> str:
+def _gap(row: dict) -> str:
+    gap = row["_difference"]
+    if gap.mean is None:
+        return "—"
+    interval = "" if gap.low is None else f" [{-gap.high:+.2f}, {-gap.low:+.2f}]"  # this row − the best
+    return f"{-gap.mean:+.2f}{interval}"
+
+
+def _header(rows: list, runs: list, sort_by: str, sweep_dir: Path, ignore: tuple, scoring: Scoring = VAL_IS_TEST) -> str:
     shared = grouping.shared_choices([r.choices for r in runs if r.path is not None])
     text = (f"# Comparison: `{sweep_dir}`\n\nGenerated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by "
             f"`scripts/compare_runs.py` from {len(runs)} runs in {len(rows)} settings. A row is one setting: runs whose "
             f"resolved configs are equal except for the seed and keys that change nothing about the result "
             f"({', '.join(f'`{k}`' for k in HARMLESS_KEYS)}); its label names what sets it apart from the other rows. "
-            f"Sorted by mean **{sort_by}** top-1.\n\n")
+            f"Sorted by mean **{scoring.label(sort_by)}**.\n\n{scoring.note}\n\n")
+    warnings = provenance_warnings(runs)
+    if warnings:
+        text += ("**Warning: this comparison mixes machines or library versions** (from each run's run_info.json): "
+                 + "; ".join(warnings) + ". Per-run figures differ across CPUs and versions even for the same seed; compare "
+                 "means with their intervals, not runs one by one.\n\n")
     if shared:
         text += "All rows share: " + ", ".join(f"{g}={c}" for g, c in shared.items()) + ".\n\n"
     if ignore:
@@ -344,52 +476,62 @@ def _header(rows: list, runs: list, sort_by: str, sweep_dir: Path, ignore: tuple
     return text
 
 
-def markdown(rows: list, runs: list, thresholds: list, sort_by: str, sweep_dir: Path, ignore: tuple = ()) -> str:
+def markdown(rows: list, runs: list, thresholds: list, sort_by: str, sweep_dir: Path, ignore: tuple = (),
+             scoring: Scoring = VAL_IS_TEST) -> str:
     out = io.StringIO()
-    metric = f"{sort_by}_acc1"
-    out.write(_header(rows, runs, sort_by, sweep_dir, ignore))
-    out.write("**Verdict.** " + stats.verdict(ranked(rows), f"{sort_by} top-1") + "\n\n")
+    metric, label = scoring.key(sort_by), scoring.label(sort_by)
+    power = power_summary(rows)
+    out.write(_header(rows, runs, sort_by, sweep_dir, ignore, scoring))
+    out.write("**Verdict.** " + stats.verdict(ranked(rows), label, power) + "\n\n")
+    disagreement = other_ranking(runs, rows, sort_by, scoring)
+    if disagreement:
+        out.write(disagreement + "\n\n")
     threshold_cols = [_threshold_label(t) for t in thresholds]
-    head = (["rank", "setting", "runs", f"{sort_by} top-1", "95% CI", "vs best"]
-            + [m for m in ("final top-1", "best top-1") if not m.startswith(sort_by)] + ["final top-5", "best top-5"]
-            + [f"epochs to {label}" for label in threshold_cols] + ["wall time (s)", "diverged", "not finished"])
+    other = scoring.key("best" if sort_by == "final" else "final")
+    extra = [m for m in (("final_acc1", "final val top-1"), ("best_acc1", "best val top-1")) if scoring is HELD_OUT]
+    head = (["rank", "setting", "runs", label, "95% CI", "gap to best [95% CI]", "vs best",
+             scoring.label("best" if sort_by == "final" else "final")] + [name for _, name in extra] + ["final top-5"]
+            + [f"epochs to {t}" for t in threshold_cols] + ["wall time (s)", "diverged", "failed", "not finished"])
     out.write("| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n")
     for row in rows:
         rank = "—" if row["rank"] is None else (f"={row['rank']}" if row["tie_with"] else str(row["rank"]))
         low, high = row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
         cells = [rank, row["setting"], f"{row['completed']}/{row['runs']}", _fmt(row[f"{metric}_mean"], row[f"{metric}_std"]),
-                 "—" if low is None else f"[{low:.2f}, {high:.2f}]", _versus_best(row)]
-        other = "best_acc1" if sort_by == "final" else "final_acc1"
-        cells += [_fmt(row[f"{m}_mean"], row[f"{m}_std"]) for m in (other, "final_acc5", "best_acc5")]
-        for label in threshold_cols:
-            mean, reached = row[f"epochs_to_{label}_mean"], row[f"epochs_to_{label}_reached"]
+                 "—" if low is None else f"[{low:.2f}, {high:.2f}]", _gap(row), _versus_best(row)]
+        cells += [_fmt(row[f"{m}_mean"], row[f"{m}_std"]) for m in (other, *(k for k, _ in extra), "final_acc5")]
+        for t_label in threshold_cols:
+            mean, reached = row[f"epochs_to_{t_label}_mean"], row[f"epochs_to_{t_label}_reached"]
             cells.append("—" if mean is None else f"{mean:.1f}" + ("" if reached == row["completed"] else f" ({reached}/{row['completed']} reached)"))
         cells.append("—" if row["wall_time_s_mean"] is None else f"{row['wall_time_s_mean']:.0f}")
-        cells.append(str(row["diverged"]))
-        unfinished = [f"{row[k]} {k}" for k in (RUNNING, INTERRUPTED, MISSING) if row[k]]
+        cells += [str(row["diverged"]), str(row["failed"])]
+        unfinished = [f"{row[k]} {k}" for k in UNFINISHED if row[k]]
         cells.append(", ".join(unfinished) or "0")
         out.write("| " + " | ".join(cells) + " |\n")
-    out.write("\n" + stats.method_note(f"{sort_by}-epoch top-1") + " `runs` is completed/all jobs of the setting; "
-              "diverged, running and missing runs are counted, never averaged in. Epochs to a threshold average the "
-              "runs that reached it.\n\n## Runs\n\n")
-    out.write(_runs_table(runs))
+    out.write("\n" + stats.power_sentence(power) + "\n\n")
+    out.write(stats.method_note(label) + " `runs` is completed/all jobs of the setting; diverged, failed, running and "
+              "missing runs are counted, never averaged in. Epochs to a threshold (on `val/acc1`) average the runs that "
+              "reached it.\n\n## Runs\n\n")
+    out.write(_runs_table(runs, scoring))
     return out.getvalue()
 
 
-def _runs_table(runs: list) -> str:
+def _runs_table(runs: list, scoring: Scoring = VAL_IS_TEST) -> str:
     group_label = {run.group: label for label, members in settings(runs).items() for run in members}
     out = io.StringIO()
-    out.write("| run | setting | status | seed | final top-1 | best top-1 (epoch) | epochs | note |\n|---|---|---|---|---|---|---|---|\n")
+    out.write(f"| run | setting | status | seed | {scoring.final_label} | best val top-1 (epoch) | epochs | note |\n"
+              "|---|---|---|---|---|---|---|---|\n")
     for run in sorted(runs, key=lambda r: (group_label[r.group], str(r.seed), r.name)):
         s = run.summary
         best = "—" if s.get("best_acc1") is None else f"{s['best_acc1']:.2f} ({s.get('best_epoch', '?')})"
-        final = "—" if s.get("final_acc1") is None else f"{s['final_acc1']:.2f}"
+        final = "—" if s.get(scoring.final) is None else f"{s[scoring.final]:.2f}"
         note = run.note
         if run.status == DIVERGED and isinstance(s.get("diverged"), dict):
             d = s["diverged"]
             note = f"diverged at epoch {d.get('epoch')}, step {d.get('step')}, lr {d.get('lr')}"
         elif run.status == MISSING:
             note = "no job directory" if run.path is None else "no summary.json (failed before its first epoch, or not started)"
+        elif run.status == FAILED:
+            note = f"failed: {s.get('error', '?')}"[:200]
         elif run.status == RUNNING:
             note = f"still running: {s.get('epochs', 0)}/{s.get('max_epochs', '?')} epochs"
         epochs = f"{s.get('epochs', '—')}/{s.get('max_epochs', '?')}" if s else "—"
@@ -409,7 +551,7 @@ def csv_text(rows: list) -> str:
     return out.getvalue()
 
 
-def plot(rows: list, runs: list, out: Path) -> list:
+def plot(rows: list, runs: list, out: Path, scoring: Scoring = VAL_IS_TEST) -> list:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -422,7 +564,8 @@ def plot(rows: list, runs: list, out: Path) -> list:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for name in order:
-        curves = [dict(r.val_acc1) for r in label_runs[name] if r.val_acc1 and r.status in (COMPLETED, RUNNING)]
+        curves = [dict(r.test_acc1 if scoring is HELD_OUT else r.val_acc1) for r in label_runs[name]
+                  if (r.test_acc1 if scoring is HELD_OUT else r.val_acc1) and r.status in (COMPLETED, RUNNING)]
         if not curves:
             continue
         epochs = sorted(set().union(*curves))
@@ -433,7 +576,7 @@ def plot(rows: list, runs: list, out: Path) -> list:
         std = np.where(counts > 1, spread, 0.0)
         ax.plot(epochs, mean, color=colors[name], label=f"{name} (n={len(curves)})")
         ax.fill_between(epochs, mean - np.nan_to_num(std), mean + np.nan_to_num(std), color=colors[name], alpha=0.2, linewidth=0)
-    ax.set(xlabel="epoch", ylabel="validation top-1 (%)", title="Validation accuracy: mean over seeds, band ±1 std")
+    ax.set(xlabel="epoch", ylabel=scoring.curve_label, title=f"{scoring.curve_label.split(' (')[0].capitalize()}: mean over seeds, band ±1 std")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     atomic_save_figure(fig, out / "val_acc1.png", dpi=130, bbox_inches="tight")
@@ -477,10 +620,11 @@ def compare(sweep_dir: Path, out: Optional[Path] = None, thresholds: Optional[li
         recorded = {k for r in probe for k in (r.summary.get("epochs_to_threshold") or {})}
         thresholds = sorted(float(k.split(">=")[1]) for k in recorded if k.startswith("acc1>=")) or [50.0]
     runs = find_runs(sweep_dir, thresholds, ignore)
-    rows = setting_rows(runs, thresholds, sort_by)
+    scoring = scoring_of(runs)
+    rows = setting_rows(runs, thresholds, sort_by, scoring)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "comparison.md", markdown(rows, runs, thresholds, sort_by, sweep_dir, ignore))
+    atomic_write_text(out / "comparison.md", markdown(rows, runs, thresholds, sort_by, sweep_dir, ignore, scoring))
     atomic_write_text(out / "comparison.csv", csv_text(rows))
     if figures:
-        plot(rows, runs, out)
+        plot(rows, runs, out, scoring)
     return rows
