@@ -26,6 +26,7 @@ MIN_SEEDS = 3
 POWER = 0.80
 WELCH, PAIRED, EQUAL = "Welch's t-test", "paired t-test", "equal means"
 CONSTANT = "constant difference"  # the same difference on every shared seed: no spread, no t-test
+SAME = 1e-9  # points: accuracies are image counts, so gaps closer than this are the same count of images
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def compare_with_best(best: Mapping[Hashable, float], other: Mapping[Hashable, f
     seeds = shared_seeds(best, other)
     if len(seeds) >= 2:
         differences = [best[s] - other[s] for s in seeds]
-        if max(differences) == min(differences):
+        if max(differences) - min(differences) < SAME:
             return Test(CONSTANT, None)
         name, result = PAIRED, scipy_stats.ttest_rel([best[s] for s in seeds], [other[s] for s in seeds])
     elif len(best) < 2 or len(other) < 2:
@@ -105,7 +106,7 @@ def difference(best: Mapping[Hashable, float], other: Mapping[Hashable, float], 
         d = [best[s] - other[s] for s in seeds]
         mean, sd = statistics.fmean(d), statistics.stdev(d)
         half = scipy_stats.t.ppf(q, len(d) - 1) * sd / math.sqrt(len(d))
-        method = CONSTANT if sd == 0 else PAIRED
+        method = CONSTANT if max(d) - min(d) < SAME else PAIRED
         return Difference(mean, max(-100.0, mean - half), min(100.0, mean + half), method, len(d))
     mean = statistics.fmean(best.values()) - statistics.fmean(other.values())
     if len(best) < 2 or len(other) < 2:

@@ -63,9 +63,10 @@ class StudySpec:
         return self.storage or f"sqlite:///{(Path(self.study_dir) / 'optuna.db').resolve()}"
 
     def defining(self) -> dict:
-        """What makes two invocations the same study (the budget may grow: more trials or seeds continue it)."""
+        """What makes two invocations the same study. The budget and the schedules may change: every schedule
+        runs the same plan independently, and the first k trials of a longer plan are the plan of k."""
         d = asdict(self)
-        for key in ("study_dir", "trials", "seeds", "storage", "report_dir"):
+        for key in ("study_dir", "schedules", "trials", "seeds", "storage", "report_dir"):
             d.pop(key)
         d["overrides"] = [o for o in self.overrides if not _is_launcher_override(o)]
         return d
@@ -221,7 +222,7 @@ def run_jobs(spec: StudySpec, jobs: list, on_finished: Callable[[Job, dict], Non
     with open(log_path, "a") as log:
         log.write("$ " + " ".join(command) + "\n")
         log.flush()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=_stop_with_parent,
                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
         try:
             while True:
@@ -241,6 +242,28 @@ def run_jobs(spec: StudySpec, jobs: list, on_finished: Callable[[Job, dict], Non
     if unfinished:
         raise StudyRunError(f"{len(unfinished)} run(s) of the {jobs[0].phase} of {jobs[0].schedule} did not finish "
                             f"(train.py exited {returncode}); see {log_path}. Run the same command again to continue.")
+
+
+def _stop_with_parent() -> None:
+    """In the child: a SIGTERM when the study process dies, even by SIGKILL (Linux), so no run is left orphaned
+    holding its run directory; train.py stops at the next step and resumes there next time."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: a killed study may leave its current run to finish alone
+        pass
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (kill, scancel) ends the study like Ctrl-C: its current run is stopped and resumes next time."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 class StudyRunError(RuntimeError):
@@ -365,6 +388,7 @@ def run_study(spec: StudySpec, say: Callable[[str], None] = print, python: str =
 
     check_spec(spec)
     save_spec(spec)
+    _exit_on_sigterm()
     progress = Progress(spec, say)
     say(f"[study] {len(spec.schedules)} schedules x ({spec.trials} search trials + {spec.seeds} seeds) in {spec.study_dir}; "
         f"Optuna storage {spec.storage_url}")
