@@ -551,19 +551,25 @@ def csv_text(rows: list) -> str:
     return out.getvalue()
 
 
-def plot(rows: list, runs: list, out: Path, scoring: Scoring = VAL_IS_TEST) -> list:
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def _colors(rows: list) -> dict:
+    plt = _pyplot()
+    return {row["setting"]: plt.cm.tab10(i % 10) for i, row in enumerate(rows)}
+
+
+def accuracy_figure(rows: list, runs: list, scoring: Scoring = VAL_IS_TEST):
+    """Top-1 against epoch (the test set, named so), mean per setting with a ±1 std band over seeds."""
     import numpy as np
 
-    label_runs = settings(runs)
-    order = [row["setting"] for row in rows]
-    colors = {name: plt.cm.tab10(i % 10) for i, name in enumerate(order)}
-    written = []
-
+    plt, label_runs, colors = _pyplot(), settings(runs), _colors(rows)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name in order:
+    for name in colors:
         curves = [dict(r.test_acc1 if scoring is HELD_OUT else r.val_acc1) for r in label_runs[name]
                   if (r.test_acc1 if scoring is HELD_OUT else r.val_acc1) and r.status in (COMPLETED, RUNNING)]
         if not curves:
@@ -574,30 +580,41 @@ def plot(rows: list, runs: list, out: Path, scoring: Scoring = VAL_IS_TEST) -> l
         counts = (~np.isnan(table)).sum(axis=0)  # runs still going have shorter curves
         spread = np.sqrt(np.nansum((table - mean) ** 2, axis=0) / np.maximum(counts - 1, 1))
         std = np.where(counts > 1, spread, 0.0)
-        ax.plot(epochs, mean, color=colors[name], label=f"{name} (n={len(curves)})")
+        line, = ax.plot(epochs, mean, color=colors[name], label=f"{name} (n={len(curves)})")
+        line.set_gid(f"curve-{name}")
         ax.fill_between(epochs, mean - np.nan_to_num(std), mean + np.nan_to_num(std), color=colors[name], alpha=0.2, linewidth=0)
     ax.set(xlabel="epoch", ylabel=scoring.curve_label, title=f"{scoring.curve_label.split(' (')[0].capitalize()}: mean over seeds, band ±1 std")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    atomic_save_figure(fig, out / "val_acc1.png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    written.append(out / "val_acc1.png")
+    return fig
 
+
+def lr_figure(rows: list, runs: list):
+    """The LR every optimizer step applied (from the runs' events), one colour per setting."""
+    plt, label_runs, colors = _pyplot(), settings(runs), _colors(rows)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name in order:
+    for name in colors:
         # The LR curve is the same for every seed of a setting, except for metric-driven schedules
         # (plateau): draw the lowest seed's run, the others faintly.
         with_lr = sorted([r for r in label_runs[name] if r.lr], key=lambda r: (str(r.seed), r.name))
         for i, run in enumerate(with_lr):
             steps, values = zip(*run.lr)
-            ax.plot(steps, values, color=colors[name], linewidth=1.5 if i == 0 else 0.6, alpha=1.0 if i == 0 else 0.35,
-                    label=name if i == 0 else None)
+            line, = ax.plot(steps, values, color=colors[name], linewidth=1.5 if i == 0 else 0.6, alpha=1.0 if i == 0 else 0.35,
+                            label=name if i == 0 else None)
+            line.set_gid(f"lr-{name}-{i}")
     ax.set(xlabel="optimizer step", ylabel="learning rate", title="LR schedules (as logged by the optimizer)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    atomic_save_figure(fig, out / "lr.png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    written.append(out / "lr.png")
+    return fig
+
+
+def plot(rows: list, runs: list, out: Path, scoring: Scoring = VAL_IS_TEST) -> list:
+    plt = _pyplot()
+    written = []
+    for name, fig in (("val_acc1.png", accuracy_figure(rows, runs, scoring)), ("lr.png", lr_figure(rows, runs))):
+        atomic_save_figure(fig, out / name, dpi=130, bbox_inches="tight")
+        plt.close(fig)
+        written.append(out / name)
     return written
 
 
@@ -611,7 +628,7 @@ def default_out(sweep_dir: Path) -> Path:
 
 
 def compare(sweep_dir: Path, out: Optional[Path] = None, thresholds: Optional[list] = None, sort_by: str = "final",
-            figures: bool = True, ignore: tuple = ()) -> list:
+            figures: bool = True, ignore: tuple = (), keep: Optional[dict] = None) -> list:
     """Write the comparison of `sweep_dir` into `out` (default: <sweep_dir>/comparison); return the rows."""
     sweep_dir, ignore = Path(sweep_dir), tuple(ignore)
     out = default_out(sweep_dir) if out is None else Path(out)
@@ -627,4 +644,6 @@ def compare(sweep_dir: Path, out: Optional[Path] = None, thresholds: Optional[li
     atomic_write_text(out / "comparison.csv", csv_text(rows))
     if figures:
         plot(rows, runs, out, scoring)
+    if keep is not None:  # for a caller that draws more from the same reading (analysis.study_report)
+        keep.update(runs=runs, scoring=scoring, markdown=(out / "comparison.md").read_text(), power=power_summary(rows))
     return rows

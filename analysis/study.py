@@ -330,7 +330,7 @@ def save_spec(spec: StudySpec) -> None:
         if saved.get("defining") != json.loads(json.dumps(spec.defining())):
             raise ConfigError(f"{spec.study_dir} holds a different study ({path}: {json.dumps(saved.get('defining'))}); "
                               f"this command asks for {json.dumps(spec.defining())}. Use another --dir, or the same options "
-                              f"(only --trials and --seeds may grow, and launcher overrides may change).")
+                              f"(--trials, --seeds, --schedules and launcher overrides may change).")
     Path(spec.study_dir).mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({"defining": spec.defining(), "trials": spec.trials, "seeds": spec.seeds,
                                         "storage": spec.storage_url}, indent=2) + "\n")

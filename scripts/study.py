@@ -10,6 +10,7 @@ again: it continues (nothing finished runs again). The protocol: docs/comparison
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -17,6 +18,7 @@ from typing import Optional
 # (This script never imports oneflow: the runs are train.py subprocesses.)
 
 from analysis.study import StudySpec, StudyRunError, run_study
+from analysis.study_report import check_reproduction
 from common.errors import ConfigError
 
 
@@ -37,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", default="final_acc1", help="validation score to maximise: final_acc1 (default) or best_acc1")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///<dir>/optuna.db; postgresql://... to share)")
     p.add_argument("--report", type=Path, default=None, help="where the report goes (default <dir>/report; e.g. results/study)")
+    p.add_argument("--check-against", type=Path, default=None, metavar="REPORT_DIR",
+                   help="after the study, check that it reproduces that report (e.g. results/study): the same verdict and "
+                        "each schedule's mean inside its prediction interval; exit 1 if not")
     p.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. trainer.max_epochs=10 hydra/launcher=parallel")
     return p
 
@@ -49,13 +54,19 @@ def main(argv: Optional[list] = None) -> int:
                      val_split=val_split, objective=args.objective, overrides=list(args.overrides), storage=args.storage,
                      report_dir=args.report)
     try:
-        run_study(spec)
+        report = run_study(spec)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except StudyRunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.check_against is not None:
+        problems = check_reproduction(json.loads((args.check_against / "reproduction.json").read_text()),
+                                      json.loads((report.parent / "reproduction.json").read_text()))
+        print(f"reproduces {args.check_against}" if not problems else
+              f"does NOT reproduce {args.check_against}: " + "; ".join(problems))
+        return 1 if problems else 0
     return 0
 
 
