@@ -11,16 +11,19 @@ and keys that change nothing about the result (engine.config_keys.HARMLESS_KEYS;
 which the table states) are the seeds of one row, labelled by what sets it apart (`cosine,
 optimizer.lr=0.02`). Writes, each file atomically, into --out (default: <folder>/comparison/; the
 repository's results/ only when --out says so):
-  comparison.md / comparison.csv  one row per setting: completed/all runs, mean ± sample std of final and
-                                  best top-1/top-5, the 95 % t-interval, a test against the best row with
-                                  its Holm-adjusted p-value (analysis.stats), epochs to each accuracy
-                                  threshold, wall time, diverged / running / missing counts; a verdict
-                                  that names a winner only when the data support one; one line per run.
-  val_acc1.png                    validation top-1 against epoch, mean per setting with a ±1 std band over seeds
+  comparison.md / comparison.csv  one row per setting: completed/all runs, mean ± sample std of the ranked
+                                  top-1 (test_acc1 when the runs hold a validation split, and the header says
+                                  what "val" is), its 95 % t-interval in [0, 100], the gap to the best row
+                                  with its interval and a test (paired over shared seeds, Holm-adjusted;
+                                  analysis.stats), epochs to each accuracy threshold, wall time, diverged /
+                                  failed / running / missing counts; a verdict that names a winner only when
+                                  the data support one, with the study's power; one line per run.
+  val_acc1.png                    test top-1 against epoch, mean per setting with a ±1 std band over seeds
   lr.png                          LR against optimizer step, every setting on one axis
 
-Statistics use completed runs only, one per seed; diverged, interrupted, still-running and missing runs
-are counted and listed, never averaged in. A run is "missing" when its job directory has no
+Statistics use completed runs only, one per seed; diverged, failed, interrupted, still-running and
+missing runs are counted and listed, never averaged in. A comparison mixing CPUs or library versions
+(run_info.json) says so. A run is "missing" when its job directory has no
 summary.json, or (for grid sweeps, from multirun.yaml) when the job directory does not exist at all.
 """
 from __future__ import annotations

@@ -194,7 +194,7 @@ def _svg(fig, name: str) -> str:
 
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
-        fig.savefig(buffer, format="svg", bbox_inches="tight")
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})  # the same study, the same page
     text = buffer.getvalue()
     return text[text.index("<svg"):]
 
