@@ -413,14 +413,26 @@ def other_ranking(runs: list, rows: list, sort_by: str, scoring: Scoring) -> Opt
 
 
 def power_summary(rows: list) -> stats.Power:
-    """The study's power from the spread of its paired differences against the best row."""
-    sds = [statistics.stdev([row["_values"][s] - rows[0]["_values"][s] for s in stats.shared_seeds(rows[0]["_values"], row["_values"])])
-           for row in rows[1:] if len(stats.shared_seeds(rows[0]["_values"], row["_values"])) >= 2]
-    if not sds:  # no shared seeds: two independent rows' spread
-        variances = [row["_spread"].std ** 2 for row in rows if row["_spread"].std is not None]
-        sds = [math.sqrt(2 * statistics.fmean(variances))] if variances else []
-    n = min((row["_spread"].n for row in rows if row["_spread"].n), default=0)
-    return stats.power_of(n, math.sqrt(statistics.fmean([s * s for s in sds])) if sds else None)
+    """The study's power against the runner-up (the comparison that decides the verdict), from the spread of the paired
+    differences over their shared seeds; the smallest detectable difference against every other row besides."""
+    def sd_and_n(row: dict) -> tuple:
+        seeds = stats.shared_seeds(rows[0]["_values"], row["_values"])
+        if len(seeds) >= 2:
+            return statistics.stdev([rows[0]["_values"][s] - row["_values"][s] for s in seeds]), len(seeds)
+        spreads = [r["_spread"] for r in (rows[0], row) if r["_spread"].std is not None]
+        if len(spreads) < 2:  # no shared seeds: two independent rows' spread
+            return None, 0
+        return math.sqrt(spreads[0].std ** 2 + spreads[1].std ** 2), min(s.n for s in spreads)
+
+    scored = [row for row in rows[1:] if row["_spread"].n]
+    if not rows or not rows[0]["_spread"].n or not scored:
+        return stats.power_of(0, None)
+    sd, n = sd_and_n(scored[0])
+    others = {}
+    for row in scored[1:]:
+        other_sd, other_n = sd_and_n(row)
+        others[row["setting"]] = stats.detectable_difference(other_n, other_sd) if other_sd is not None else None
+    return stats.power_of(n, sd, against=scored[0]["setting"], others=others)
 
 
 def ranked(rows: list) -> list:

@@ -184,12 +184,16 @@ class Power:
     sd: Optional[float]
     detectable: Optional[float]  # the smallest true difference detected with POWER at ALPHA, at n seeds
     needed: dict  # {difference in points: seeds needed for POWER}
+    against: Optional[str] = None  # the row compared with the best (the runner-up)
+    others: Optional[dict] = None  # {other row: its smallest detectable difference}
 
 
-def power_of(n: int, sd: Optional[float], differences: Sequence[float] = (0.5, 1.0)) -> Power:
+def power_of(n: int, sd: Optional[float], differences: Sequence[float] = (0.5, 1.0), against: Optional[str] = None,
+             others: Optional[dict] = None) -> Power:
     if sd is None or n < 2:
-        return Power(n, sd, None, {d: None for d in differences})
-    return Power(n, sd, detectable_difference(n, sd), {d: (2 if sd == 0 else seeds_needed(d, sd)) for d in differences})
+        return Power(n, sd, None, {d: None for d in differences}, against, others)
+    return Power(n, sd, detectable_difference(n, sd), {d: (2 if sd == 0 else seeds_needed(d, sd)) for d in differences},
+                 against, others)
 
 
 def power_sentence(power: Power) -> str:
@@ -202,10 +206,15 @@ def power_sentence(power: Power) -> str:
                 f"so seed noise cannot be estimated from them; the gaps describe this test set only.")
     needed = "; ".join(f"{d:g} point{'s' if d != 1 else ''}: {'over 10,000' if k is None else k} seeds"
                        for d, k in power.needed.items())
-    return (f"Power: with n = {power.n} seeds and paired differences of std {power.sd:.2f} points, a difference smaller than "
-            f"about **{power.detectable:.2f} points** would be missed more than {1 - POWER:.0%} of the time "
+    against = f" (the best row against the runner-up, {power.against})" if power.against else ""
+    others = ""
+    if power.others:
+        others = (" Against the other rows, the smallest detectable difference is: "
+                  + ", ".join(f"{label} {'—' if d is None else f'{d:.2f} points'}" for label, d in power.others.items()) + ".")
+    return (f"Power{against}: with n = {power.n} seeds and paired differences of std {power.sd:.2f} points, a difference "
+            f"smaller than about **{power.detectable:.2f} points** would be missed more than {1 - POWER:.0%} of the time "
             f"(two-sided paired t-test, α = {ALPHA}, before the Holm adjustment). Seeds needed to detect a true difference "
-            f"with {POWER:.0%} power: {needed}.")
+            f"with {POWER:.0%} power: {needed}.{others}")
 
 
 @dataclass(frozen=True)

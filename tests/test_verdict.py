@@ -40,7 +40,7 @@ def test_a_row_with_a_diverged_run_is_never_silently_the_winner(tmp_path):
     verdict, _, rows = verdict_of(sweep, tmp_path)
     assert verdict.startswith("No clear winner: **cosine**") and "1 of its 4 runs diverged or failed" in verdict
     assert "Failures are results: **cosine** lost 1 of 4 runs (25%)" in verdict
-    assert "Power:" in verdict and rows["cosine"]["diverged"] == "1"
+    assert "Power (the best row against the runner-up, step)" in verdict and rows["cosine"]["diverged"] == "1"
 
 
 def test_a_failed_run_is_counted_and_named(tmp_path):
@@ -103,14 +103,14 @@ def test_final_and_best_epoch_rankings_disagree_out_loud(tmp_path):
 def test_no_clear_winner_always_comes_with_its_power(tmp_path):
     sweep = clear_sweep(tmp_path, cosine=(80.0, 81.0, 82.5), step=(80.5, 79.0, 82.0))
     verdict, table, _ = verdict_of(sweep, tmp_path)
-    assert verdict.startswith("No clear winner") and "Power: with n = 3 seeds and paired differences of std" in verdict
+    assert verdict.startswith("No clear winner") and "Power (the best row against the runner-up, step): with n = 3 seeds and paired differences of std" in verdict
     import statistics
     spread = statistics.stdev([80.0 - 80.5, 81.0 - 79.0, 82.5 - 82.0])
     assert f"std {spread:.2f} points" in verdict
     expected = stats.detectable_difference(3, spread)
     assert f"about **{expected:.2f} points**" in verdict
     assert f"0.5 points: {stats.seeds_needed(0.5, spread)} seeds; 1 point: {stats.seeds_needed(1.0, spread)} seeds" in verdict
-    assert table.count("Power: with n = 3") == 2  # in the verdict and under the table
+    assert table.count("Power (the best row against the runner-up, step): with n = 3") == 2  # in the verdict and under the table
 
 
 def test_power_formulas_match_the_textbook():
