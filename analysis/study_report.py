@@ -166,6 +166,13 @@ def study_markdown(spec, tuned: dict, trials: dict, environment: dict) -> str:
                   f"{'—' if tuned.get(schedule) is None else f'{tuned[schedule]:g}'} | "
                   f"{'—' if best is None else f'{best:.2f}'} | {sum(t['value'] is not None for t in ts)}/{spec.trials} | "
                   f"{sum(t['value'] is None for t in ts)} |\n")
+    plan = sorted(lr_plan(spec.trials, spec.lr_low, spec.lr_high, spec.plan_seed))
+    edge = [s for s in spec.schedules if tuned.get(s) is not None and len(plan) > 2 and tuned[s] in (plan[0], plan[-1])]
+    if edge:
+        out.write(f"\n**At the edge of the plan:** {', '.join(edge)} {'was' if len(edge) == 1 else 'were'} tuned to the "
+                  f"{'lowest or highest' if len(edge) > 1 else ('lowest' if tuned[edge[0]] == plan[0] else 'highest')} LR "
+                  f"tried, so {'its' if len(edge) == 1 else 'their'} optimum may lie beyond it: more trials (or a wider "
+                  f"--lr-range) could still raise {'it' if len(edge) == 1 else 'them'}.\n")
     out.write("\n![LR sensitivity](sensitivity.png)\n\n## Search trials\n\n| schedule | LR | status | validation top-1 | "
               "(test top-1, never used) |\n|---|---|---|---|---|\n")
     for schedule, ts in trials.items():

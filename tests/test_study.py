@@ -199,3 +199,11 @@ def test_reproduction_means_the_same_verdict_and_means_inside_the_prediction_int
     problems = study_report.check_reproduction(committed, drifted)
     assert problems[0] == "the verdict differs: committed no clear winner, rerun cosine"
     assert problems[1].startswith("cosine: rerun mean 97.50 outside the prediction interval [97.74, 98.42]")
+
+
+def test_a_tuned_lr_at_the_edge_of_the_plan_is_flagged(tmp_path):
+    spec = study.StudySpec(study_dir=tmp_path, schedules=["cosine", "step"], trials=4)
+    plan = sorted(study.lr_plan(4, 0.005, 1.0))
+    md = study_report.study_markdown(spec, {"cosine": plan[1], "step": plan[-1]}, {"cosine": [], "step": []}, {})
+    assert "**At the edge of the plan:** step was tuned to the highest LR tried, so its optimum may lie beyond it" in md
+    assert "cosine" not in md.split("At the edge")[1].split("\n")[0]
