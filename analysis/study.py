@@ -166,32 +166,39 @@ def _sweep_command(spec: StudySpec, schedule: str, jobs: list, python: str) -> l
 
 
 class Progress:
-    """Console lines: where the study is (trials and seeds done / planned per schedule), elapsed, an estimate."""
+    """Console lines: where the study is (trials and seeds done / planned per schedule), elapsed, an estimate.
+
+    Counts come from the run directories on disk, so runs finished by an earlier invocation count from the start."""
 
     def __init__(self, spec: StudySpec, say: Callable[[str], None] = print) -> None:
         self.spec, self.say, self.started = spec, say, time.time()
         self.run_seconds: list = []  # wall time of runs finished by this invocation
-        self.done = {(phase, s): 0 for phase in ("search", "seeds") for s in spec.schedules}
+        plan = lr_plan(spec.trials, spec.lr_low, spec.lr_high, spec.plan_seed)
+        root = Path(spec.study_dir)
+        self.run_dirs = {("search", s): [root / "search" / s / f"lr={lr!r}" for lr in plan] for s in spec.schedules}
+        self.run_dirs.update({("seeds", s): [root / "seeds" / s / f"seed={k}" for k in range(spec.seeds)] for s in spec.schedules})
+
+    def done(self, phase: str, schedule: str) -> int:
+        return sum(run_status(d) in FINISHED for d in self.run_dirs[(phase, schedule)])
 
     @property
     def remaining(self) -> int:
-        planned = {"search": self.spec.trials, "seeds": self.spec.seeds}
-        return sum(planned[phase] - n for (phase, _), n in self.done.items())
+        return sum(len(dirs) - self.done(*key) for key, dirs in self.run_dirs.items())
 
     def status(self) -> str:
-        search = ", ".join(f"{s} {self.done[('search', s)]}/{self.spec.trials}" for s in self.spec.schedules)
-        seeds = ", ".join(f"{s} {self.done[('seeds', s)]}/{self.spec.seeds}" for s in self.spec.schedules)
+        search = ", ".join(f"{s} {self.done('search', s)}/{self.spec.trials}" for s in self.spec.schedules)
+        seeds = ", ".join(f"{s} {self.done('seeds', s)}/{self.spec.seeds}" for s in self.spec.schedules)
         elapsed = time.time() - self.started
         estimate = ""
-        if self.run_seconds and self.remaining:  # this invocation's time per run, process start-ups included
+        remaining = self.remaining
+        if self.run_seconds and remaining:  # this invocation's time per run, process start-ups included
             per_run = (time.time() - self.started) / len(self.run_seconds)
-            estimate = f", about {_duration(per_run * self.remaining)} left ({_duration(per_run)} per run)"
+            estimate = f", about {_duration(per_run * remaining)} left ({_duration(per_run)} per run)"
         return f"trials {search} | seeds {seeds} | elapsed {_duration(elapsed)}{estimate}"
 
     def finished(self, job: Job, summary: dict, fresh: bool) -> None:
-        self.done[(job.phase, job.schedule)] += 1
-        if fresh and summary.get("wall_time_s"):
-            self.run_seconds.append(float(summary["wall_time_s"]))
+        if fresh:
+            self.run_seconds.append(float(summary.get("wall_time_s") or 0.0))
         what = f"lr={job.lr:g}" if job.phase == "search" else f"seed {job.seed} at lr={job.lr:g}"
         score = _score_text(job.phase, summary, self.spec.objective)
         self.say(f"[study] {job.phase} {job.schedule} {what}: {summary.get('status')}{score}"
