@@ -220,7 +220,9 @@ def html_page(spec, study_md: str, comparison_md: str, figures: dict, data: dict
 
     comparison_body = comparison_md.split("\n", 1)[1]  # without its "# Comparison" title
     verdict = re.search(r"\*\*Verdict\.\*\* (.*)", comparison_md)
-    sections = [f"<section id='verdict' class='verdict'>{render('**Verdict.** ' + verdict.group(1)) if verdict else ''}</section>",
+    title, study_md = study_md.split("\n", 1)
+    sections = [render(title),
+                f"<section id='verdict' class='verdict'>{render('**Verdict.** ' + verdict.group(1)) if verdict else ''}</section>",
                 f"<section id='study'>{render(study_md.split('## Search trials')[0].replace('![LR sensitivity](sensitivity.png)', ''))}</section>",
                 f"<section id='sensitivity'><h2>LR sensitivity</h2><figure>{figures['sensitivity']}</figure></section>",
                 f"<section id='comparison'><h2>Seeds at the tuned LRs: the test set</h2>{render(comparison_body)}</section>",
