@@ -19,9 +19,39 @@ import numpy as np
 import oneflow as flow
 
 
+def _cpuinfo_field(name: str) -> Optional[str]:
+    if not Path("/proc/cpuinfo").exists():
+        return None
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.split(":", 1)[0].strip() == name), None)
+
+
+def cpu_model() -> str:
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+# The instruction-set extensions numeric kernels dispatch on: two CPUs differing in these can give different floats.
+ISA_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+             "avx512_bf16", "amx_tile", "amx_bf16", "neon", "asimd", "sve")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ONEFLOW_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+NUMERIC_PACKAGES = ("oneflow", "flowvision", "numpy", "scipy", "scikit-learn", "pillow", "hydra-core", "optuna")
+
+
+def provenance() -> dict:
+    """What per-run figures depend on beyond the code and the config: the CPU, its ISA, threads, numeric libraries.
+
+    Runs are bit-identical on one machine but not across CPU models (or library versions), so every run
+    records these and a comparison can warn when its runs mix them (analysis.comparison)."""
+    flags = set((_cpuinfo_field("flags") or _cpuinfo_field("Features") or "").split())
+    return {"cpu_model": cpu_model(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
+            "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "isa_flags": sorted(f for f in ISA_FLAGS if f in flags),
+            "threads": {name: os.environ.get(name) for name in THREAD_VARIABLES},
+            "versions": {name: package_version(name) for name in NUMERIC_PACKAGES}}
+
+
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = cpu_model()
     return {"cpu": cpu, "cores_available": len(os.sched_getaffinity(0)), "load_average_at_start": os.getloadavg()[0],
             "python": platform.python_version(), "oneflow": flow.__version__, "numpy": np.__version__,
             "cuda": flow.cuda.is_available(), "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
@@ -113,7 +143,8 @@ def environment(run_probes: bool = False, data_root: Optional[str] = None, verif
     facts = {"python": platform.python_version(), "platform": platform.platform(), "oneflow": oneflow_build(),
              "oneflow_architectures": carried_architectures() if run_probes else None,
              "flowvision": package_version("flowvision"), "hydra_core": package_version("hydra-core"),
-             "cuda_libraries": cuda_libraries_loaded(), "driver": driver_version(), "gpus": gpu_facts(run_probes)}
+             "cuda_libraries": cuda_libraries_loaded(), "driver": driver_version(), "gpus": gpu_facts(run_probes),
+             "provenance": provenance()}
     if data_root is not None:
         facts["data"] = data_root_facts(data_root, verify_md5)
     return facts
