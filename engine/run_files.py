@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from tensorboardX import SummaryWriter
+from tensorboardX.event_file_writer import _EventLoggerThread
 
 from common.files import atomic_write_json
 from engine.run_lock import LOCK_NAME, held_by_another
@@ -95,6 +96,26 @@ def _git_commit() -> Optional[str]:
     return result.stdout.strip() or None
 
 
+class EventWriter(SummaryWriter):
+    """tensorboardX's SummaryWriter whose `flush()` returns only once every event added before it is in the file.
+
+    tensorboardX 2.6 hands events to a writer thread through a queue, and its flush() flushes the file
+    but not the queue: a kill -9 right after a checkpoint lost the events still queued (typically the
+    last `train/loss` point before it, which a resume does not write again). Here flush stops the thread
+    (it writes every queued event before the stop signal, in order), flushes the file, and starts a new one.
+    """
+
+    def flush(self) -> None:
+        for file_writer in (self.all_writers or {}).values():
+            events = file_writer.event_writer
+            if events._closed:
+                continue
+            events._worker.stop()
+            events._worker = _EventLoggerThread(events._event_queue, events._ev_writer, events._flush_secs)
+            events._worker.start()
+        super().flush()
+
+
 def open_event_writer(run_dir: Path, global_step: int, history: dict) -> SummaryWriter:
     """A TensorBoard writer that continues the run's curves at `global_step` without duplicated steps.
 
@@ -105,7 +126,7 @@ def open_event_writer(run_dir: Path, global_step: int, history: dict) -> Summary
     two start within the same second, and no two processes ever share one.
     """
     # Always a purge marker: at step 0 it hides what a run killed before its first checkpoint wrote.
-    writer = SummaryWriter(logdir=str(run_dir), purge_step=global_step,
+    writer = EventWriter(logdir=str(run_dir), purge_step=global_step,
                            filename_suffix=f".{global_step:012d}.{os.getpid()}")
     if global_step:
         for i, epoch in enumerate(history.get("epoch", [])):
