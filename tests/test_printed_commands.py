@@ -1,8 +1,6 @@
 """Printed resume commands run as printed, for sweep job folders whose names hold `=`, `,` and spaces."""
 import json
-import shlex
 import subprocess
-import sys
 
 from engine.resume import hydra_quote, resume_argv, resume_command
 from tests.conftest import ROOT
@@ -19,9 +17,8 @@ def test_the_printed_resume_command_of_a_sweep_job_runs_as_printed(tmp_path, tra
     (job / "summary.json").write_text(json.dumps({**read_summary(job), "status": "interrupted"}))
 
     command = resume_command(job)
-    assert command.startswith("python ") and "resume=" in command
-    argv = shlex.split(command)
-    pasted = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert "resume=" in command
+    pasted = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert pasted.returncode == 0, pasted.stderr[-3000:]
     assert "resuming from" in pasted.stdout and read_summary(job)["status"] == "completed"
     assert [step for step, _ in read_scalars(job)["lr"]] == list(range(4))
