@@ -19,6 +19,7 @@ from tensorboardX.event_file_writer import _EventLoggerThread
 
 from common.files import atomic_write_json
 from engine.run_lock import LOCK_NAME, held_by_another
+from engine.stopping import StartUpInterrupted
 
 
 class RunSummary:
@@ -151,20 +152,49 @@ def _holds_only_hydra_files(run_dir: Path) -> bool:
 
 @contextmanager
 def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
-    """A run stopped before it began (a config error, a refused device) leaves no run directory behind.
+    """A run stopped before it began (a config error, a refused device, Ctrl-C during start-up) leaves no run
+    directory behind.
 
     Hydra creates the directory and its .hydra/ files before train.py's main runs; if the block
     raises (or exits) while the directory still holds only those, it is removed, with its parent
-    (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept."""
+    (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept,
+    except after a start-up interrupt (engine.stopping.StartUpInterrupted: no step was trained, and
+    whatever the new directory holds this process wrote). A resumed run's directory is kept, its
+    summary saying `interrupted` rather than `running`."""
     fresh = _holds_only_hydra_files(run_dir)
     try:
         yield
-    except BaseException:
-        # never another live process's directory (one refused by the lock, for instance)
-        if fresh and _holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)
-            try:
-                Path(run_dir).parent.rmdir()  # only succeeds when empty
-            except OSError:
-                pass
+    except BaseException as error:
+        start_up = isinstance(error, StartUpInterrupted)
+        if held_by_another(run_dir):  # never another live process's directory (one refused by the lock, say)
+            raise
+        if fresh and (start_up or _holds_only_hydra_files(run_dir)):
+            _remove_run_dir(run_dir)
+        elif start_up:
+            _mark_interrupted(run_dir)
         raise
+
+
+def discard_if_never_begun(run_dir: Path) -> None:
+    """Remove `run_dir` if it holds only what Hydra writes before a run begins, and no other process holds it
+    (a stop signal between Hydra making the directory and train.py's main)."""
+    if _holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
+        _remove_run_dir(run_dir)
+
+
+def _remove_run_dir(run_dir: Path) -> None:
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        Path(run_dir).parent.rmdir()  # only succeeds when empty
+    except OSError:
+        pass
+
+
+def _mark_interrupted(run_dir: Path) -> None:
+    path = Path(run_dir) / "summary.json"
+    try:
+        fields = json.loads(path.read_text())
+        if isinstance(fields, dict) and fields.get("status") == "running":
+            atomic_write_json(path, {**fields, "status": "interrupted"})
+    except (OSError, ValueError):
+        pass

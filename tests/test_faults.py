@@ -1,6 +1,7 @@
 """Run-time faults (issue 20): kill -9 at any moment, signals, Ctrl-C during start-up, read-only and full disks.
 
 Real subprocesses of train.py on a tiny model; docs/reliability.md lists every fault and what happens."""
+import json
 import os
 import re
 import signal
@@ -11,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.engine_runs import FAST, TINY, read_scalars, read_summary
+from tests.engine_runs import FAST, TINY, file_hashes, read_scalars, read_summary
 from tests.test_run_ends import FULL_DISK, RUN as SLOW
 
 # 10 steps per epoch, 3 epochs; the loss of every step is logged, a checkpoint every 4 steps and at each epoch's end.
@@ -103,3 +104,131 @@ def test_a_disk_full_before_the_first_checkpoint_says_there_is_none_and_its_comm
     assert longer.returncode == 0, longer.stderr[-3000:]
     (new_run,) = [p.parent for p in (tmp_path / "runs").glob("*/*/summary.json")]
     assert read_summary(new_run)["status"] == "completed" and read_summary(new_run)["epochs"] == 3
+
+
+def test_a_closed_terminal_stops_the_run_like_sigterm(tmp_path):
+    """SIGHUP from a real hang-up: the run's terminal (a pseudo-terminal, with progress bars) is closed under it."""
+    import fcntl
+    import pty
+    import termios
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *SLOW, "trainer.progress=true",
+                                f"hydra.run.dir={tmp_path}"], cwd=ROOT, stdin=slave, stdout=slave, stderr=slave,
+                               start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    seen = b""
+    while not re.search(rb"(^|[\r\n])epoch 1/3 ", seen):  # the first epoch's line: past its checkpoint
+        assert process.poll() is None, seen.decode(errors="replace")[-3000:]
+        seen += os.read(master, 4096)
+    os.close(master)  # the terminal goes away: the kernel sends SIGHUP
+    assert process.wait(timeout=300) == 130
+    summary = read_summary(tmp_path)
+    assert summary["status"] == "interrupted" and 63 <= summary["global_step"] < 189
+    log = (tmp_path / "train.log").read_text()  # the terminal is gone; the resume command is in the run's log
+    assert f"resume={tmp_path}" in log and "Traceback" not in log
+    assert f"step={summary['global_step']:09d}" in " ".join(p.name for p in (tmp_path / "checkpoints").iterdir())
+
+
+USER_SIGNALS = """
+import signal
+from engine import stopping
+with stopping.graceful_stop():
+    signal.raise_signal(signal.SIG{unclaimed})
+    print(stopping.stop_requested())
+    stopping._request = None
+    stopping.stop_on_signal(signal.SIG{claimed}, "requeued")  # as the Slurm launcher does in its jobs
+with stopping.graceful_stop():
+    signal.raise_signal(signal.SIG{claimed})
+    print(stopping.stop_requested())
+"""
+
+
+@pytest.mark.parametrize("unclaimed, claimed", [("USR1", "USR2"), ("USR2", "USR1")])
+def test_sigusr1_and_sigusr2_stop_like_sigterm_unless_claimed(unclaimed, claimed):
+    result = subprocess.run([sys.executable, "-c", USER_SIGNALS.format(unclaimed=unclaimed, claimed=claimed)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["interrupted", "requeued"]  # a claimed notice keeps its meaning
+
+
+# Loaded by the child at start-up (PYTHONPATH): start-up pauses at PAUSE_AT, so that a signal lands there:
+# while OneFlow is imported (which replaces the SIGINT handler), or once the run's files exist (summary.json, events).
+SLOW_START_UP = '''
+import builtins, os, sys, time
+_import, _where = builtins.__import__, os.environ["PAUSE_AT"]
+def _pausing(name, *args, **kwargs):
+    if _where == "oneflow import" and name == "oneflow" and "oneflow" not in sys.modules:
+        print("paused", flush=True)
+        time.sleep(3)
+    module = _import(name, *args, **kwargs)
+    recorder = sys.modules.get("engine.recorder")
+    if _where == "run files" and hasattr(recorder, "RunRecorder") and not hasattr(recorder, "_paused"):
+        recorder._paused, init = True, recorder.RunRecorder.__init__
+        def paused_init(self, *a, **k):
+            init(self, *a, **k)
+            print("paused", flush=True)
+            time.sleep(30)
+        recorder.RunRecorder.__init__ = paused_init
+    return module
+builtins.__import__ = _pausing
+'''
+
+
+@pytest.mark.parametrize("pause_at", ["oneflow import", "run files"])
+def test_ctrl_c_during_start_up_exits_130_and_leaves_nothing(pause_at, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(SLOW_START_UP)
+    runs = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-u", str(ROOT / "train.py"), *TINY, f"hydra.run.dir={runs}/new"],
+                               cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}", "PAUSE_AT": pause_at})
+    assert process.stdout.readline() == "paused\n"
+    assert (runs / "new" / "summary.json").is_file() == (pause_at == "run files")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert "Ctrl-C during start-up: stopped before the first training step; nothing was started" in err
+    assert not runs.exists()  # neither the run directory nor the parent it made
+
+
+def _read_only_command(folder, argv):
+    """`argv` run with `folder` read-only: a read-only bind mount for root (whom permissions do not stop), else chmod."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return argv
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("root without a mount namespace: cannot make a folder read-only")
+    return ["unshare", "--mount", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(folder), *argv]
+
+
+def train_read_only(folder, *overrides):
+    try:
+        return subprocess.run(_read_only_command(folder, [sys.executable, str(ROOT / "train.py"), *overrides]), cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_read_only_run_directory_or_parent_is_one_paragraph_and_exit_2(tmp_path, train):
+    parent = tmp_path / "read-only"
+    run_dir = parent / "run"
+    assert train(*TINY, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}").returncode == 0
+    (parent / "empty").mkdir()
+    cases = {  # what is read-only: the parent of a new run, of a new sweep, a new run's empty folder, a stopped run
+        "parent": (*TINY, f"hydra.run.dir={parent}/new"),
+        "sweep parent": ("-m", *TINY, "seed=0,1", f"hydra.sweep.dir={parent}/sweep"),
+        "empty folder": (*TINY, f"hydra.run.dir={parent}/empty"),
+    }
+    for case, overrides in cases.items():
+        result = train_read_only(parent, *overrides)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (case, result.stderr)
+        message = " ".join(result.stderr.split())
+        assert "cannot be written" in message and ("read-only file system" in message or "permissions" in message)
+    assert train_read_only(parent, f"resume={run_dir}").returncode == 0  # a finished run is only read: nothing to do
+    summary = read_summary(run_dir)
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))  # as if stopped
+    before = file_hashes(parent)
+    result = train_read_only(parent, f"resume={run_dir}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"{run_dir} is " in message and "so this run cannot continue there" in message
+    assert file_hashes(parent) == before
