@@ -92,7 +92,8 @@ def _discard_hydra_run_dir() -> None:
 
 
 def _unclaimed(signum: int) -> bool:
-    return signal.getsignal(signum) in (signal.SIG_DFL, _on_start_up_signal)
+    """Whether `signum` has Python's default handler or one of this module's (not, e.g., submitit's or a launcher's)."""
+    return signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, _on_start_up_signal, _on_signal)
 
 
 def stop_start_up_on_signals(clean_up: bool = False) -> None:
@@ -103,8 +104,9 @@ def stop_start_up_on_signals(clean_up: bool = False) -> None:
     Import OneFlow inside `signals_held()`: its import replaces the SIGINT handler at the C level."""
     global _clean_up
     _clean_up = clean_up
-    for signum in (*STOP_SIGNALS, *(s for s in NOTICE_SIGNALS if _unclaimed(s))):
-        signal.signal(signum, _on_start_up_signal)
+    for signum in (*STOP_SIGNALS, *NOTICE_SIGNALS):
+        if _unclaimed(signum):  # e.g. in a Slurm job, submitit's SIGTERM handler and the launcher's notice stay
+            signal.signal(signum, _on_start_up_signal)
 
 
 @contextmanager
