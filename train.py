@@ -6,7 +6,12 @@ optimizer step and the metrics of every epoch to TensorBoard and summary.json, w
 the end of every epoch. Every way a run ends (completed, diverged, Ctrl-C, a full disk) goes through
 `recorder.finish`. `python train.py resume=<run dir>` continues a stopped run.
 """
-import engine.oneflow_env  # noqa: F401  (first: loads the CUDA libraries oneflow links against)
+from engine.stopping import signals_held, stop_start_up_on_signals  # first (standard library only):
+
+stop_start_up_on_signals()  # until the first step, Ctrl-C / SIGTERM / SIGHUP exit 130 with nothing started or left
+import engine.oneflow_env  # noqa: E402,F401  (before oneflow: loads the CUDA libraries oneflow links against)
+with signals_held():  # importing OneFlow replaces the SIGINT handler at the C level: a Ctrl-C meanwhile waits
+    import oneflow  # noqa: F401
 
 import itertools
 import sys
@@ -39,21 +44,23 @@ from engine.sweep_names import varying_names_argv
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> Optional[float]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    with discard_if_stopped_early(run_dir), user_errors():  # a bad value is named as such, never as a changed config
-        validate_config(cfg, ranks=distributed.world_size())
-    with user_errors():  # a finished run is never rewritten; a changed config is refused (by the writing rank:
-        # the other ranks of a distributed run only read the atomically written summary.json, never a
-        # .hydra/config.yaml that rank 0's Hydra may still be writing)
+    stop_start_up_on_signals(clean_up=True)  # from here a start-up stop also removes the new run directory
+    # A run stopped before it began (a bad value, a changed config, Ctrl-C during start-up) leaves no directory.
+    with discard_if_stopped_early(run_dir), user_errors():
+        validate_config(cfg, ranks=distributed.world_size())  # first: a bad value is named as such, never as a change
+        # A finished run is never rewritten; a changed config is refused (by the writing rank: the other ranks of a
+        # distributed run only read the atomically written summary.json, never a .hydra/config.yaml that rank 0's
+        # Hydra may still be writing)
         ended = check_run_dir(run_dir, cfg) if distributed.is_rank_zero() else finished_status(run_dir)
     if ended:  # e.g. a sweep re-run to finish its killed jobs
         say(f"{run_dir} already ended ({ended}); nothing to do.")
         return None
-    with user_errors(), hold_run_dir(run_dir, writer=distributed.is_rank_zero()):  # one writer per run directory
-        return train(cfg, run_dir)
+    with discard_if_stopped_early(run_dir), user_errors(), hold_run_dir(run_dir, writer=distributed.is_rank_zero()):
+        return train(cfg, run_dir)  # one writer per run directory
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
-    with discard_if_stopped_early(run_dir), user_errors():  # a run stopped by a config error leaves no directory
+    with user_errors():
         run = build_run(cfg)  # device, model, optimizer, schedule, train/eval steps: every config check
         if distributed.is_rank_zero() and (constant := lr_never_changes(cfg)):  # e.g. step_size: 60 in a 3-epoch run
             warn(paragraph(constant, prefix="warning: "))

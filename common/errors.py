@@ -5,9 +5,17 @@ into one paragraph on stderr and exit code 2 (engine.errors.user_errors), never 
 """
 from __future__ import annotations
 
+from typing import Optional
+
 
 class UserError(Exception):
-    """A problem the user can fix; the message names the value, where it came from, and what would be valid."""
+    """A problem the user can fix; the message names the value, where it came from, and what would be valid.
+
+    `command`: a shell command that does what the message advises, printed alone on the line after it."""
+
+    def __init__(self, message: str = "", command: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class ConfigError(UserError, ValueError):

@@ -5,7 +5,9 @@ conf/hydra/job_logging/run_log.yaml routes them: INFO to stdout, WARNING and abo
 every line to `<run dir>/train.log` (opened at the first line, so a run that prints nothing leaves no
 file). In a sweep each console line starts with its job's name (`[scheduler=cosine,seed=1] ...`), and
 every line is flushed as it is written, so parallel jobs sharing one terminal neither glue their
-lines together nor lose them. Outside Hydra (scripts, tests) the lines are simply printed.
+lines together nor lose them. A command the user is told to paste (`command`) is the exception: it is
+printed alone on its line, never wrapped or prefixed. Outside Hydra (scripts, tests) the lines are
+simply printed.
 """
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ class JobLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        if getattr(record, "command", False):  # a command to paste: exactly as given
+            return text
         return "\n".join(self.prefix + line for line in text.split("\n")) if self.prefix else text
 
 
@@ -52,9 +56,9 @@ def _configured() -> bool:
     return any(isinstance(handler, ConsoleHandler) for handler in logging.getLogger().handlers)
 
 
-def _emit(level: int, message: str, stream: TextIO) -> None:
+def _emit(level: int, message: str, stream: TextIO, is_command: bool = False) -> None:
     if _configured():
-        LOGGER.log(level, message)
+        LOGGER.log(level, message, extra={"command": is_command})
     else:
         print(message, file=stream, flush=True)
 
@@ -72,6 +76,13 @@ def warn(message: str) -> None:
 def error(message: str) -> None:
     """A line on stderr (and in train.log): why the run stops."""
     _emit(logging.ERROR, message, sys.stderr)
+
+
+def command(line: str, on_stderr: bool = True) -> None:
+    """`line`, a shell command the user is told to paste, alone on its own line: never wrapped, never
+    prefixed with a sweep job's name (the message before it says what it does)."""
+    _emit(logging.ERROR if on_stderr else logging.INFO, " ".join(line.split("\n")), sys.stderr if on_stderr else sys.stdout,
+          is_command=True)
 
 
 def stop_run_log(run_dir: Union[str, Path]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from contextlib import contextmanager
-from typing import Iterator, NoReturn
+from typing import Iterator, NoReturn, Optional
 
 from hydra.errors import CompactHydraException, InstantiationException
 
@@ -38,15 +38,19 @@ def _in_sweep_job() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """End with `message` as one paragraph on stderr (and in train.log); exit `code`.
+def fail(message: str, code: int = 2, command: Optional[str] = None) -> NoReturn:
+    """End with `message` as one paragraph on stderr (and in train.log), then `command` (if any) alone on a line; exit `code`.
 
     When this process holds a run directory (engine.run_lock) whose run has begun (it has a
     summary.json), that file says status failed with the message; a run that never began leaves no
     summary (engine.run_files.discard_if_stopped_early removes its directory). In a sweep job, SweepJobFailed is raised instead of exiting, so the sweep's
     other jobs still run (a process exit would end them all)."""
+    from engine.console import command as print_command
     from engine.console import error
     error(paragraph(message))
+    if command:
+        print_command(command)
+        message = f"{message} {command}"
     from engine.run_lock import held_run_dir
     if held_run_dir() is not None and (held_run_dir() / "summary.json").is_file():
         from engine.run_files import record_failure
@@ -63,8 +67,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserError as error:
-        fail(str(error))
+        fail(str(error), command=getattr(error, "command", None))
     except InstantiationException as error:  # hydra wraps what a `_target_` raised
         if isinstance(error.__cause__, UserError):
-            fail(str(error.__cause__))
+            fail(str(error.__cause__), command=getattr(error.__cause__, "command", None))
         raise

@@ -24,6 +24,7 @@ from engine.fork import fork_progress
 from engine.hparams import log_hparams_end, log_hparams_start, objective
 from engine.progress import Progress, StepMeter, describe_run
 from engine.run import Run
+from engine.console import command as print_command
 from engine.console import error as print_error
 from engine.console import say, warn
 from engine.resume import FINAL_STATUSES, newest_valid_state, resume_command
@@ -108,8 +109,9 @@ class RunRecorder:
             self.meter.check(self.progress.epoch + 1)  # the pending steps join the epoch's sums first
             self.save_checkpoint()
         except OSError as error:  # e.g. the disk that just filled up: the previous checkpoint stays
+            previous = "the previous one is intact" if self.checkpoints.latest() else "there is no earlier one"
             warn(paragraph(f"could not write a checkpoint at step {self.progress.global_step} ({error}); "
-                            f"the previous one is intact.", prefix="warning: "))
+                            f"{previous}.", prefix="warning: "))
 
     def _close(self, fields: dict) -> None:
         try:
@@ -135,16 +137,23 @@ class RunRecorder:
             say(f"requeued {where}; the job continues from its checkpoint in {self.run_dir}")
             return None
         if status == "interrupted":
-            print_error(paragraph(f"interrupted {where}; the run is saved. Continue with: {resume_command(self.run_dir)}",
-                                  prefix=""))
+            print_error(paragraph(f"interrupted {where}; the run is saved. Continue with:", prefix=""))
+            print_command(resume_command(self.run_dir))
             self._flush_and_exit(INTERRUPTED_EXIT)
         self._save_traceback(error)
-        print_error(paragraph(f"the run failed {where}: {type(error).__name__}: {error}. The last checkpoint is intact; once "
-                              f"the cause is fixed, continue with: {resume_command(self.run_dir)}"))
+        print_error(paragraph(f"the run failed {where}: {type(error).__name__}: {error}. {self._what_is_kept()}"))
+        print_command(resume_command(self.run_dir))
         if in_sweep():  # Hydra runs the sweep's other jobs, then exits 1 with one line (as for a user error)
             raise SweepJobFailed(f"a job of this sweep failed (its error is above, and in its summary.json): "
                                  f"{type(error).__name__}: {error}"[:400])
         self._flush_and_exit(FAILED_EXIT)
+
+    def _what_is_kept(self) -> str:
+        """What a failed run keeps, and the advice its resume command (printed next) follows."""
+        newest = self.checkpoints.latest()
+        if newest is None:  # e.g. a disk full before the first checkpoint
+            return "No checkpoint had been written yet; once the cause is fixed, start the run again (from step 0) with:"
+        return f"Its last checkpoint ({newest.name}) is intact; once the cause is fixed, continue with:"
 
     def _save_traceback(self, error: Optional[BaseException]) -> None:
         if error is None or not distributed.is_rank_zero():

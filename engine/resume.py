@@ -14,6 +14,8 @@ import math
 import os
 import re
 import shlex
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -115,9 +117,21 @@ def _script() -> str:
     return _shown_path(Path(__file__).resolve().parents[1] / "train.py")
 
 
+def python_command() -> str:
+    """This interpreter as the user's shell reaches it: `python` when that is this very interpreter (an active
+    venv), else its path (relative to the working directory inside it, e.g. `.venv/bin/python`), never resolved
+    through symlinks (a venv's python is a link to the base interpreter, which lacks the venv's packages)."""
+    here, on_path = os.path.abspath(sys.executable), shutil.which("python")
+    if on_path and os.path.dirname(os.path.abspath(on_path)) == os.path.dirname(here) and os.path.samefile(on_path, here):
+        return "python"
+    relative = os.path.relpath(here, os.getcwd())
+    shown = here if relative.startswith("..") else relative if os.sep in relative else f".{os.sep}{relative}"
+    return shlex.quote(shown)
+
+
 def resume_command(run_dir: Union[str, Path]) -> str:
     """The shell command that continues the run in `run_dir`, quoted so that it runs as printed."""
-    return f"python {shlex.quote(_script())} {shlex.quote('resume=' + _shown_path(Path(run_dir)))}"
+    return f"{python_command()} {shlex.quote(_script())} {shlex.quote('resume=' + _shown_path(Path(run_dir)))}"
 
 
 def rerun_command(run_dir: Union[str, Path], *extra: str) -> str:
@@ -126,7 +140,7 @@ def rerun_command(run_dir: Union[str, Path], *extra: str) -> str:
     original = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
     kept = [o for o in original if _override_key(o) not in {_override_key(e) for e in extra}
             and _override_key(o) != "resume" and not _override_key(o).startswith("hydra.")]
-    return " ".join(["python", shlex.quote(_script()), *(shlex.quote(o) for o in (*kept, *extra))])
+    return " ".join([python_command(), shlex.quote(_script()), *(shlex.quote(o) for o in (*kept, *extra))])
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -149,22 +163,24 @@ def resolved_config(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def _growth_hint(differences: list[str], run_dir: Path) -> str:
+def _growth_hint(differences: list[str], run_dir: Path) -> tuple[str, Optional[str]]:
+    """The advice when trainer.max_epochs grew, and the command that starts the longer run (printed on its own line)."""
     grown = [d for d in differences if d.startswith("trainer.max_epochs:")]
     if not grown:
-        return ""
+        return "", None
     new_epochs = grown[0].rsplit("-> ", 1)[1]
-    return (f" trainer.max_epochs sets the length of the schedule (a cosine over 8 epochs is not a cosine over 4 "
-            f"followed by 4 more), so a run cannot be extended. Start a longer run in a new directory: "
-            f"{rerun_command(run_dir, f'trainer.max_epochs={new_epochs}')}")
+    return (" trainer.max_epochs sets the length of the schedule (a cosine over 8 epochs is not a cosine over 4 "
+            "followed by 4 more), so a run cannot be extended. Start a longer run in a new directory with:",
+            rerun_command(run_dir, f"trainer.max_epochs={new_epochs}"))
 
 
 def check_same_experiment(saved: dict, cfg: DictConfig, checkpoint: Path) -> None:
     differences = config_differences(saved, resolved_config(cfg))
     if differences:
+        hint, command = _growth_hint(differences, checkpoint.parent.parent)
         raise ConfigError(f"cannot resume from {checkpoint}: this config changes the experiment ({'; '.join(differences)}). "
                           f"Resume with the run's own config (only {', '.join(HARMLESS_KEYS[1:6])} and data paths may change), "
-                          f"or start a new run in another directory.{_growth_hint(differences, checkpoint.parent.parent)}")
+                          f"or start a new run in another directory.{hint}", command=command)
 
 
 def finished_status(run_dir: Path) -> Optional[str]:
@@ -221,9 +237,10 @@ def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
         what = (f"{run_dir} already ended ({status}) and a finished run is never changed" if status else
                 f"{run_dir} was started with another config and continues only with it (only "
                 f"{', '.join(HARMLESS_KEYS[1:7])} and data paths may change)")
+        hint, command = _growth_hint(differences, run_dir)
         raise ConfigError(f"{what}; this config differs: {'; '.join(differences)}. Nothing in {run_dir} was written. "
-                          f"To train this config in a directory of its own, {other_dir_advice()}."
-                          f"{_growth_hint(differences, run_dir)}")
+                          f"To train this config in a directory of its own, {other_dir_advice()}.{hint}",
+                          command=command)
     if status:
         stop_run_log(run_dir)
     return status

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from tensorboardX import SummaryWriter
+from tensorboardX.event_file_writer import _EventLoggerThread
 
 from common.files import atomic_write_json
 from engine.run_lock import LOCK_NAME, held_by_another
+from engine.stopping import StartUpInterrupted
 
 
 class RunSummary:
@@ -95,6 +97,26 @@ def _git_commit() -> Optional[str]:
     return result.stdout.strip() or None
 
 
+class EventWriter(SummaryWriter):
+    """tensorboardX's SummaryWriter whose `flush()` returns only once every event added before it is in the file.
+
+    tensorboardX 2.6 hands events to a writer thread through a queue, and its flush() flushes the file
+    but not the queue: a kill -9 right after a checkpoint lost the events still queued (typically the
+    last `train/loss` point before it, which a resume does not write again). Here flush stops the thread
+    (it writes every queued event before the stop signal, in order), flushes the file, and starts a new one.
+    """
+
+    def flush(self) -> None:
+        for file_writer in (self.all_writers or {}).values():
+            events = file_writer.event_writer
+            if events._closed:
+                continue
+            events._worker.stop()
+            events._worker = _EventLoggerThread(events._event_queue, events._ev_writer, events._flush_secs)
+            events._worker.start()
+        super().flush()
+
+
 def open_event_writer(run_dir: Path, global_step: int, history: dict) -> SummaryWriter:
     """A TensorBoard writer that continues the run's curves at `global_step` without duplicated steps.
 
@@ -105,7 +127,7 @@ def open_event_writer(run_dir: Path, global_step: int, history: dict) -> Summary
     two start within the same second, and no two processes ever share one.
     """
     # Always a purge marker: at step 0 it hides what a run killed before its first checkpoint wrote.
-    writer = SummaryWriter(logdir=str(run_dir), purge_step=global_step,
+    writer = EventWriter(logdir=str(run_dir), purge_step=global_step,
                            filename_suffix=f".{global_step:012d}.{os.getpid()}")
     if global_step:
         for i, epoch in enumerate(history.get("epoch", [])):
@@ -130,20 +152,49 @@ def _holds_only_hydra_files(run_dir: Path) -> bool:
 
 @contextmanager
 def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
-    """A run stopped before it began (a config error, a refused device) leaves no run directory behind.
+    """A run stopped before it began (a config error, a refused device, Ctrl-C during start-up) leaves no run
+    directory behind.
 
     Hydra creates the directory and its .hydra/ files before train.py's main runs; if the block
     raises (or exits) while the directory still holds only those, it is removed, with its parent
-    (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept."""
+    (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept,
+    except after a start-up interrupt (engine.stopping.StartUpInterrupted: no step was trained, and
+    whatever the new directory holds this process wrote). A resumed run's directory is kept, its
+    summary saying `interrupted` rather than `running`."""
     fresh = _holds_only_hydra_files(run_dir)
     try:
         yield
-    except BaseException:
-        # never another live process's directory (one refused by the lock, for instance)
-        if fresh and _holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)
-            try:
-                Path(run_dir).parent.rmdir()  # only succeeds when empty
-            except OSError:
-                pass
+    except BaseException as error:
+        start_up = isinstance(error, StartUpInterrupted)
+        if held_by_another(run_dir):  # never another live process's directory (one refused by the lock, say)
+            raise
+        if fresh and (start_up or _holds_only_hydra_files(run_dir)):
+            _remove_run_dir(run_dir)
+        elif start_up:
+            _mark_interrupted(run_dir)
         raise
+
+
+def discard_if_never_begun(run_dir: Path) -> None:
+    """Remove `run_dir` if it holds only what Hydra writes before a run begins, and no other process holds it
+    (a stop signal between Hydra making the directory and train.py's main)."""
+    if _holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
+        _remove_run_dir(run_dir)
+
+
+def _remove_run_dir(run_dir: Path) -> None:
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        Path(run_dir).parent.rmdir()  # only succeeds when empty
+    except OSError:
+        pass
+
+
+def _mark_interrupted(run_dir: Path) -> None:
+    path = Path(run_dir) / "summary.json"
+    try:
+        fields = json.loads(path.read_text())
+        if isinstance(fields, dict) and fields.get("status") == "running":
+            atomic_write_json(path, {**fields, "status": "interrupted"})
+    except (OSError, ValueError):
+        pass

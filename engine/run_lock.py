@@ -12,9 +12,13 @@ import errno
 import fcntl
 import os
 import socket
+import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 from common.errors import UserError
 from engine.console import stop_run_log
@@ -26,6 +30,49 @@ _held: Optional[Path] = None  # the run directory this process holds, for engine
 
 class RunDirBusy(UserError):
     """Another live process is writing the run directory."""
+
+
+class RunDirReadOnly(UserError):
+    """The run directory, or the folder it would be made in, cannot be written."""
+
+
+def _why_unwritable(folder: Path) -> str:
+    if not folder.is_dir():
+        return "a file, not a folder"
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "on a read-only file system"
+    except OSError:
+        pass
+    return "not writable by this user (its permissions)"
+
+
+def refuse_unwritable_output(folder: Any, key: str) -> None:
+    """One paragraph and exit 2 when Hydra could not make or write `folder` (the `key` directory of a new run or
+    sweep), instead of its traceback. An existing run directory is left to train.py (a finished run is only read)."""
+    folder = Path(str(folder)).absolute()
+    if (folder / ".hydra" / "config.yaml").is_file():
+        return
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+        return
+    from engine.errors import paragraph
+    where = "it" if existing == folder else f"{existing}, the folder it would be made in,"
+    print(paragraph(f"{key}={folder} cannot be written: {where} is {_why_unwritable(existing)}. A run writes its "
+                    f"config, checkpoints, TensorBoard events and summary.json there; nothing was written. Give it a "
+                    f"folder you can write ({key}=<path>), or make {existing} writable."), file=sys.stderr)
+    sys.exit(2)
+
+
+class WritableOutput(Callback):
+    """Hydra callback (conf/config.yaml, hydra.callbacks): checks, before Hydra makes them, that the run or sweep
+    directory can be written (`refuse_unwritable_output`)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        refuse_unwritable_output(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        refuse_unwritable_output(config.hydra.sweep.dir, "hydra.sweep.dir")
 
 
 def held_run_dir() -> Optional[Path]:
@@ -119,7 +166,20 @@ def hold_run_dir(run_dir: Path, writer: bool = True) -> Iterator[None]:
         yield
         return
     run_dir.mkdir(parents=True, exist_ok=True)  # mkdir honours the umask
-    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)  # open() honours the umask
+    try:
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)  # open() honours the umask
+    except OSError as error:
+        if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        fd = -1
+    if fd < 0 or not os.access(run_dir, os.W_OK | os.X_OK):
+        if fd >= 0:
+            os.close(fd)
+        stop_run_log(run_dir)  # its train.log cannot take the refusal either
+        raise RunDirReadOnly(f"{run_dir} is {_why_unwritable(run_dir)}, so this run cannot continue there: it writes "
+                             f"its lock, checkpoints, TensorBoard events and summary.json into it; nothing was written. "
+                             f"Make it writable, or copy it to a folder you can write and resume the copy "
+                             f"(resume=<copy>).")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from engine.config import compose_config
 from engine.errors import ConfigError
-from engine.resume import check_run_dir
+from engine.resume import check_run_dir, rerun_command
 from tests.engine_runs import TINY, file_hashes
 
 
@@ -22,7 +22,8 @@ def test_rerunning_a_finished_run_changes_nothing_in_it(tmp_path, train):
     message = " ".join(changed.stderr.split())
     assert "already ended (completed)" in message
     assert "optimizer.lr: 0.1 -> 0.5; trainer.max_epochs: 2 -> 8" in message
-    assert "Start a longer run in a new directory: python train.py" in message and "trainer.max_epochs=8" in message
+    assert "Start a longer run in a new directory with:" in message
+    assert changed.stderr.splitlines()[-1] == rerun_command(tmp_path, "trainer.max_epochs=8")  # alone on the last line
     assert file_hashes(tmp_path) == before
 
     grown = train(f"resume={tmp_path}", "trainer.max_epochs=3")  # extending with resume= is refused the same way

@@ -34,8 +34,8 @@ def test_ctrl_c_stops_at_a_step_boundary_and_the_printed_command_resumes_exactly
     code, err = interrupt_after_first_epoch(start_train(*RUN, f"hydra.run.dir={stopped}"))
     assert code == 130 and "Traceback" not in err, err
     assert read_summary(stopped)["status"] == "interrupted"
-    command = re.search(r"Continue with: (python train\.py \S+)", " ".join(err.split())).group(1)
-    resumed = subprocess.run(["bash", "-c", command.replace("python", f"{sys.executable}", 1)], cwd=ROOT,
+    command = err.split("Continue with:\n", 1)[1].splitlines()[0]  # the line after, alone
+    resumed = subprocess.run(["bash", "-c", command], cwd=ROOT,
                              capture_output=True, text=True, timeout=600)  # the command exactly as printed
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert read_summary(stopped)["status"] == "completed"

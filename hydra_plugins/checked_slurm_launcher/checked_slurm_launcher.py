@@ -36,8 +36,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
 from common.files import atomic_write_json
+from engine.console import command as print_command
 from engine.errors import paragraph, user_errors
-from engine.resume import finished_status
+from engine.resume import finished_status, resume_command
 from hydra_plugins.checked_slurm_launcher import preflight
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
@@ -211,8 +212,9 @@ class CheckedSlurmLauncher(SlurmLauncher):
         countdown = delayed._timeout_countdown - int(timed_out)
         if countdown < 0:
             log.warning(f"not requeued: this job reached its time limit more than hydra.launcher.max_num_timeout="
-                        f"{self.params.get('max_num_timeout')} times. Its last checkpoint is in {run_dir}; continue with "
-                        f"`python train.py resume={run_dir}`, or re-run the sweep command with its hydra.sweep.dir.")
+                        f"{self.params.get('max_num_timeout')} times. Its last checkpoint is in {run_dir}; re-run the "
+                        f"sweep command with its hydra.sweep.dir, or continue this run with:")
+            print_command(resume_command(run_dir))
             mark_not_requeued(run_dir)
             return
         _checkpoint(delayed, env.paths.submitted_pickle, countdown)  # the same job again, one timeout fewer to go
@@ -223,8 +225,8 @@ class CheckedSlurmLauncher(SlurmLauncher):
                                  preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
         if requeue.returncode != 0:
             log.warning(f"could not requeue job {env.job_id} ({' '.join(requeue.stderr.split())}); its last checkpoint is in "
-                        f"{run_dir}: continue with `python train.py resume={run_dir}`, or re-run the sweep command with its "
-                        f"hydra.sweep.dir.")
+                        f"{run_dir}: re-run the sweep command with its hydra.sweep.dir, or continue this run with:")
+            print_command(resume_command(run_dir))
             mark_not_requeued(run_dir)
             return
         reason = "time limit" if timed_out else "preemption"
