@@ -1,30 +1,11 @@
 """Which setting trains best? One table and two figures from a sweep (or any folder of runs).
 
-The library behind scripts/compare_runs.py and scripts/study.py:
-
     python scripts/compare_runs.py multiruns/2026-11-25/09-30-00            # writes multiruns/.../comparison/
     python scripts/compare_runs.py runs/ --ignore data.batch_size --out /tmp/cmp
 
-Reads every run under the folder (its summary.json, .hydra/config.yaml, .hydra/hydra.yaml and TensorBoard
-events). Rows are settings, never mixtures: runs whose resolved configs are equal except for the seed
-and keys that change nothing about the result (engine.config_keys.HARMLESS_KEYS; more with --ignore,
-which the table states) are the seeds of one row, labelled by what sets it apart (`cosine,
-optimizer.lr=0.02`). Writes, each file atomically, into --out (default: <folder>/comparison/; the
-repository's results/ only when --out says so):
-  comparison.md / comparison.csv  one row per setting: completed/all runs, mean ± sample std of the ranked
-                                  top-1 (test_acc1 when the runs hold a validation split, and the header says
-                                  what "val" is), its 95 % t-interval in [0, 100], the gap to the best row
-                                  with its interval and a test (paired over shared seeds, Holm-adjusted;
-                                  analysis.stats), epochs to each accuracy threshold, wall time, diverged /
-                                  failed / running / missing counts; a verdict that names a winner only when
-                                  the data support one, with the study's power; one line per run.
-  val_acc1.png                    test top-1 against epoch, mean per setting with a ±1 std band over seeds
-  lr.png                          LR against optimizer step, every setting on one axis
-
-Statistics use completed runs only, one per seed; diverged, failed, interrupted, still-running and
-missing runs are counted and listed, never averaged in. A comparison mixing CPUs or library versions
-(run_info.json) says so. A run is "missing" when its job directory has no
-summary.json, or (for grid sweeps, from multirun.yaml) when the job directory does not exist at all.
+Writes comparison.md / comparison.csv (one row per setting, the verdict with its power, one line per run),
+val_acc1.png and lr.png. What a row is, the statistics and every column: analysis/comparison.py and
+docs/comparison.md.
 """
 from __future__ import annotations
 
