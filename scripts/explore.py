@@ -11,6 +11,7 @@ writes nothing: downloads go to the browser. See docs/explorer.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -176,7 +177,19 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool) -> dict:
 def draw(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_scale: bool) -> None:
     if log_scale:
         frame = frame[frame.lr > 0]  # a log scale has no 0
-    st.vega_lite_chart(frame, lr_chart(steps_per_epoch, total_steps, log_scale), width="stretch")
+    st.vega_lite_chart(versioned(frame), lr_chart(steps_per_epoch, total_steps, log_scale), width="stretch")
+
+
+def versioned(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus a column named after a digest of its values, so that new values always reach the drawing.
+
+    Streamlit's frontend (ArrowVegaLiteChart's updateView) replaces a chart's dataset only when the Arrow table's
+    `Quiver.hash` changes, and that hash covers the table's dimensions, byte count and column names, not its
+    values: a curve edited into another of the same length (base LR, gamma, T_0, eta_min, ...) was never drawn.
+    The digest in a column name changes that hash exactly when the values change; the chart updates in place
+    (zoom kept)."""
+    digest = hashlib.blake2b(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes(), digest_size=8)
+    return frame.assign(**{f"values {digest.hexdigest()}": np.zeros(len(frame), dtype=np.int8)})
 
 
 def show_curves(setups: dict, log_scale: bool) -> dict:
@@ -230,7 +243,8 @@ def show_runs(log_scale: bool, runs_folder: str = "") -> list:
     """Real runs: the LR each chosen run logged, laid over the curve its own config plans."""
     st.header("Real runs")
     folder = st.text_input("runs folder (runs/, multiruns/ or one run directory)", value=runs_folder, key="runs_folder",
-                           placeholder="e.g. runs or multiruns/2026-01-01")
+                           placeholder="e.g. runs or multiruns/2026-01-01",
+                           on_change=lambda: st.session_state.pop("runs_chosen", None))  # a new folder: its first run
     if not folder.strip():
         st.caption("Give a folder to overlay the `lr` each run logged to TensorBoard on the curve planned from its "
                    "`.hydra/config.yaml`.")
