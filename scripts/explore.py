@@ -29,6 +29,8 @@ from scripts import explorer_core as core
 
 DEFAULT_CURVES = ("cosine", "multistep", "onecycle", "warmup_cosine", "plateau", "cyclic")
 MAX_CURVES = len(DEFAULT_CURVES)
+# Okabe-Ito colours, told apart with colour-blindness too (Streamlit's theme gave two curves near-identical blues).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
 
 
 def number_widget(label: str, value: float, key: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
@@ -137,7 +139,7 @@ def curve_frame(series: str, steps: np.ndarray, lrs: np.ndarray, steps_per_epoch
                          "epoch": steps[keep] // steps_per_epoch + 1, "lr": lrs[keep]})
 
 
-def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool) -> dict:
+def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: list) -> dict:
     """Vega-Lite spec: LR against optimizer step, a colour per series, planned curves as lines and logged LRs as
     rings, epoch boundaries as grey rules, hover: curve, step, epoch, LR; drag and scroll pan and zoom the steps.
     A plain spec over the Arrow-encoded frame (st.vega_lite_chart): building it with Altair and serialising
@@ -148,9 +150,14 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool) -> dict:
          "scale": {"domain": [0, max(total_steps - 1, 1)], "nice": False},
          "title": f"optimizer step ({steps_per_epoch} per epoch; grey: every "
                   f"{'' if every == 1 else f'{every}th '}epoch boundary)"}
-    y = {"field": "lr", "type": "quantitative", "title": "learning rate", "axis": {"format": "~g"},
+    # one tick format per axis: "~g" wrote 0.001 and 1e-5 side by side on a log axis
+    y = {"field": "lr", "type": "quantitative", "title": "learning rate", "axis": {"format": "~e" if log_scale else "~g"},
          "scale": {"type": "log"} if log_scale else {"zero": True}}
-    color = {"field": "series", "type": "nominal", "title": None, "legend": {"orient": "top", "labelLimit": 400}}
+    # The labels in the spec: a renamed curve (tab 1 switched to cosine_restarts) gives a new spec, so Vega lays the
+    # legend out again (updated in place, the longer label was drawn over the next one); colours follow the tabs.
+    color = {"field": "series", "type": "nominal", "title": None,
+             "scale": {"domain": list(series), "range": list(PALETTE)},
+             "legend": {"orient": "top", "labelLimit": 400}}
     rules = {"data": {"sequence": {"start": every * steps_per_epoch, "stop": epochs * steps_per_epoch,
                                    "step": every * steps_per_epoch, "as": "step"}},
              "mark": {"type": "rule", "color": "#e6e6e6", "strokeWidth": 0.7},
@@ -177,7 +184,8 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool) -> dict:
 def draw(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_scale: bool) -> None:
     if log_scale:
         frame = frame[frame.lr > 0]  # a log scale has no 0
-    st.vega_lite_chart(versioned(frame), lr_chart(steps_per_epoch, total_steps, log_scale), width="stretch")
+    series = list(dict.fromkeys(frame.series))
+    st.vega_lite_chart(versioned(frame), lr_chart(steps_per_epoch, total_steps, log_scale, series), width="stretch")
 
 
 def versioned(frame: pd.DataFrame) -> pd.DataFrame:
@@ -212,13 +220,13 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
                    f"(≤ {core.DISPLAY_POINTS:,} points per curve), the table and the downloads every step.")
         st.subheader("Key points")
         table = pd.DataFrame([core.key_points(label, c.preview) for label, c in good.items()])
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.5g") for c in table.columns
-                                    if c.startswith(("peak LR", "LR"))})
+        # st.table wraps its headers: st.dataframe's grid cut the last column ("LR budget") off at 1400 px
+        numbers = [c for c in table.columns if c.startswith(("peak LR", "LR"))]
+        st.table(table.style.format("{:.5g}", subset=numbers).hide(axis="index"))
     st.subheader("From picture to experiment")
     for label, c in computed.items():
         st.markdown(f"**{label}**")
-        st.code(core.train_command(c.overrides), language="bash")
+        st.code(core.train_command(c.overrides), language="bash", wrap_lines=True)  # long lines were cut off
         if c.preview:
             left, right, _ = st.columns([1, 1, 3])
             # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
@@ -230,7 +238,7 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
         line = core.multirun_command([c.overrides for c in computed.values()])
         st.markdown("**All of them in one sweep**")
         if line:
-            st.code(line, language="bash")
+            st.code(line, language="bash", wrap_lines=True)
         else:
             st.caption("These curves differ in ways one sweep cannot express (a sweep runs the cartesian product of "
                        "its values): run the lines above one by one.")

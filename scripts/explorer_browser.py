@@ -44,8 +44,10 @@ for (const chart of document.querySelectorAll('.stVegaLiteChart')) {
   };
   walk(view.scenegraph().root);
   const y = view.scale('y');
-  charts.push({marks: marks, yType: y.type, yTicks: Array.from(chart.querySelectorAll('.role-axis-label text'))
-               .map(t => t.textContent), legend: Array.from(chart.querySelectorAll('.role-legend-label text'))
+  const yAxis = Array.from(chart.querySelectorAll('g.role-axis'))
+    .find(a => (a.getAttribute('aria-label') || '').startsWith('Y-axis'));
+  charts.push({marks: marks, yType: y.type, yTicks: yAxis ? Array.from(yAxis.querySelectorAll('.role-axis-label text'))
+               .map(t => t.textContent) : null, legend: Array.from(chart.querySelectorAll('.role-legend-label text'))
                .map(t => { const b = t.getBoundingClientRect(); return [t.textContent, b.left, b.right, b.top, b.bottom]; }),
                width: view.width(), height: view.height()});
 }
