@@ -101,9 +101,16 @@ def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
     if item.kind == "list":
         text = st.text_input(f"{label} (comma-separated)", value=", ".join(core.hydra_value(v) for v in item.default),
                              key=key)
-        return core.parse_list(text)
+        try:
+            return core.parse_list(text)
+        except UserError as error:
+            raise core.BadValue(item, f"[{text.strip().strip('[]')}]", str(error)) from None
     if item.kind == "nullable":
-        return core.parse_hydra_value(st.text_input(f"{label} (null or a value)", value="null", key=key) or "null")
+        text = st.text_input(f"{label} (null or a value)", value="null", key=key) or "null"
+        try:
+            return core.parse_hydra_value(text)
+        except UserError as error:
+            raise core.BadValue(item, text, str(error)) from None
     return st.text_input(label, value=str(item.default), key=key)
 
 
@@ -124,7 +131,15 @@ def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Se
             columns, column = st.columns(3), 0
             continue
         with columns[column % 3]:
-            value = field_widget(item, core.select(resolved, item.key), f"c{slot}:{scheduler}:{item.key}")
+            try:
+                value = field_widget(item, core.select(resolved, item.key), f"c{slot}:{scheduler}:{item.key}")
+            except core.BadValue as bad:  # shown at the field; the other fields, the command and the curve's error stay
+                bad.curve = f"{slot + 1}: {scheduler}"
+                st.error(bad.message)
+                setup.bad.append(bad)
+                setup.edits[item.key] = bad  # the command shows what was typed
+                column += 1
+                continue
         column += 1
         if value != item.default:
             setup.edits[item.key] = value
@@ -203,7 +218,8 @@ def versioned(frame: pd.DataFrame) -> pd.DataFrame:
 def show_curves(setups: dict, log_scale: bool) -> dict:
     """Chart, key points, commands and downloads of the configured schedules ({tab number: Setup});
     returns {label: Computed}."""
-    computed = {f"{slot}: {s.scheduler}": core.compute(tuple(s.overrides())) for slot, s in setups.items()}
+    computed = {f"{slot}: {s.scheduler}": core.Computed(tuple(s.overrides()), error=" ".join(b.message for b in s.bad))
+                if s.bad else core.compute(tuple(s.overrides())) for slot, s in setups.items()}
     good = {label: c for label, c in computed.items() if c.error is None}
     for label, c in computed.items():
         if c.error:
@@ -227,8 +243,12 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
     for label, c in computed.items():
         st.markdown(f"**{label}**")
         st.code(core.train_command(c.overrides), language="bash", wrap_lines=True)  # long lines were cut off
-        if c.preview:
-            left, right, _ = st.columns([1, 1, 3])
+        left, right, _ = st.columns([1, 1, 3])
+        if not c.preview:  # kept in place, so the page does not jump while a value is being fixed
+            for column, kind in ((left, "csv"), (right, "json")):
+                column.button(f"{label.split(': ', 1)[1]}.{kind}", disabled=True, key=f"{kind}:{label}:off",
+                              help="No curve to download: fix the error above.")
+        else:
             # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
             left.download_button(f"{c.preview.name}.csv", lambda shown=c.preview: shown.csv_text,
                                  file_name=f"{c.preview.name}.csv", mime="text/csv", key=f"csv:{label}")

@@ -299,3 +299,42 @@ def test_the_served_page_draws_every_curve_in_chromium(tmp_path):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def test_headings_show_each_compositions_structure():
+    """Every field sits under the heading of the node that holds it (WarmupLR's warmup_iters under WarmupLR, not
+    under the CosineAnnealingLR it wraps), one level deeper per nesting, for every conf/scheduler choice."""
+    for choice in core.scheduler_choices():
+        node, _, _ = core.defaults(choice)
+        section, sections = None, {"scheduler": 0}
+        for item in core.scheduler_form(node):
+            if isinstance(item, core.Section):
+                holder = max((k for k in sections if item.key.startswith(k + ".")), key=len)
+                assert item.depth == sections[holder] + 1, (choice, item)
+                section, sections[item.key] = item, item.depth
+                continue
+            parent = item.key.rsplit(".", 1)[0]
+            assert parent == (section.key if section else "scheduler"), (choice, item.key, section)
+            assert item.depth == (section.depth if section else 0), (choice, item.key)
+    form = core.scheduler_form(core.defaults("warmup_cosine")[0])
+    headings = [(i.label, i.depth) for i in form if isinstance(i, core.Section)]
+    assert headings == [("lr_scheduler: WarmupLR", 1), ("scheduler_or_optimizer: CosineAnnealingLR", 2)]
+
+
+def test_an_unparsable_list_names_its_field_and_curve_and_keeps_the_tab(app):
+    app.selectbox(key="c0:scheduler").set_value("multistep")
+    checked(app)
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60,,120")
+    checked(app)
+    errors = [e.value for e in app.error]
+    assert errors and all("curve 1: multistep" in e and "`milestones` (`scheduler.lr_scheduler.milestones`)" in e and
+                          "comma-separated numbers" in e for e in errors), errors
+    assert any(w.key == "c0:multistep:scheduler.lr_scheduler.gamma" for w in app.number_input)  # the rest of the tab
+    commands = [c.value for c in app.code if c.value.startswith("python train.py scheduler=")]
+    assert len(commands) == 2 and "'scheduler.lr_scheduler.milestones=[60,,120]'" in commands[0]
+    assert [b.disabled for b in app.button if b.key and b.key.endswith(":off")] == [True, True]  # downloads kept
+    assert app.get("vega_lite_chart"), "the other curve is still drawn"
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60, 120, 160")
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+    assert not app.error
