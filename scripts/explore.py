@@ -85,7 +85,14 @@ def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
         shown = f" (= {resolved:g})" if isinstance(resolved, (int, float)) else ""
         follow = st.checkbox(f"{item.name} follows `{item.interpolation}`{shown}", value=True, key=f"{key}:follow")
         if follow or not isinstance(resolved, (int, float)):
+            st.session_state.pop(f"{key}:from", None)
             return item.default
+        # Unticked but not yet edited, the value keeps tracking the run (it froze at the old epochs); once typed
+        # over, it stays.
+        start = st.session_state.setdefault(f"{key}:from", resolved)
+        if start != resolved and st.session_state.get(key, start) == start:
+            st.session_state.pop(key, None)  # the input starts again from the resolved value
+            st.session_state[f"{key}:from"] = resolved
         value = number_widget(f"{item.name} (epochs)" if item.kind == "length" else label, resolved, key,
                               minimum=item.minimum, step=item.step)
         return core.tidy_number(value) if item.kind == "length" else value

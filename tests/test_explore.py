@@ -338,3 +338,22 @@ def test_an_unparsable_list_names_its_field_and_curve_and_keeps_the_tab(app):
     app.selectbox(key="c0:scheduler").set_value("cosine")
     checked(app)
     assert not app.error
+
+
+def test_an_unticked_length_tracks_the_run_until_typed_over(app):
+    follow, value = "c0:cosine:scheduler.lr_scheduler.T_max:follow", "c0:cosine:scheduler.lr_scheduler.T_max"
+    app.checkbox(key=follow).uncheck()
+    checked(app)
+    assert app.number_input(key=value).value == EPOCHS
+    app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(100)
+    checked(app)
+    assert app.number_input(key=value).value == 100  # untouched: follows the new length (it froze at 200)
+    app.number_input(key=value).set_value(150)
+    app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(120)
+    checked(app)
+    assert app.number_input(key=value).value == 150  # typed over: stays
+    assert "scheduler.lr_scheduler.T_max=150" in app.code[0].value and "trainer.max_epochs=120" in app.code[0].value
+    app.checkbox(key=follow).check()
+    app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(EPOCHS)
+    checked(app)
+    assert not app.error and "T_max" not in app.code[0].value
