@@ -55,6 +55,25 @@ return charts;
 """
 
 
+# Cheap to poll: per series of the first chart's planned line, the number of drawn points and the sum of their LRs.
+SIGNATURE_JS = """
+const chart = document.querySelector('.stVegaLiteChart');
+let view = null;
+if (chart) for (const el of chart.querySelectorAll('svg *'))
+  if (el.__data__ && el.__data__.context && el.__data__.context.dataflow) { view = el.__data__.context.dataflow; break; }
+if (!view) return null;
+const out = {};
+const walk = (node) => {
+  if (node.marktype === 'line' && node.role === 'mark')
+    for (const it of node.items) if (it.datum && it.datum.kind === 'planned') {
+      const s = out[it.datum.series] = out[it.datum.series] || [0, 0]; s[0] += 1; s[1] += it.datum.lr; }
+  for (const child of (node.items || [])) if (child.items) walk(child);
+};
+walk(view.scenegraph().root);
+return out;
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -189,6 +208,7 @@ class Explorer:
                 time.sleep(0.3)
 
     def type_into(self, key: str, text: str) -> None:
+        self.idle()  # an edit typed during a rerun can be lost as the page re-renders
         self.retried(lambda: self._type_into(key, text))
 
     def _type_into(self, key: str, text: str) -> None:
@@ -203,6 +223,7 @@ class Explorer:
         field.send_keys(str(text), Keys.ENTER)
 
     def choose(self, key: str, option: str) -> None:
+        self.idle()  # an edit typed during a rerun can be lost as the page re-renders
         self.retried(lambda: self._choose(key, option))
 
     def _choose(self, key: str, option: str) -> None:
@@ -223,6 +244,7 @@ class Explorer:
         self.wait(exact, timeout=10, what=f"option {option!r} of {key}").click()
 
     def tick(self, key: str, on: bool) -> None:
+        self.idle()  # an edit typed during a rerun can be lost as the page re-renders
         self.retried(lambda: self._tick(key, on))
 
     def _tick(self, key: str, on: bool) -> None:
@@ -260,6 +282,10 @@ class Explorer:
 
     def errors(self) -> list:
         return self.texts("[data-testid='stAlertContentError']")
+
+    def signature(self) -> dict:
+        """{series: [points, sum of LRs]} of the first chart's planned lines (a cheap poll before curves())."""
+        return self.driver.execute_script(SIGNATURE_JS) or {}
 
     def charts(self) -> list:
         return self.driver.execute_script(CHARTS_JS)

@@ -3,11 +3,6 @@ import csv
 import io
 import json
 import shlex
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -240,65 +235,14 @@ def test_overrides_round_trip_through_hydra():
     assert core.multirun_command([["scheduler=a"], ["scheduler=b", "x=2"]]) is None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_the_streamlit_config_serves_on_loopback_only():
+    """`streamlit run` from the repository reads .streamlit/config.toml: loopback unless --server.address says
+    otherwise (tests/test_explore_browser.py::test_served_on_loopback_only tries both addresses)."""
+    import toml
 
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Chromium + chromedriver installed "
-                    "(apt-get install chromium chromium-driver)")
-def test_the_served_page_draws_every_curve_in_chromium(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements.txt)")
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-                               "--server.port", str(port), "--server.address", "127.0.0.1",
-                               "--browser.gatherUsageStats", "false"], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,1800"):
-        options.add_argument(flag)
-    driver = None
-    try:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        deadline = time.time() + 240
-        while True:
-            try:
-                driver.get(f"http://127.0.0.1:{port}")
-                break
-            except Exception:  # the server is still starting
-                if time.time() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(1)
-        lines = []
-        while time.time() < deadline and len(lines) < 2:
-            time.sleep(1)
-            lines = driver.find_elements(By.CSS_SELECTOR, ".vega-embed g.mark-line path")
-        time.sleep(1)
-        driver.save_screenshot(str(tmp_path / "explorer.png"))
-        print(f"screenshot: {tmp_path / 'explorer.png'}")
-        assert len(driver.find_elements(By.CSS_SELECTOR, ".vega-embed g.mark-line path")) == 2  # the default two curves
-        assert "cosine" in driver.page_source and "multistep" in driver.page_source
-        assert (tmp_path / "explorer.png").stat().st_size > 20_000
-    finally:
-        if driver is not None:
-            driver.quit()
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    config = toml.load(ROOT / ".streamlit" / "config.toml")
+    assert config["server"]["address"] == "127.0.0.1" and config["browser"]["gatherUsageStats"] is False
+    assert "--server.address 0.0.0.0" in (ROOT / "docs" / "explorer.md").read_text()  # how to open it, documented
 
 
 def test_headings_show_each_compositions_structure():

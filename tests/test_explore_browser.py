@@ -239,8 +239,9 @@ def test_a_nested_field_of_a_composition(page):
     key = "c0:warmup_cosine:"
     page.wait(lambda: page.has_widget(key + inner), what="warmup_cosine's fields")
     page.type_into(key + inner, "0.001")
+    page.wait(lambda: page.commands()[0] == command("warmup_cosine", f"{inner}=0.001"), what="the inner eta_min")
     page.type_into(key + "scheduler.lr_scheduler.warmup_iters", "20")
-    edits = [f"{inner}=0.001", "scheduler.lr_scheduler.warmup_iters=20"]
+    edits = ["scheduler.lr_scheduler.warmup_iters=20", f"{inner}=0.001"]  # in the form's order: WarmupLR's own first
     wanted = {"1: warmup_cosine": ["scheduler=warmup_cosine", *SHORT, *edits], "2: multistep": defaults()["2: multistep"]}
     assert_redrawn(page, [command("warmup_cosine", *edits)], wanted)
     page.choose("c0:scheduler", "cosine")
