@@ -29,19 +29,22 @@ from scripts import explorer_core as core
 
 DEFAULT_CURVES = ("cosine", "multistep", "onecycle", "warmup_cosine", "plateau", "cyclic")
 MAX_CURVES = len(DEFAULT_CURVES)
+HORIZON_FIELDS = ("trainer.max_epochs", "data.train_size", "data.val_split", "trainer.graph")
+MARKED_STEPS = 200  # runs up to this many steps get a marker per step
 # Okabe-Ito colours, told apart with colour-blindness too (Streamlit's theme gave two curves near-identical blues).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
 
 
 def number_widget(label: str, value: float, key: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
-                  step: Optional[float] = None, integer: bool = False, help: Optional[str] = None) -> float:
+                  step: Optional[float] = None, integer: bool = False, help: Optional[str] = None,
+                  disabled: bool = False) -> float:
     """st.number_input with bounds widened to hold `value` (a YAML may hold what our ranges do not expect)."""
     cast = int if integer else float
     value = cast(value)
     minimum = None if minimum is None or value < minimum else cast(minimum)
     maximum = None if maximum is None or value > maximum else cast(maximum)
     return st.number_input(label, value=value, min_value=minimum, max_value=maximum, step=cast(step or 1),
-                           format=None if integer else "%g", key=key, help=help)
+                           format=None if integer else "%g", key=key, help=help, disabled=disabled)
 
 
 def run_settings() -> tuple[str, str, dict, bool, int]:
@@ -56,11 +59,14 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
         labels = {"trainer.max_epochs": "epochs", "data.train_size": "dataset size (training images)",
                   "data.batch_size": "batch size", "data.val_split": "validation split (images held out)",
                   "optimizer.lr": "base LR (optimizer.lr)"}
+        horizon = st.session_state.get("horizon", False)
         for key in core.RUN_FIELDS:
+            held = horizon and key in HORIZON_FIELDS  # set by the short horizon below; kept for when it is off
             default = run_defaults[key]
             widget_key = f"run:{data}:{optimizer}:{key}"
             if key == "trainer.graph":
-                value = st.checkbox("graph mode (drops the last partial batch)", value=bool(default), key=widget_key)
+                value = st.checkbox("graph mode (drops the last partial batch)", value=bool(default), key=widget_key,
+                                    disabled=held)
             elif default is None:
                 continue  # e.g. a data config without val_split
             elif key == "optimizer.lr":
@@ -68,11 +74,21 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
                 value = number_widget(labels[key], default, widget_key, minimum=0.0, step=step)
             else:
                 value = number_widget(labels[key], default, widget_key, minimum=0 if key == "data.val_split" else 1,
-                                      integer=True)
-            if value != default:
+                                      integer=True, disabled=held)
+            if value != default and not held:
                 run[key] = value
         st.header("Chart")
         log_scale = st.toggle("log-scale LR axis", value=False, key="log_scale")
+        # The seed visualiser's view: a few dozen scheduler steps, one per epoch, each drawn as a marker. A real run
+        # (one batch per epoch), so every length reads in steps and the command trains exactly what is drawn.
+        if st.toggle("short horizon: 1 optimizer step per epoch", key="horizon",
+                     help="A run of a few dozen steps, each marked: what a schedule does step by step."):
+            steps = st.slider("steps (= epochs)", min_value=5, max_value=MARKED_STEPS, value=40, key="horizon_steps")
+            batch = run.get("data.batch_size", run_defaults["data.batch_size"])
+            run.update({"trainer.max_epochs": steps, "data.train_size": batch})
+            if run_defaults.get("data.val_split"):
+                run["data.val_split"] = 0
+
         curves = int(st.number_input("schedules to compare", min_value=1, max_value=MAX_CURVES, value=2, step=1,
                                      key="curves"))
     return data, optimizer, run, log_scale, curves
@@ -184,7 +200,8 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: li
                                    "step": every * steps_per_epoch, "as": "step"}},
              "mark": {"type": "rule", "color": "#e6e6e6", "strokeWidth": 0.7},
              "encoding": {"x": {"field": "step", "type": "quantitative"}}}
-    lines = {"transform": [{"filter": "datum.kind == 'planned'"}], "mark": {"type": "line", "strokeWidth": 1.8},
+    lines = {"transform": [{"filter": "datum.kind == 'planned'"}],
+             "mark": {"type": "line", "strokeWidth": 1.8, "point": total_steps <= MARKED_STEPS},
              "encoding": {"x": x, "y": y, "color": color, "detail": {"field": "curve", "type": "nominal"}},
              "params": [{"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}]}
     logged = {"transform": [{"filter": "datum.kind == 'logged'"}],  # a run's logged LR: rings on its planned line

@@ -8,6 +8,7 @@ scripts/explorer_browser.py) until they equal the preview, or fails with what is
 from __future__ import annotations
 
 import re
+import shlex
 import socket
 import time
 from pathlib import Path
@@ -307,3 +308,18 @@ def test_overlaying_runs(page, tmp_path):
         page.wait(drawn, timeout=30, what=f"the overlay of {folder.name} drawn as planned and logged")
     page.type_into("runs_folder", "")
     page.wait(lambda: len(page.charts()) == 1, what="the overlay chart gone")
+
+
+def test_the_short_horizon_marks_each_of_a_few_dozen_steps(page):
+    page.tick("horizon", True)
+    page.wait(lambda: "trainer.max_epochs=40" in page.commands()[0], what="the 40-step run")
+    overrides = shlex.split(page.commands()[0])[2:]
+    assert {"data.train_size=128", "trainer.max_epochs=40"} <= set(overrides)  # one batch of 128 per epoch
+    page.wait(lambda: drawn_equals(page, {"1: cosine": overrides}), timeout=REDRAW_TIMEOUT,
+              what="the 40-step cosine drawn")  # multistep's milestones (60, ...) lie outside: its error instead
+    assert any("milestones" in e for e in page.errors())
+    marks = [m for m in page.charts()[0]["marks"].values() if m["type"] == "symbol"
+             and any(kind == "planned" for _, kind, *_ in m["items"])]
+    assert marks and sorted(step for _, kind, step, *_ in marks[0]["items"] if kind == "planned") == list(range(40))
+    page.tick("horizon", False)
+    assert_redrawn(page, [command("cosine"), command("multistep")], defaults())
