@@ -37,14 +37,35 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#0
 
 def number_widget(label: str, value: float, key: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
                   step: Optional[float] = None, integer: bool = False, help: Optional[str] = None,
-                  disabled: bool = False) -> float:
-    """st.number_input with bounds widened to hold `value` (a YAML may hold what our ranges do not expect)."""
+                  disabled: bool = False, slider: Optional[tuple] = None) -> float:
+    """st.number_input with bounds widened to hold `value` (a YAML may hold what our ranges do not expect);
+    with `slider` (low, high), a slider under it over that range edits the same value (typing stays possible:
+    the typed value may leave the slider's range, which then shows its nearest end)."""
     cast = int if integer else float
     value = cast(value)
     minimum = None if minimum is None or value < minimum else cast(minimum)
     maximum = None if maximum is None or value > maximum else cast(maximum)
-    return st.number_input(label, value=value, min_value=minimum, max_value=maximum, step=cast(step or 1),
-                           format=None if integer else "%g", key=key, help=help, disabled=disabled)
+    slider_key = f"{key}:slider"
+
+    def clamp(v: float) -> float:
+        return min(max(cast(v), cast(slider[0])), cast(slider[1]))
+
+    def to_slider() -> None:
+        st.session_state[slider_key] = clamp(st.session_state[key])
+
+    def to_number() -> None:
+        st.session_state[key] = st.session_state[slider_key]
+
+    # Once the slider has set the value through the session state, passing `value` again would make Streamlit warn.
+    number = st.number_input(label, value=None if key in st.session_state else value, min_value=minimum,
+                             max_value=maximum, step=cast(step or 1), format=None if integer else "%g", key=key,
+                             help=help, disabled=disabled, on_change=to_slider if slider else None)
+    number = value if number is None else number
+    if slider:
+        st.slider(label, min_value=cast(slider[0]), max_value=cast(slider[1]), step=cast(step or 1),
+                  value=None if slider_key in st.session_state else clamp(number), key=slider_key,
+                  on_change=to_number, disabled=disabled, label_visibility="collapsed")
+    return number
 
 
 def run_settings() -> tuple[str, str, dict, bool, int]:
@@ -74,7 +95,10 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
                 value = number_widget(labels[key], default, widget_key, minimum=0.0, step=step)
             else:
                 value = number_widget(labels[key], default, widget_key, minimum=0 if key == "data.val_split" else 1,
-                                      integer=True, disabled=held)
+                                      integer=True, disabled=held,
+                                      slider=(1, max(400, default)) if key == "trainer.max_epochs" else None)
+            if key == "trainer.max_epochs":
+                st.session_state["run_epochs"] = int(value)  # the range of the length sliders
             if value != default and not held:
                 run[key] = value
         st.header("Chart")
@@ -118,9 +142,13 @@ def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
         return st.selectbox(label, item.choices, index=item.choices.index(item.default), key=key,
                             format_func=lambda v: "null" if v is None else str(v))
     if item.kind == "length":
-        return core.tidy_number(number_widget(f"{label} (epochs)", item.default, key, minimum=item.minimum, step=1.0))
+        epochs = st.session_state.get("run_epochs", 200)
+        return core.tidy_number(number_widget(f"{label} (epochs)", item.default, key, minimum=item.minimum, step=1.0,
+                                              slider=(0, max(epochs, item.default))))
     if item.kind in ("int", "float"):
-        return number_widget(label, item.default, key, item.minimum, item.maximum, item.step, integer=item.kind == "int")
+        fraction = item.minimum == 0 and item.maximum == 1  # start_factor, pct_start, warmup_factor, ...
+        return number_widget(label, item.default, key, item.minimum, item.maximum, item.step, integer=item.kind == "int",
+                             slider=(0.0, 1.0) if fraction else None)
     if item.kind == "list":
         text = st.text_input(f"{label} (comma-separated)", value=", ".join(core.hydra_value(v) for v in item.default),
                              key=key)

@@ -301,3 +301,26 @@ def test_an_unticked_length_tracks_the_run_until_typed_over(app):
     app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(EPOCHS)
     checked(app)
     assert not app.error and "T_max" not in app.code[0].value
+
+
+def test_sliders_and_typing_edit_the_same_value(app):
+    """The common fields have a slider over a sensible range (epochs 1..400, lengths 0..the run, fractions 0..1);
+    typing stays possible, beyond the slider's range too."""
+    app.selectbox(key="c0:scheduler").set_value("onecycle")
+    checked(app)
+    key = "c0:onecycle:scheduler.lr_scheduler.pct_start"
+    app.slider(key=key + ":slider").set_value(0.5)
+    checked(app)
+    assert app.number_input(key=key).value == 0.5 and "scheduler.lr_scheduler.pct_start=0.5" in app.code[0].value
+    app.number_input(key=key).set_value(0.25)
+    checked(app)
+    assert app.slider(key=key + ":slider").value == 0.25
+    epochs = RUN_KEY + "trainer.max_epochs"
+    assert (app.slider(key=epochs + ":slider").min, app.slider(key=epochs + ":slider").max) == (1, 400)
+    app.number_input(key=epochs).set_value(600)  # typed beyond the slider: kept, the slider at its end
+    checked(app)
+    assert "trainer.max_epochs=600" in app.code[0].value and app.slider(key=epochs + ":slider").value == 400
+    app.slider(key=epochs + ":slider").set_value(EPOCHS)
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+    assert not app.error and "trainer.max_epochs" not in app.code[0].value
