@@ -7,6 +7,7 @@ scripts/explorer_browser.py) until they equal the preview, or fails with what is
 """
 from __future__ import annotations
 
+import colorsys
 import re
 import shlex
 import socket
@@ -111,8 +112,8 @@ def rgb(color: str) -> tuple:
 
 def test_first_render_draws_both_default_curves_in_distinct_colours(page):
     curves = assert_redrawn(page, [command("cosine"), command("multistep")], defaults()) and page.curves()
-    first, second = (rgb(c.color) for c in curves.values())
-    assert sum((a - b) ** 2 for a, b in zip(first, second)) ** 0.5 > 150, (first, second)  # not two blues
+    first, second = (colorsys.rgb_to_hsv(*(v / 255 for v in rgb(c.color)))[0] * 360 for c in curves.values())
+    assert min(abs(first - second), 360 - abs(first - second)) > 30, (first, second)  # not two blues (209°, 205°)
 
 
 def test_served_on_loopback_only(page):
