@@ -2,6 +2,7 @@
 
     python scripts/bench_explore.py            # writes results/bench/explore.md and explore.json
     python scripts/bench_explore.py --quick    # fewer repeats, printed only
+    python scripts/bench_explore.py --browser  # edit -> drawn chart in headless Chromium: explore_browser.md
 
 Two measurements, in one process on this machine:
 1. For every conf/scheduler choice at the default run (CIFAR-100, batch 128, 200 epochs: 391 steps per
@@ -19,6 +20,7 @@ from __future__ import annotations
 import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -72,6 +74,72 @@ def time_app_rerun(choice: str, repeats: int) -> dict:
             "rerun_cpu_s": statistics.median(cpu)}
 
 
+def time_browser(repeats: int, workdir: Path) -> dict:
+    """In headless Chromium (scripts/explorer_browser.py), at the default run (CIFAR-100, 78,200 steps per curve):
+    type a new value into a field, press Enter, and time until the chart's drawn marks are the preview of the new
+    overrides (the rerun, the websocket, Arrow decoding and Vega's drawing included)."""
+    import numpy as np
+
+    from scripts.explorer_browser import Explorer
+
+    cases = {"cosine": ("scheduler.lr_scheduler.eta_min", [0.001 * (i + 1) for i in range(repeats)]),
+             "warmup_cosine": ("scheduler.lr_scheduler.warmup_iters", [i + 6 for i in range(repeats)])}
+    page = Explorer(workdir)
+    out = {}
+    try:
+        for choice, (key, values) in cases.items():
+            if choice != "cosine":
+                page.choose("c0:scheduler", choice)
+                page.wait(lambda: page.has_widget(f"c0:{choice}:{key}"), what=f"{choice}'s fields")
+                page.idle()
+            seconds = []
+            for value in values:
+                override = f"{key}={value}"
+                lrs = np.array([lr for _, _, lr in preview(compose_config(f"scheduler={choice}", override)).curve])
+                steps = core.display_indices(lrs)
+                wanted = (steps.tolist(), lrs[steps].tolist())
+                label = f"1: {choice}"
+
+                signature = [len(steps), float(sum(wanted[1]))]
+
+                def drawn() -> bool:
+                    points, total = page.signature().get(label, (0, 0.0))
+                    if points != signature[0] or abs(total - signature[1]) > 1e-9 * abs(signature[1]):
+                        return False
+                    curve = page.curves().get(label)
+                    return bool(curve) and (curve.steps, curve.lrs) == wanted
+
+                page.type_into(f"c0:{choice}:{key}", str(value))
+                started = time.perf_counter()
+                page.wait(drawn, timeout=120, what=f"{override} drawn", poll=0.02)
+                seconds.append(time.perf_counter() - started)
+                page.idle()
+            out[choice] = {"field": key, "runs": seconds, "median_s": statistics.median(seconds),
+                           "load_average_1min_after": os.getloadavg()[0]}
+            print(choice, out[choice])
+    finally:
+        page.close()
+    return out
+
+
+def browser_report(results: dict) -> str:
+    lines = ["# Schedule explorer in a browser: from an edit to the redrawn chart", "",
+             "`python scripts/bench_explore.py --browser` on this machine: "
+             + ", ".join(f"{k} {v}" for k, v in results["machine"].items()), "",
+             "Headless Chromium (Selenium), the app served by `streamlit run scripts/explore.py` on loopback, CIFAR-100 "
+             "defaults (78,200 LR values per curve, cosine in tab 1 and multistep in tab 2). Each repeat types a new "
+             "value into a tab-1 field and presses Enter; the time runs until the chart's drawn marks (Vega's "
+             "scenegraph) equal scripts.plot_schedules.preview of the new overrides, polled every 20 ms: the app's "
+             "rerun, the websocket, Arrow decoding and Vega's drawing included.", "",
+             "| schedule | field edited | median (s) | each repeat (s) | 1-min load average after |", "|---|---|---|---|---|"]
+    for choice, r in results["browser"].items():
+        lines.append(f"| {choice} | `{r['field']}` | {r['median_s']:.3f} | {', '.join(f'{s:.3f}' for s in r['runs'])} "
+                     f"| {r['load_average_1min_after']:.1f} |")
+    lines += ["", "The machine is shared (see the load average: 2 cores); the wall time includes waiting for a core.",
+              "cosine is a closed form (schedulers.preview.CLOSED_FORM); warmup_cosine (WarmupLR) is stepped.", ""]
+    return "\n".join(lines)
+
+
 def report(results: dict) -> str:
     rows = sorted(results["recompute"].items(), key=lambda kv: -kv[1]["total_s"])
     app, cosine = results["app"], results["app_closed_form"]
@@ -105,8 +173,20 @@ def main(argv: list = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 repeats, printed only")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench")
+    parser.add_argument("--browser", action="store_true", help="time edit -> drawn chart in headless Chromium only")
     args = parser.parse_args(argv)
     repeats = 2 if args.quick else args.repeats
+    if args.browser:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as workdir:
+            results = {"machine": machine(), "browser": time_browser(repeats, Path(workdir))}
+        text = browser_report(results)
+        print(text)
+        if not args.quick:
+            atomic_write_text(args.out / "explore_browser.md", text)
+            atomic_write_json(args.out / "explore_browser.json", results)
+        return
     results = {"machine": machine(), "repeats": repeats,
                "steps_per_epoch": preview(compose_config("scheduler=constant")).steps_per_epoch, "recompute": {}}
     for choice in core.scheduler_choices():

@@ -11,6 +11,7 @@ writes nothing: downloads go to the browser. See docs/explorer.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -28,17 +29,43 @@ from scripts import explorer_core as core
 
 DEFAULT_CURVES = ("cosine", "multistep", "onecycle", "warmup_cosine", "plateau", "cyclic")
 MAX_CURVES = len(DEFAULT_CURVES)
+HORIZON_FIELDS = ("trainer.max_epochs", "data.train_size", "data.val_split", "trainer.graph")
+MARKED_STEPS = 200  # runs up to this many steps get a marker per step
+# Okabe-Ito colours, told apart with colour-blindness too (Streamlit's theme gave two curves near-identical blues).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
 
 
 def number_widget(label: str, value: float, key: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
-                  step: Optional[float] = None, integer: bool = False, help: Optional[str] = None) -> float:
-    """st.number_input with bounds widened to hold `value` (a YAML may hold what our ranges do not expect)."""
+                  step: Optional[float] = None, integer: bool = False, help: Optional[str] = None,
+                  disabled: bool = False, slider: Optional[tuple] = None) -> float:
+    """st.number_input with bounds widened to hold `value` (a YAML may hold what our ranges do not expect);
+    with `slider` (low, high), a slider under it over that range edits the same value (typing stays possible:
+    the typed value may leave the slider's range, which then shows its nearest end)."""
     cast = int if integer else float
     value = cast(value)
     minimum = None if minimum is None or value < minimum else cast(minimum)
     maximum = None if maximum is None or value > maximum else cast(maximum)
-    return st.number_input(label, value=value, min_value=minimum, max_value=maximum, step=cast(step or 1),
-                           format=None if integer else "%g", key=key, help=help)
+    slider_key = f"{key}:slider"
+
+    def clamp(v: float) -> float:
+        return min(max(cast(v), cast(slider[0])), cast(slider[1]))
+
+    def to_slider() -> None:
+        st.session_state[slider_key] = clamp(st.session_state[key])
+
+    def to_number() -> None:
+        st.session_state[key] = st.session_state[slider_key]
+
+    # Once the slider has set the value through the session state, passing `value` again would make Streamlit warn.
+    number = st.number_input(label, value=None if key in st.session_state else value, min_value=minimum,
+                             max_value=maximum, step=cast(step or 1), format=None if integer else "%g", key=key,
+                             help=help, disabled=disabled, on_change=to_slider if slider else None)
+    number = value if number is None else number
+    if slider:
+        st.slider(label, min_value=cast(slider[0]), max_value=cast(slider[1]), step=cast(step or 1),
+                  value=None if slider_key in st.session_state else clamp(number), key=slider_key,
+                  on_change=to_number, disabled=disabled, label_visibility="collapsed")
+    return number
 
 
 def run_settings() -> tuple[str, str, dict, bool, int]:
@@ -53,11 +80,14 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
         labels = {"trainer.max_epochs": "epochs", "data.train_size": "dataset size (training images)",
                   "data.batch_size": "batch size", "data.val_split": "validation split (images held out)",
                   "optimizer.lr": "base LR (optimizer.lr)"}
+        horizon = st.session_state.get("horizon", False)
         for key in core.RUN_FIELDS:
+            held = horizon and key in HORIZON_FIELDS  # set by the short horizon below; kept for when it is off
             default = run_defaults[key]
             widget_key = f"run:{data}:{optimizer}:{key}"
             if key == "trainer.graph":
-                value = st.checkbox("graph mode (drops the last partial batch)", value=bool(default), key=widget_key)
+                value = st.checkbox("graph mode (drops the last partial batch)", value=bool(default), key=widget_key,
+                                    disabled=held)
             elif default is None:
                 continue  # e.g. a data config without val_split
             elif key == "optimizer.lr":
@@ -65,11 +95,24 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
                 value = number_widget(labels[key], default, widget_key, minimum=0.0, step=step)
             else:
                 value = number_widget(labels[key], default, widget_key, minimum=0 if key == "data.val_split" else 1,
-                                      integer=True)
-            if value != default:
+                                      integer=True, disabled=held,
+                                      slider=(1, max(400, default)) if key == "trainer.max_epochs" else None)
+            if key == "trainer.max_epochs":
+                st.session_state["run_epochs"] = int(value)  # the range of the length sliders
+            if value != default and not held:
                 run[key] = value
         st.header("Chart")
         log_scale = st.toggle("log-scale LR axis", value=False, key="log_scale")
+        # The seed visualiser's view: a few dozen scheduler steps, one per epoch, each drawn as a marker. A real run
+        # (one batch per epoch), so every length reads in steps and the command trains exactly what is drawn.
+        if st.toggle("short horizon: 1 optimizer step per epoch", key="horizon",
+                     help="A run of a few dozen steps, each marked: what a schedule does step by step."):
+            steps = st.slider("steps (= epochs)", min_value=5, max_value=MARKED_STEPS, value=40, key="horizon_steps")
+            batch = run.get("data.batch_size", run_defaults["data.batch_size"])
+            run.update({"trainer.max_epochs": steps, "data.train_size": batch})
+            if run_defaults.get("data.val_split"):
+                run["data.val_split"] = 0
+
         curves = int(st.number_input("schedules to compare", min_value=1, max_value=MAX_CURVES, value=2, step=1,
                                      key="curves"))
     return data, optimizer, run, log_scale, curves
@@ -82,7 +125,14 @@ def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
         shown = f" (= {resolved:g})" if isinstance(resolved, (int, float)) else ""
         follow = st.checkbox(f"{item.name} follows `{item.interpolation}`{shown}", value=True, key=f"{key}:follow")
         if follow or not isinstance(resolved, (int, float)):
+            st.session_state.pop(f"{key}:from", None)
             return item.default
+        # Unticked but not yet edited, the value keeps tracking the run (it froze at the old epochs); once typed
+        # over, it stays.
+        start = st.session_state.setdefault(f"{key}:from", resolved)
+        if start != resolved and st.session_state.get(key, start) == start:
+            st.session_state.pop(key, None)  # the input starts again from the resolved value
+            st.session_state[f"{key}:from"] = resolved
         value = number_widget(f"{item.name} (epochs)" if item.kind == "length" else label, resolved, key,
                               minimum=item.minimum, step=item.step)
         return core.tidy_number(value) if item.kind == "length" else value
@@ -92,15 +142,26 @@ def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
         return st.selectbox(label, item.choices, index=item.choices.index(item.default), key=key,
                             format_func=lambda v: "null" if v is None else str(v))
     if item.kind == "length":
-        return core.tidy_number(number_widget(f"{label} (epochs)", item.default, key, minimum=item.minimum, step=1.0))
+        epochs = st.session_state.get("run_epochs", 200)
+        return core.tidy_number(number_widget(f"{label} (epochs)", item.default, key, minimum=item.minimum, step=1.0,
+                                              slider=(0, max(epochs, item.default))))
     if item.kind in ("int", "float"):
-        return number_widget(label, item.default, key, item.minimum, item.maximum, item.step, integer=item.kind == "int")
+        fraction = item.minimum == 0 and item.maximum == 1  # start_factor, pct_start, warmup_factor, ...
+        return number_widget(label, item.default, key, item.minimum, item.maximum, item.step, integer=item.kind == "int",
+                             slider=(0.0, 1.0) if fraction else None)
     if item.kind == "list":
         text = st.text_input(f"{label} (comma-separated)", value=", ".join(core.hydra_value(v) for v in item.default),
                              key=key)
-        return core.parse_list(text)
+        try:
+            return core.parse_list(text)
+        except UserError as error:
+            raise core.BadValue(item, f"[{text.strip().strip('[]')}]", str(error)) from None
     if item.kind == "nullable":
-        return core.parse_hydra_value(st.text_input(f"{label} (null or a value)", value="null", key=key) or "null")
+        text = st.text_input(f"{label} (null or a value)", value="null", key=key) or "null"
+        try:
+            return core.parse_hydra_value(text)
+        except UserError as error:
+            raise core.BadValue(item, text, str(error)) from None
     return st.text_input(label, value=str(item.default), key=key)
 
 
@@ -122,8 +183,16 @@ def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Se
             columns, column = st.columns(3), 0
             continue
         with columns[column % 3]:
-            shown = core.in_epochs(core.select(resolved, item.key), max_epochs)  # a share of the run (30%) in epochs
-            value = field_widget(item, shown, f"c{slot}:{scheduler}:{item.key}")
+            try:
+                shown = core.in_epochs(core.select(resolved, item.key), max_epochs)  # a share of the run (30%) in epochs
+                value = field_widget(item, shown, f"c{slot}:{scheduler}:{item.key}")
+            except core.BadValue as bad:  # shown at the field; the other fields, the command and the curve's error stay
+                bad.curve = f"{slot + 1}: {scheduler}"
+                st.error(bad.message)
+                setup.bad.append(bad)
+                setup.edits[item.key] = bad  # the command shows what was typed
+                column += 1
+                continue
         column += 1
         if value != item.default:
             setup.edits[item.key] = value
@@ -138,7 +207,7 @@ def curve_frame(series: str, steps: np.ndarray, lrs: np.ndarray, steps_per_epoch
                          "epoch": steps[keep] // steps_per_epoch + 1, "lr": lrs[keep]})
 
 
-def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool) -> dict:
+def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: list) -> dict:
     """Vega-Lite spec: LR against optimizer step, a colour per series, planned curves as lines and logged LRs as
     rings, epoch boundaries as grey rules, hover: curve, step, epoch, LR; drag and scroll pan and zoom the steps.
     A plain spec over the Arrow-encoded frame (st.vega_lite_chart): building it with Altair and serialising
@@ -149,14 +218,20 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool) -> dict:
          "scale": {"domain": [0, max(total_steps - 1, 1)], "nice": False},
          "title": f"optimizer step ({steps_per_epoch} per epoch; grey: every "
                   f"{'' if every == 1 else f'{every}th '}epoch boundary)"}
-    y = {"field": "lr", "type": "quantitative", "title": "learning rate", "axis": {"format": "~g"},
+    # one tick format per axis: "~g" wrote 0.001 and 1e-5 side by side on a log axis
+    y = {"field": "lr", "type": "quantitative", "title": "learning rate", "axis": {"format": "~e" if log_scale else "~g"},
          "scale": {"type": "log"} if log_scale else {"zero": True}}
-    color = {"field": "series", "type": "nominal", "title": None, "legend": {"orient": "top", "labelLimit": 400}}
+    # The labels in the spec: a renamed curve (tab 1 switched to cosine_restarts) gives a new spec, so Vega lays the
+    # legend out again (updated in place, the longer label was drawn over the next one); colours follow the tabs.
+    color = {"field": "series", "type": "nominal", "title": None,
+             "scale": {"domain": list(series), "range": list(PALETTE)},
+             "legend": {"orient": "top", "labelLimit": 400}}
     rules = {"data": {"sequence": {"start": every * steps_per_epoch, "stop": epochs * steps_per_epoch,
                                    "step": every * steps_per_epoch, "as": "step"}},
              "mark": {"type": "rule", "color": "#e6e6e6", "strokeWidth": 0.7},
              "encoding": {"x": {"field": "step", "type": "quantitative"}}}
-    lines = {"transform": [{"filter": "datum.kind == 'planned'"}], "mark": {"type": "line", "strokeWidth": 1.8},
+    lines = {"transform": [{"filter": "datum.kind == 'planned'"}],
+             "mark": {"type": "line", "strokeWidth": 1.8, "point": total_steps <= MARKED_STEPS},
              "encoding": {"x": x, "y": y, "color": color, "detail": {"field": "curve", "type": "nominal"}},
              "params": [{"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}]}
     logged = {"transform": [{"filter": "datum.kind == 'logged'"}],  # a run's logged LR: rings on its planned line
@@ -178,13 +253,27 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool) -> dict:
 def draw(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_scale: bool) -> None:
     if log_scale:
         frame = frame[frame.lr > 0]  # a log scale has no 0
-    st.vega_lite_chart(frame, lr_chart(steps_per_epoch, total_steps, log_scale), width="stretch")
+    series = list(dict.fromkeys(frame.series))
+    st.vega_lite_chart(versioned(frame), lr_chart(steps_per_epoch, total_steps, log_scale, series), width="stretch")
+
+
+def versioned(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus a column named after a digest of its values, so that new values always reach the drawing.
+
+    Streamlit's frontend (ArrowVegaLiteChart's updateView) replaces a chart's dataset only when the Arrow table's
+    `Quiver.hash` changes, and that hash covers the table's dimensions, byte count and column names, not its
+    values: a curve edited into another of the same length (base LR, gamma, T_0, eta_min, ...) was never drawn.
+    The digest in a column name changes that hash exactly when the values change; the chart updates in place
+    (zoom kept)."""
+    digest = hashlib.blake2b(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes(), digest_size=8)
+    return frame.assign(**{f"values {digest.hexdigest()}": np.zeros(len(frame), dtype=np.int8)})
 
 
 def show_curves(setups: dict, log_scale: bool) -> dict:
     """Chart, key points, commands and downloads of the configured schedules ({tab number: Setup});
     returns {label: Computed}."""
-    computed = {f"{slot}: {s.scheduler}": core.compute(tuple(s.overrides())) for slot, s in setups.items()}
+    computed = {f"{slot}: {s.scheduler}": core.Computed(tuple(s.overrides()), error=" ".join(b.message for b in s.bad))
+                if s.bad else core.compute(tuple(s.overrides())) for slot, s in setups.items()}
     good = {label: c for label, c in computed.items() if c.error is None}
     for label, c in computed.items():
         if c.error:
@@ -201,15 +290,19 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
                    f"(≤ {core.DISPLAY_POINTS:,} points per curve), the table and the downloads every step.")
         st.subheader("Key points")
         table = pd.DataFrame([core.key_points(label, c.preview) for label, c in good.items()])
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.5g") for c in table.columns
-                                    if c.startswith(("peak LR", "LR"))})
+        # st.table wraps its headers: st.dataframe's grid cut the last column ("LR budget") off at 1400 px
+        numbers = [c for c in table.columns if c.startswith(("peak LR", "LR"))]
+        st.table(table.style.format("{:.5g}", subset=numbers).hide(axis="index"))
     st.subheader("From picture to experiment")
     for label, c in computed.items():
         st.markdown(f"**{label}**")
-        st.code(core.train_command(c.overrides), language="bash")
-        if c.preview:
-            left, right, _ = st.columns([1, 1, 3])
+        st.code(core.train_command(c.overrides), language="bash", wrap_lines=True)  # long lines were cut off
+        left, right, _ = st.columns([1, 1, 3])
+        if not c.preview:  # kept in place, so the page does not jump while a value is being fixed
+            for column, kind in ((left, "csv"), (right, "json")):
+                column.button(f"{label.split(': ', 1)[1]}.{kind}", disabled=True, key=f"{kind}:{label}:off",
+                              help="No curve to download: fix the error above.")
+        else:
             # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
             left.download_button(f"{c.preview.name}.csv", lambda shown=c.preview: shown.csv_text,
                                  file_name=f"{c.preview.name}.csv", mime="text/csv", key=f"csv:{label}")
@@ -219,7 +312,7 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
         line = core.multirun_command([c.overrides for c in computed.values()])
         st.markdown("**All of them in one sweep**")
         if line:
-            st.code(line, language="bash")
+            st.code(line, language="bash", wrap_lines=True)
         else:
             st.caption("These curves differ in ways one sweep cannot express (a sweep runs the cartesian product of "
                        "its values): run the lines above one by one.")
@@ -232,7 +325,8 @@ def show_runs(log_scale: bool, runs_folder: str = "") -> list:
     """Real runs: the LR each chosen run logged, laid over the curve its own config plans."""
     st.header("Real runs")
     folder = st.text_input("runs folder (runs/, multiruns/ or one run directory)", value=runs_folder, key="runs_folder",
-                           placeholder="e.g. runs or multiruns/2026-01-01")
+                           placeholder="e.g. runs or multiruns/2026-01-01",
+                           on_change=lambda: st.session_state.pop("runs_chosen", None))  # a new folder: its first run
     if not folder.strip():
         st.caption("Give a folder to overlay the `lr` each run logged to TensorBoard on the curve planned from its "
                    "`.hydra/config.yaml`.")

@@ -135,21 +135,25 @@ def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
 
 
 def scheduler_form(node: dict, prefix: str = "scheduler", depth: int = 0, target: str = "") -> list:
-    """Sections and Fields for every value of a scheduler config (its unresolved YAML), nested nodes included."""
+    """Sections and Fields for every value of a scheduler config (its unresolved YAML), nested nodes included.
+
+    Each `_target_` node is a Section followed by its own values, then its inner nodes, each a Section one level
+    deeper: a composition's structure reads from the headings (WarmupLR's warmup fields under WarmupLR, not under
+    the CosineAnnealingLR it wraps)."""
     items: list = []
     target = str(node.get("_target_", target))
+    nested = []
     for name, value in node.items():
         key = f"{prefix}.{name}"
         if isinstance(value, dict) and "_target_" in value:
-            items.append(Section(key, f"{name}: {str(value['_target_']).rsplit('.', 1)[-1]}", depth + 1))
-            items += scheduler_form(value, key, depth + 1, str(value["_target_"]))
+            nested.append((key, name, value))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            for i, child in enumerate(value):
-                items.append(Section(f"{key}.{i}", f"{name}[{i}]: {str(child.get('_target_')).rsplit('.', 1)[-1]}",
-                                     depth + 1))
-                items += scheduler_form(child, f"{key}.{i}", depth + 1, str(child.get("_target_")))
+            nested += [(f"{key}.{i}", f"{name}[{i}]", child) for i, child in enumerate(value)]
         else:
             items.append(_field(key, name, value, depth, target))
+    for key, name, child in nested:
+        items.append(Section(key, f"{name}: {str(child.get('_target_')).rsplit('.', 1)[-1]}", depth + 1))
+        items += scheduler_form(child, key, depth + 1, str(child.get("_target_")))
     return items
 
 
@@ -218,6 +222,8 @@ def hydra_value(value: Any) -> str:
     """`value` in Hydra's override syntax (what `key=<this>` parses back to)."""
     if value is None:
         return "null"
+    if isinstance(value, BadValue):
+        return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -247,6 +253,22 @@ def parse_list(text: str) -> list:
     return list(value)
 
 
+class BadValue(Exception):
+    """A field's text that Hydra cannot parse: the form shows `message` at the field and in place of the curve,
+    and the command shows the text as typed (train.py refuses it the same way)."""
+
+    def __init__(self, item: "Field", text: str, reason: str, curve: str = ""):
+        super().__init__(reason)
+        self.item, self.text, self.reason, self.curve = item, text, reason, curve
+
+    @property
+    def message(self) -> str:
+        example = {"list": "comma-separated numbers such as `60, 120, 160`", "nullable": "`null` or a number"}
+        where = f"curve {self.curve}, " if self.curve else ""
+        return (f"{where}field `{self.item.name}` (`{self.item.key}`): {self.reason} "
+                f"Give {example.get(self.item.kind, 'a value in Hydra override syntax')}.")
+
+
 def tidy_number(value: Any) -> Any:
     """Whole-number floats of length fields as ints, so the command reads `T_max=100`, not `T_max=100.0`."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -261,6 +283,7 @@ class Setup:
     optimizer: str = "sgd"
     run: dict = field(default_factory=dict)  # RUN_FIELDS keys that differ from the config's
     edits: dict = field(default_factory=dict)  # scheduler.* keys that differ from the YAML
+    bad: list = field(default_factory=list)  # BadValue of fields whose text does not parse
 
     def overrides(self) -> list[str]:
         groups = [f"scheduler={self.scheduler}"]

@@ -1,0 +1,312 @@
+"""Drive scripts/explore.py in a real headless Chromium and read back what its chart draws.
+
+Used by tests/test_explore_browser.py and scripts/bench_explore.py --browser (needs selenium and Debian's
+chromium + chromium-driver). The chart's rows are read from
+Vega's scenegraph (the marks the SVG renderer drew from, each with its datum and pixel position), reached from
+any drawn SVG element: Vega's SVG renderer keeps each scenegraph item on its element (`__data__`), and a group
+item's `context.dataflow` is the Vega view itself.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "scripts" / "explore.py"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+# Every chart on the page: for each mark Vega drew, its name, type and items (datum fields and pixel x, y).
+CHARTS_JS = """
+const charts = [];
+for (const chart of document.querySelectorAll('.stVegaLiteChart')) {
+  let view = null;
+  for (const el of chart.querySelectorAll('svg *')) {
+    if (el.__data__ && el.__data__.context && el.__data__.context.dataflow) { view = el.__data__.context.dataflow; break; }
+  }
+  if (!view) { charts.push(null); continue; }
+  const marks = {};
+  const walk = (node) => {
+    if (!node) return;
+    if (node.marktype && node.name && node.role === 'mark') {
+      const rows = marks[node.name] = marks[node.name] || {type: node.marktype, items: []};
+      for (const it of node.items) if (it.datum && it.datum.series !== undefined && it.opacity !== 0)
+        rows.items.push([it.datum.series, it.datum.kind, it.datum.step, it.datum.lr, it.x, it.y, it.stroke || it.fill || null]);
+    }
+    for (const child of (node.items || [])) if (child.items) walk(child);
+  };
+  walk(view.scenegraph().root);
+  const y = view.scale('y');
+  const yAxis = Array.from(chart.querySelectorAll('g.role-axis'))
+    .find(a => (a.getAttribute('aria-label') || '').startsWith('Y-axis'));
+  charts.push({marks: marks, yType: y.type, yTicks: yAxis ? Array.from(yAxis.querySelectorAll('.role-axis-label text'))
+               .map(t => t.textContent) : null, legend: Array.from(chart.querySelectorAll('.role-legend-label text'))
+               .map(t => { const b = t.getBoundingClientRect(); return [t.textContent, b.left, b.right, b.top, b.bottom]; }),
+               width: view.width(), height: view.height()});
+}
+return charts;
+"""
+
+
+# Cheap to poll: per series of the first chart's planned line, the number of drawn points and the sum of their LRs.
+SIGNATURE_JS = """
+const chart = document.querySelector('.stVegaLiteChart');
+let view = null;
+if (chart) for (const el of chart.querySelectorAll('svg *'))
+  if (el.__data__ && el.__data__.context && el.__data__.context.dataflow) { view = el.__data__.context.dataflow; break; }
+if (!view) return null;
+const out = {};
+const walk = (node) => {
+  if (node.marktype === 'line' && node.role === 'mark')
+    for (const it of node.items) if (it.datum && it.datum.kind === 'planned') {
+      const s = out[it.datum.series] = out[it.datum.series] || [0, 0]; s[0] += 1; s[1] += it.datum.lr; }
+  for (const child of (node.items || [])) if (child.items) walk(child);
+};
+walk(view.scenegraph().root);
+return out;
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def key_class(key: str) -> str:
+    """The CSS class Streamlit gives the container of the widget with this key (its frontend's own rule)."""
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
+
+
+@dataclass
+class Curve:
+    """One series as drawn: its planned line's (step, lr) points and pixel y, and its logged rings."""
+
+    steps: list
+    lrs: list
+    ys: list
+    logged: list  # (step, lr) of the rings
+    color: Optional[str]
+
+
+class Explorer:
+    """The app served by `streamlit run` on a free loopback port, one Chromium page on it."""
+
+    def __init__(self, workdir: Path, width: int = 1400, height: int = 1800, app_args: tuple = ()):
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / "streamlit.log", "w")
+        # As the README starts it (`streamlit run scripts/explore.py`), from the repository: .streamlit/config.toml
+        # applies; only the port is ours.
+        self.server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.port",
+                                        str(self.port), *(["--", *app_args] if app_args else [])],
+                                       cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     f"--user-data-dir={workdir / 'chromium-profile'}", f"--window-size={width},{height}"):
+            options.add_argument(flag)
+        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        self.open()
+
+    def open(self, timeout: float = 240) -> None:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.driver.get(self.url)
+                break
+            except Exception:  # the server is still starting
+                if time.time() > deadline or self.server.poll() is not None:
+                    raise
+                time.sleep(1)
+        self.wait(lambda: any(self.charts()), timeout=deadline - time.time(), what="the first chart")
+        self.idle()
+
+    def close(self) -> None:
+        try:
+            self.driver.quit()
+        finally:
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+            self.log.close()
+
+    # ---- waiting ----------------------------------------------------------------------------------------
+
+    def wait(self, condition: Callable[[], object], timeout: float = 30, what: str = "a condition",
+             poll: float = 0.05):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                result = condition()
+            except Exception:  # noqa: BLE001  an element re-rendered under us: try again
+                result = None
+            if result:
+                return result
+            if time.time() > deadline:
+                raise TimeoutError(f"waited {timeout:.0f} s for {what}")
+            time.sleep(poll)
+
+    def running(self) -> bool:
+        """Streamlit's status widget ("Running...") is shown while the script reruns."""
+        return bool(self.driver.execute_script(
+            "const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
+            "return !!(w && w.innerText.toLowerCase().includes('running'));"))
+
+    def idle(self, timeout: float = 60, settle: float = 0.3) -> None:
+        """Until no rerun has run for `settle` seconds."""
+        quiet_since = time.time()
+        deadline = quiet_since + timeout
+        while time.time() < deadline:
+            if self.running():
+                quiet_since = time.time()
+            elif time.time() - quiet_since >= settle:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"the app kept rerunning for {timeout:.0f} s")
+
+    # ---- widgets, by their Streamlit key ----------------------------------------------------------------
+
+    def widget(self, key: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.CLASS_NAME, key_class(key))
+
+    def has_widget(self, key: str) -> bool:
+        from selenium.webdriver.common.by import By
+
+        return bool(self.driver.find_elements(By.CLASS_NAME, key_class(key)))
+
+    def _field(self, key: str):
+        from selenium.webdriver.common.by import By
+
+        return self.widget(key).find_element(By.CSS_SELECTOR, "input")
+
+    def retried(self, action: Callable[[], object], attempts: int = 5):
+        """`action`, again if the element it held was re-rendered under it (Streamlit reruns replace elements)."""
+        from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+
+        for attempt in range(attempts):
+            try:
+                return action()
+            except (StaleElementReferenceException, ElementClickInterceptedException):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.3)
+
+    def type_into(self, key: str, text: str) -> None:
+        self.idle()  # an edit typed during a rerun can be lost as the page re-renders
+        self.retried(lambda: self._type_into(key, text))
+
+    def _type_into(self, key: str, text: str) -> None:
+        """Replace a number or text input's content and press Enter, as a user does."""
+        from selenium.webdriver.common.keys import Keys
+
+        field = self._field(key)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+        field.click()
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(Keys.BACKSPACE)
+        field.send_keys(str(text), Keys.ENTER)
+
+    def choose(self, key: str, option: str) -> None:
+        self.idle()  # an edit typed during a rerun can be lost as the page re-renders
+        self.retried(lambda: self._choose(key, option))
+
+    def _choose(self, key: str, option: str) -> None:
+        """Pick `option` in a selectbox: open it, type to filter, click the option with exactly that text."""
+        from selenium.webdriver.common.by import By
+
+        field = self._field(key)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+        field.click()
+        field.send_keys(option)
+
+        def exact():
+            for element in self.driver.find_elements(By.CSS_SELECTOR, "[role='option']"):
+                if element.text.strip() == option:
+                    return element
+            return None
+
+        self.wait(exact, timeout=10, what=f"option {option!r} of {key}").click()
+
+    def tick(self, key: str, on: bool) -> None:
+        self.idle()  # an edit typed during a rerun can be lost as the page re-renders
+        self.retried(lambda: self._tick(key, on))
+
+    def _tick(self, key: str, on: bool) -> None:
+        """Set a checkbox or toggle: focus its input, press Space (a click on the label misses React Aria's)."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+
+        box = self.widget(key).find_element(By.CSS_SELECTOR, "input")
+        if box.is_selected() != on:
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();", box)
+            ActionChains(self.driver).send_keys(" ").perform()
+
+    def tab(self, number: int) -> None:
+        self.retried(lambda: self._tab(number))
+
+    def _tab(self, number: int) -> None:
+        from selenium.webdriver.common.by import By
+
+        tabs = self.driver.find_elements(By.CSS_SELECTOR, "[role='tab']")
+        button = next(t for t in tabs if t.text.startswith(f"{number}:"))
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+
+    # ---- what the page shows ----------------------------------------------------------------------------
+
+    def texts(self, selector: str) -> list:
+        """The text of every element matching `selector`, read in one script (atomic against reruns)."""
+        return self.driver.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent.trim());", selector)
+
+    def commands(self, sweeps: bool = False) -> list:
+        """The `python train.py ...` lines on the page, in order (the `--multirun` lines only with `sweeps`)."""
+        return [t for t in self.texts("[data-testid='stCode'] code")
+                if t.startswith("python train.py") and sweeps == ("--multirun" in t)]
+
+    def errors(self) -> list:
+        return self.texts("[data-testid='stAlertContentError']")
+
+    def signature(self) -> dict:
+        """{series: [points, sum of LRs]} of the first chart's planned lines (a cheap poll before curves())."""
+        return self.driver.execute_script(SIGNATURE_JS) or {}
+
+    def charts(self) -> list:
+        return self.driver.execute_script(CHARTS_JS)
+
+    def curves(self, chart: int = 0) -> dict:
+        """{series label: Curve} of one chart, from the marks Vega drew."""
+        charts = self.charts()
+        drawn = charts[chart] if chart < len(charts) else None
+        if not drawn:
+            return {}
+        out: dict = {}
+        for mark in drawn["marks"].values():
+            for series, kind, step, lr, _, y, color in mark["items"]:
+                if mark["type"] == "line" and kind == "planned":
+                    curve = out.setdefault(series, Curve([], [], [], [], color))
+                    curve.steps.append(step)
+                    curve.lrs.append(lr)
+                    curve.ys.append(y)
+                elif mark["type"] == "symbol" and kind == "logged" and mark["items"]:
+                    out.setdefault(series, Curve([], [], [], [], color)).logged.append((step, lr))
+        return out
+
+    def screenshot(self, path: Path) -> None:
+        self.driver.save_screenshot(str(path))
