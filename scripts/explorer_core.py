@@ -233,6 +233,8 @@ def hydra_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(hydra_value(v) for v in value) + "]"
     text = str(value)
+    if RUN_SHARE.fullmatch(text):  # a share of the run reads as typed: `30%`, not `'30%'`
+        return text
     if re.fullmatch(r"[A-Za-z_][\w./:-]*", text) and text not in ("null", "true", "false", "nan", "inf"):
         return text
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

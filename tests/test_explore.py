@@ -232,8 +232,10 @@ def test_display_downsampling_keeps_peaks_drops_and_ends():
 
 
 def test_overrides_round_trip_through_hydra():
-    for value in (0.01, 1e-05, 200, True, None, [60, 120, 160], [True, False], "val/loss", "triangular2", 3.5):
+    for value in (0.01, 1e-05, 200, True, None, [60, 120, 160], [True, False], "val/loss", "triangular2", 3.5,
+                  "2.5%", ["30%", "60%", "80%"]):
         assert core.parse_hydra_value(core.hydra_value(value)) == value
+    assert core.hydra_value(["30%", "60%", "80%"]) == "[30%,60%,80%]"  # shares read as typed, unquoted
     assert core.multirun_command([["scheduler=a", "x=1"], ["scheduler=b", "x=1"]]) == \
         "python train.py --multirun scheduler=a,b x=1"
     assert core.multirun_command([["scheduler=a", "x=1"], ["scheduler=b", "x=2"]]) is None  # not a product
