@@ -155,7 +155,7 @@ def test_nothing_is_cut_off_at_1400_px(page):
     page.wait(lambda: "190" in page.commands()[-1], what="the long command")
     page.idle()
     assert page.driver.execute_script(LAYOUT_JS) == []
-    page.type_into("c1:multistep:scheduler.lr_scheduler.milestones", "60, 120, 160")
+    page.type_into("c1:multistep:scheduler.lr_scheduler.milestones", "30%, 60%, 80%")  # the default, as shares
     page.wait(lambda: page.commands() == [command("cosine"), command("multistep")], what="the default milestones")
     page.tab(1)
 
@@ -187,7 +187,7 @@ def test_list_and_numeric_fields_of_the_second_tab(page):
     wanted["2: multistep"].append("scheduler.lr_scheduler.gamma=0.3")
     assert_redrawn(page, [command("cosine"), command("multistep", milestones, "scheduler.lr_scheduler.gamma=0.3")],
                    wanted)
-    page.type_into("c1:multistep:scheduler.lr_scheduler.milestones", "60, 120, 160")
+    page.type_into("c1:multistep:scheduler.lr_scheduler.milestones", "30%, 60%, 80%")  # the default, as shares
     page.type_into("c1:multistep:scheduler.lr_scheduler.gamma", "0.2")
     assert_redrawn(page, [command("cosine"), command("multistep")], defaults())
     page.tab(1)
@@ -201,7 +201,10 @@ def test_switching_the_schedule_then_a_field_of_the_new_one(page):
     assert [text for text, *_ in labels] == ["1: cosine_restarts", "2: multistep"]
     (_, _, right, top, bottom), (_, left, _, top2, bottom2) = labels
     assert right <= left or bottom <= top2 or bottom2 <= top, labels
-    page.type_into("c0:cosine_restarts:scheduler.lr_scheduler.T_0", "7")  # the case: restarts stayed at 5/20/65
+    t_0 = "c0:cosine_restarts:scheduler.lr_scheduler.T_0"  # 2.5% of the run: an epochs box once unticked
+    page.tick(t_0 + ":follow", False)
+    page.wait(lambda: page.has_widget(t_0), what="the T_0 input")
+    page.type_into(t_0, "7")  # the case: restarts stayed at 5/20/65
     wanted["1: cosine_restarts"].append("scheduler.lr_scheduler.T_0=7")
     assert_redrawn(page, [command("cosine_restarts", "scheduler.lr_scheduler.T_0=7")], wanted)
     page.choose("c0:scheduler", "cosine")
@@ -242,7 +245,10 @@ def test_a_nested_field_of_a_composition(page):
     page.wait(lambda: page.has_widget(key + inner), what="warmup_cosine's fields")
     page.type_into(key + inner, "0.001")
     page.wait(lambda: page.commands()[0] == command("warmup_cosine", f"{inner}=0.001"), what="the inner eta_min")
-    page.type_into(key + "scheduler.lr_scheduler.warmup_iters", "20")
+    warmup = key + "scheduler.lr_scheduler.warmup_iters"  # 2.5% of the run: an epochs box once unticked
+    page.tick(warmup + ":follow", False)
+    page.wait(lambda: page.has_widget(warmup), what="the warmup_iters input")
+    page.type_into(warmup, "20")
     edits = ["scheduler.lr_scheduler.warmup_iters=20", f"{inner}=0.001"]  # in the form's order: WarmupLR's own first
     wanted = {"1: warmup_cosine": ["scheduler=warmup_cosine", *SHORT, *edits], "2: multistep": defaults()["2: multistep"]}
     assert_redrawn(page, [command("warmup_cosine", *edits)], wanted)
@@ -316,11 +322,19 @@ def test_the_short_horizon_marks_each_of_a_few_dozen_steps(page):
     page.wait(lambda: "trainer.max_epochs=40" in page.commands()[0], what="the 40-step run")
     overrides = shlex.split(page.commands()[0])[2:]
     assert {"data.train_size=128", "trainer.max_epochs=40"} <= set(overrides)  # one batch of 128 per epoch
-    page.wait(lambda: drawn_equals(page, {"1: cosine": overrides}), timeout=REDRAW_TIMEOUT,
-              what="the 40-step cosine drawn")  # multistep's milestones (60, ...) lie outside: its error instead
-    assert any("milestones" in e for e in page.errors())
+    second = shlex.split(page.commands()[1])[2:]
+    assert "scheduler=multistep" in second and "trainer.max_epochs=40" in second
+    # multistep's milestones are shares (30%, 60%, 80%): they land at steps 12, 24, 32 of the 40, no error
+    page.wait(lambda: drawn_equals(page, {"1: cosine": overrides, "2: multistep": second}), timeout=REDRAW_TIMEOUT,
+              what="the 40-step cosine and multistep drawn")
+    assert page.errors() == []
+    drops = [step for step, _, lr in preview(compose_config(*second)).curve]
+    lrs = [lr for _, _, lr in preview(compose_config(*second)).curve]
+    assert [s for s, a, b in zip(drops[1:], lrs, lrs[1:]) if b < a] == [12, 24, 32]
     marks = [m for m in page.charts()[0]["marks"].values() if m["type"] == "symbol"
              and any(kind == "planned" for _, kind, *_ in m["items"])]
-    assert marks and sorted(step for _, kind, step, *_ in marks[0]["items"] if kind == "planned") == list(range(40))
+    for series in ("1: cosine", "2: multistep"):  # one marker per step of each curve
+        assert marks and sorted(step for label, kind, step, *_ in marks[0]["items"]
+                                if label == series and kind == "planned") == list(range(40)), series
     page.tick("horizon", False)
     assert_redrawn(page, [command("cosine"), command("multistep")], defaults())
