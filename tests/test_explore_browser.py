@@ -336,5 +336,12 @@ def test_the_short_horizon_marks_each_of_a_few_dozen_steps(page):
     for series in ("1: cosine", "2: multistep"):  # one marker per step of each curve
         assert marks and sorted(step for label, kind, step, *_ in marks[0]["items"]
                                 if label == series and kind == "planned") == list(range(40)), series
+    page.tab(2)  # a milestone typed in epochs past the 40-step run: its error instead of a curve, cosine stays
+    page.type_into("c1:multistep:scheduler.lr_scheduler.milestones", "10, 60")
+    page.wait(lambda: any("milestones" in e for e in page.errors()), what="the milestone-outside-the-run error")
+    page.wait(lambda: set(page.curves()) == {"1: cosine"} and drawn_equals(page, {"1: cosine": overrides}),
+              timeout=REDRAW_TIMEOUT, what="the cosine alone")
+    page.type_into("c1:multistep:scheduler.lr_scheduler.milestones", "30%, 60%, 80%")
+    page.tab(1)
     page.tick("horizon", False)
     assert_redrawn(page, [command("cosine"), command("multistep")], defaults())
