@@ -6,10 +6,10 @@ optimizer step and the metrics of every epoch to TensorBoard and summary.json, w
 the end of every epoch. Every way a run ends (completed, diverged, Ctrl-C, a full disk) goes through
 `recorder.finish`. `python train.py resume=<run dir>` continues a stopped run.
 """
-from engine.stopping import signals_held, stop_start_up_on_signals  # first (standard library only):
+from engine.training.stopping import signals_held, stop_start_up_on_signals  # first (standard library only):
 
 stop_start_up_on_signals()  # until the first step, Ctrl-C / SIGTERM / SIGHUP exit 130 with nothing started or left
-import engine.oneflow_env  # noqa: E402,F401  (before oneflow: loads the CUDA libraries oneflow links against)
+import engine.platform.oneflow_env  # noqa: E402,F401  (before oneflow: loads the CUDA libraries oneflow links against)
 with signals_held():  # importing OneFlow replaces the SIGINT handler at the C level: a Ctrl-C meanwhile waits
     import oneflow  # noqa: F401
 
@@ -24,21 +24,21 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from engine import distributed
-from engine.checkpoint import seed_epoch
-from engine.config import refuse_multirun_inspection
-from engine.config_schema import validate_config
-from engine.console import say, show_progress, warn
-from engine.errors import paragraph, user_errors
-from engine.progress import evaluate
-from engine.recorder import RunRecorder
-from engine.resume import check_run_dir, finished_status, fork_argv, resume_argv
-from engine.run import build_run, lr_never_changes
-from engine.run_files import discard_if_stopped_early
-from engine.run_lock import hold_run_dir
-from engine.steps import train_step
-from engine.stopping import graceful_stop, stop_requested
-from engine.sweep_names import varying_names_argv
+from engine.platform import distributed
+from engine.training.seeding import seed_epoch
+from engine.config.compose import refuse_multirun_inspection
+from engine.config.schema import validate_config
+from engine.platform.console import say, show_progress, warn
+from engine.platform.errors import paragraph, user_errors
+from engine.training.evaluate import evaluate
+from engine.run_dir.recorder import RunRecorder
+from engine.run_dir.resume import check_run_dir, finished_status, fork_argv, resume_argv
+from engine.training.run import build_run, lr_never_changes
+from engine.run_dir.files import discard_if_stopped_early
+from engine.run_dir.lock import hold_run_dir
+from engine.training.steps import train_step
+from engine.training.stopping import graceful_stop, stop_requested
+from engine.config.sweep_names import varying_names_argv
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -119,6 +119,6 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
 if __name__ == "__main__":
     refuse_multirun_inspection(sys.argv)  # --cfg/--info print one config: Hydra refuses them with --multirun
     sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
-    sys.argv = fork_argv(sys.argv)  # fork=<run dir>: that run's overrides; engine/fork.py starts from its checkpoint
+    sys.argv = fork_argv(sys.argv)  # fork=<run dir>: that run's overrides; engine/training/fork.py starts from its checkpoint
     sys.argv = varying_names_argv(sys.argv)  # sweep job names show only the overrides that vary
     main()

@@ -7,7 +7,7 @@ The library behind scripts/compare_runs.py and scripts/study.py:
 
 Reads every run under the folder (its summary.json, .hydra/config.yaml, .hydra/hydra.yaml and TensorBoard
 events). Rows are settings, never mixtures: runs whose resolved configs are equal except for the seed
-and keys that change nothing about the result (engine.config_keys.HARMLESS_KEYS; more with --ignore,
+and keys that change nothing about the result (engine.config.keys.HARMLESS_KEYS; more with --ignore,
 which the table states) are the seeds of one row, labelled by what sets it apart (`cosine,
 optimizer.lr=0.02`). Writes, each file atomically, into --out (default: <folder>/comparison/; the
 repository's results/ only when --out says so):
@@ -40,11 +40,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-# (This script never imports oneflow, so it skips engine.oneflow_env and its CUDA library loading.)
+# (This script never imports oneflow, so it skips engine.platform.oneflow_env and its CUDA library loading.)
 
 from analysis import grouping, stats
 from common.files import atomic_save_figure, atomic_write_text
-from engine.config_keys import HARMLESS_KEYS
+from engine.config.keys import HARMLESS_KEYS
 
 COMPLETED, DIVERGED, RUNNING, INTERRUPTED, MISSING = "completed", "diverged", "running", "interrupted", "missing"
 FAILED = "failed"

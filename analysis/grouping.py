@@ -1,7 +1,7 @@
 """Which runs are seeds of one setting, and how to name each setting by what sets it apart.
 
 A setting is a run's resolved config (.hydra/config.yaml) minus its seed, minus the keys that change
-nothing about the result (engine.config_keys.HARMLESS_KEYS) and minus keys the user declares
+nothing about the result (engine.config.keys.HARMLESS_KEYS) and minus keys the user declares
 irrelevant (--ignore). Runs with equal settings are seeds of one row; anything else is another row.
 A row's label starts with its schedule's name and adds every key whose value tells the rows apart
 (`cosine, optimizer.lr=0.02`); a config group chosen differently (`data=digits`) stands for all the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping, Sequence
 
-from engine.config_keys import flatten, is_harmless, is_under
+from engine.config.keys import flatten, is_harmless, is_under
 
 NOT_A_SETTING = ("seed",)  # what varies between the members of one row
 

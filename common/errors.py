@@ -1,7 +1,7 @@
 """The one base class of user-facing errors: bad config, missing data, unreadable files.
 
 Every package raises a subclass of UserError for a problem the user can fix; entry points turn it
-into one paragraph on stderr and exit code 2 (engine.errors.user_errors), never a traceback.
+into one paragraph on stderr and exit code 2 (engine.platform.errors.user_errors), never a traceback.
 """
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: s
     normalised only. With `data.val_split` images held out of the training set, `val` is that split
     and `test` the test set; without, `val` is the test set. `drop_last` overrides `data.drop_last`
     (graph mode needs full batches). `shard` picks this process's part of the training images in a
-    distributed run (engine.distributed.shard_train); evaluation sets stay whole on every process.
+    distributed run (engine.platform.distributed.shard_train); evaluation sets stay whole on every process.
     """
     kind = data_cfg.get("loader", "device")
     if kind not in LOADERS:

@@ -11,7 +11,7 @@ so no decay schedule is needed (a warmup still helps: give it with the LR schedu
 As in the authors' implementation (facebookresearch/schedule_free, whose memory-saving form this
 follows: only z is stored, x is recovered from y and z), the parameters hold y in train mode and x
 in eval mode: `train()` / `eval()` switch them, and the training loop calls them around evaluation
-(engine.run.Run.train_mode / eval_mode), so evaluation, end-of-epoch checkpoints and best.ckpt hold
+(engine.training.run.Run.train_mode / eval_mode), so evaluation, end-of-epoch checkpoints and best.ckpt hold
 x. The mode is saved in the optimizer's state, so a resumed run switches back exactly.
 tests/test_schedule_free.py checks every iterate against the equations above and the authors'
 PyTorch optimizers (tests/reference/).

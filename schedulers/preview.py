@@ -69,7 +69,7 @@ def read_val_curve(run_dir: Path, metric: str) -> list[float]:
 def build_preview_schedule(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = None,
                            base_lr: Optional[float] = None) -> LRSchedule:
     """The schedule train.py builds for `cfg` (graph mode's rules included), around a dummy parameter (no data,
-    no model). `steps_per_epoch` is the run's (engine.run.steps_per_epoch computes it from the config)."""
+    no model). `steps_per_epoch` is the run's (engine.training.run.steps_per_epoch computes it from the config)."""
     parameter = flow.nn.Parameter(flow.zeros(1))
     optimizer_factory = instantiate(cfg.optimizer) if base_lr is None else instantiate(cfg.optimizer, lr=base_lr)
     optimizer = optimizer_factory([parameter])
@@ -81,7 +81,7 @@ def lr_curve(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = 
              base_lr: Optional[float] = None, val_curve: Optional[Sequence[float]] = None) -> list[tuple[int, int, float]]:
     """(step, epoch, lr) for every optimizer step of the run `cfg` describes; `epoch` is 0-based.
 
-    `steps_per_epoch` is the run's (engine.run.steps_per_epoch); max_epochs and base_lr default to the config's. Plateau schedules step on
+    `steps_per_epoch` is the run's (engine.training.run.steps_per_epoch); max_epochs and base_lr default to the config's. Plateau schedules step on
     `val_curve` (one value of the monitored metric per epoch; the last value is held if it is
     shorter than the run), or on `example_val_curve` when it is None."""
     spe = steps_per_epoch

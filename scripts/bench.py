@@ -1,7 +1,7 @@
 """Where does a training step's time go? Measures, side by side in one process:
 
   (a) floor:   a bare OneFlow forward + backward + SGD step on one fixed, pre-made batch
-  (b) project: the project's real training step (engine.steps.train_step: input pipeline, the step,
+  (b) project: the project's real training step (engine.training.steps.train_step: input pipeline, the step,
                scheduler step, on-device metric sums, LR to TensorBoard, the loss check every N steps)
   (c) graph:   the same step compiled with nn.Graph (trainer.graph=true)
   (d) every conf/scheduler/*.yaml: the cost of one scheduler step
@@ -16,7 +16,7 @@ line of output is one JSON object with every figure.
 """
 from __future__ import annotations
 
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
 import sys
@@ -34,20 +34,20 @@ import oneflow.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from engine.checkpoint import seed_epoch
-from engine.config import CONF, compose_config
-from engine.device import resolve_device
-from engine.errors import user_errors
-from engine.progress import Progress, StepMeter
+from engine.training.seeding import seed_epoch
+from engine.config.compose import CONF, compose_config
+from engine.platform.device import resolve_device
+from engine.platform.errors import user_errors
+from engine.training.progress import Progress, StepMeter
 from common.files import atomic_write_text
-from engine.run_files import open_event_writer, record_run_info
-from engine.run import build_run, steps_per_epoch
-from engine.steps import train_step
+from engine.run_dir.files import open_event_writer, record_run_info
+from engine.training.run import build_run, steps_per_epoch
+from engine.training.steps import train_step
 from input_pipeline import DatasetArrays
 from input_pipeline.cifar100 import load_cifar100
 from input_pipeline.synthetic import make_synthetic
 from schedulers import build_lr_schedule
-from engine.machine import machine
+from engine.platform.machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ class FloorLoop:
 # ---------------------------------------------------------------- (b), (c) the project's step
 
 class ProjectLoop:
-    """(b)/(c) the objects train.py builds, built by the same functions, stepped by engine.steps.train_step."""
+    """(b)/(c) the objects train.py builds, built by the same functions, stepped by engine.training.steps.train_step."""
 
     def __init__(self, cfg: DictConfig, device: str, dataset: DatasetArrays, logdir: Path, clock: Clock) -> None:
         mode = "graph" if cfg.trainer.graph else "eager"
@@ -412,7 +412,7 @@ PARTS = {"input_pipeline": "input pipeline: next batch (device loader, epoch pla
 def markdown(r: dict) -> str:
     m, ips, ms, parts, fc = r["machine"], r["images_per_s"], r["step_ms"], r["step_parts_us"], r["fixed_cost_s"]
     loops = [("floor", "(a) bare forward + backward + SGD step, one fixed batch"),
-             ("project", "(b) the project's step, eager (`engine.steps.train_step` + device loader + loss check)"),
+             ("project", "(b) the project's step, eager (`engine.training.steps.train_step` + device loader + loss check)"),
              ("graph", "(c) the same, `trainer.graph=true`")]
     loop_rows = "\n".join(f"| {label} | {ips[k]:,.1f} | {ms[k]:,.1f} | {r['images_per_s_best'][k]:,.1f} | {', '.join(f'{x:,.1f}' for x in r['step_ms_repeats'][k])} |"
                           for k, label in loops if k in ips)

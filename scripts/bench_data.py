@@ -11,7 +11,7 @@ spent waiting for the next batch. The data is a synthetic CIFAR-shaped set of `-
 """
 from __future__ import annotations
 
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
 from pathlib import Path
@@ -22,9 +22,9 @@ import oneflow as flow
 import oneflow.nn.functional as F
 
 from common.files import atomic_write_json, atomic_write_text
-from engine.device import resolve_device
-from engine.errors import user_errors
-from engine.machine import machine
+from engine.platform.device import resolve_device
+from engine.platform.errors import user_errors
+from engine.platform.machine import machine
 from input_pipeline.cifar100 import load_cifar100
 from input_pipeline.device_loader import DeviceLoader
 from input_pipeline.synthetic import make_synthetic
@@ -85,7 +85,7 @@ def main() -> None:
     if args.quick:
         args.images, args.device_batches, args.classic_batches, args.tiny_steps, args.resnet18_steps, args.out = 10000, 40, 10, 10, 1, ""
 
-    with user_errors():  # a GPU this OneFlow cannot run: one paragraph and exit 2, not an abort (engine.device)
+    with user_errors():  # a GPU this OneFlow cannot run: one paragraph and exit 2, not an abort (engine.platform.device)
         args.device = resolve_device(args.device)
     info = machine()
     if args.cifar_root:

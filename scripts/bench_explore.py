@@ -7,8 +7,8 @@
 Two measurements, in one process on this machine:
 1. For every conf/scheduler choice at the default run (CIFAR-100, batch 128, 200 epochs: 391 steps per
    epoch), what one new setting costs the explorer: compose the config (explorer_core.compose: the group
-   choices composed once by engine.config.compose_config, the edited values applied by Hydra), then
-   preview it (scripts.plot_schedules.preview: steps per epoch, lr_curve, resolved schedule). The curve of
+   choices composed once by engine.config.compose.compose_config, the edited values applied by Hydra), then
+   preview it (engine.training.schedule_preview.preview: steps per epoch, lr_curve, resolved schedule). The curve of
    an unchanged setting is cached, so this is the whole recomputation. Median of --repeats, each with a
    value never seen before (no cache hit).
 2. The app itself, headless (streamlit.testing.v1.AppTest): the slowest schedule of (1), then cosine, in the
@@ -17,7 +17,7 @@ Two measurements, in one process on this machine:
 """
 from __future__ import annotations
 
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
 import os
@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 from common.files import atomic_write_json, atomic_write_text
-from engine.config import compose_config
-from engine.machine import machine
-from scripts import explorer_core as core
-from scripts.plot_schedules import preview
+from engine.config.compose import compose_config
+from engine.platform.machine import machine
+from explorer import core
+from engine.training.schedule_preview import preview
 
 ROOT = Path(__file__).resolve().parents[1]
 # A field every schedule has, changed to a fresh value each repeat: the schedule's name changes no LR, so the
@@ -75,12 +75,12 @@ def time_app_rerun(choice: str, repeats: int) -> dict:
 
 
 def time_browser(repeats: int, workdir: Path) -> dict:
-    """In headless Chromium (scripts/explorer_browser.py), at the default run (CIFAR-100, 78,200 steps per curve):
+    """In headless Chromium (explorer/browser.py), at the default run (CIFAR-100, 78,200 steps per curve):
     type a new value into a field, press Enter, and time until the chart's drawn marks are the preview of the new
     overrides (the rerun, the websocket, Arrow decoding and Vega's drawing included)."""
     import numpy as np
 
-    from scripts.explorer_browser import Explorer
+    from explorer.browser import Explorer
 
     cases = {"cosine": ("scheduler.lr_scheduler.eta_min", [0.001 * (i + 1) for i in range(repeats)]),
              "warmup_cosine": ("scheduler.lr_scheduler.warmup_iters", [i + 6 for i in range(repeats)])}
@@ -129,7 +129,7 @@ def browser_report(results: dict) -> str:
              "Headless Chromium (Selenium), the app served by `streamlit run scripts/explore.py` on loopback, CIFAR-100 "
              "defaults (78,200 LR values per curve, cosine in tab 1 and multistep in tab 2). Each repeat types a new "
              "value into a tab-1 field and presses Enter; the time runs until the chart's drawn marks (Vega's "
-             "scenegraph) equal scripts.plot_schedules.preview of the new overrides, polled every 20 ms: the app's "
+             "scenegraph) equal engine.training.schedule_preview.preview of the new overrides, polled every 20 ms: the app's "
              "rerun, the websocket, Arrow decoding and Vega's drawing included.", "",
              "| schedule | field edited | median (s) | each repeat (s) | 1-min load average after |", "|---|---|---|---|---|"]
     for choice, r in results["browser"].items():

@@ -26,9 +26,9 @@ DEFAULT_RUN = ["data=synthetic", "model=tiny", "data.train_size=64", "trainer.ma
 # The child: train.py as `python train.py <args>` runs it, ended at the first training step (nothing is trained).
 CHILD = """
 import os, runpy, sys
-import engine.oneflow_env
-import engine.steps
-engine.steps.train_step = lambda *args, **kwargs: os._exit(0)
+import engine.platform.oneflow_env
+import engine.training.steps
+engine.training.steps.train_step = lambda *args, **kwargs: os._exit(0)
 sys.argv = ["train.py", *sys.argv[1:]]
 runpy.run_path("train.py", run_name="__main__")
 os._exit(3)  # train.py returned without taking a step
@@ -56,7 +56,7 @@ def main(argv: list = None) -> dict:
         for repeat in range(args.repeats):  # in turns, so a change of load hits both figures
             run_dir = f"hydra.run.dir={Path(runs) / str(repeat)}"
             first_step.append(seconds_of([sys.executable, "-c", CHILD, *overrides, run_dir]))
-            imports.append(seconds_of([sys.executable, "-c", "import engine.oneflow_env, train"]))
+            imports.append(seconds_of([sys.executable, "-c", "import engine.platform.oneflow_env, train"]))
             print(f"repeat {repeat + 1}/{args.repeats}: first step after {first_step[-1]:.2f} s, "
                   f"import train {imports[-1]:.2f} s", flush=True)
     report = {"overrides": overrides, "repeats": args.repeats, "cores": os.cpu_count(),

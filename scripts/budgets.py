@@ -5,7 +5,7 @@ continues what a killed one left):
   cosine         one run per budget: trainer.max_epochs=B                       cost: the sum of the budgets
   wsd            one run of the largest budget (its stable phase and its own cooldown), and a cooldown
                  branch for every other budget forked off that stable phase: `train.py -m fork=<run>
-                 trainer.max_epochs=B1,...` (engine/fork.py)                     cost: Bk + the branches' own steps
+                 trainer.max_epochs=B1,...` (engine/training/fork.py)                     cost: Bk + the branches' own steps
   schedule_free  one run of the largest budget, read at every budget (its LR does not depend on the
                  run length, so its epoch B is a B-epoch run)                    cost: Bk
 and writes budgets.md / budgets.csv (final val/acc1 per budget: mean, std, 95% CI over seeds; the optimizer

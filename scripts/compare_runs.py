@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-# (This script never imports oneflow, so it skips engine.oneflow_env and its CUDA library loading.)
+# (This script never imports oneflow, so it skips engine.platform.oneflow_env and its CUDA library loading.)
 
 from analysis.comparison import REPO_RESULTS, CompareError, compare, default_out  # noqa: F401  (tests use them from here)
 

@@ -3,13 +3,13 @@
 One line per fact: OK, or PROBLEM with what is wrong and how to fix it. Covers Python; OneFlow's version,
 CUDA build and GPU architectures; flowvision and Hydra; the cuDNN and cuBLAS libraries this process
 really loaded; each GPU (name, compute capability, memory) with the result of the kernel probe that
-resolve_device runs (engine.device); the free disk at the data root; the CIFAR-100 archive and its md5.
+resolve_device runs (engine.platform.device); the free disk at the data root; the CIFAR-100 archive and its md5.
 Exit code 0 when every line is OK (a CPU-only machine is healthy), 1 otherwise. The facts come from
-engine.machine.environment, which run_info.json records for every run.
+engine.platform.machine.environment, which run_info.json records for every run.
 """
 from __future__ import annotations
 
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
 import json
@@ -19,8 +19,8 @@ from typing import NamedTuple, Optional
 
 from omegaconf import OmegaConf
 
-from engine.config import CONF
-from engine.machine import MIN_FREE_BYTES, environment, nvidia_smi_gpus
+from engine.config.compose import CONF
+from engine.platform.machine import MIN_FREE_BYTES, environment, nvidia_smi_gpus
 
 SETUP = "run `bash scripts/setup.sh` (it installs the pinned stack into .venv)"
 

@@ -3,7 +3,7 @@
     python scripts/lr_find.py experiment=digits --steps 200 --out results/lr_find
     python scripts/lr_find.py model=resnet18 optimizer=adamw --min-lr 1e-6 --max-lr 1 --steps 300
 
-Builds the run train.py would build for the same overrides (engine.run.build_run: model, optimizer,
+Builds the run train.py would build for the same overrides (engine.training.run.build_run: model, optimizer,
 data), then trains `--steps` optimizer steps with the LR of step i set to min_lr * (max_lr/min_lr)^(i/(steps-1))
 in every parameter group (the config's schedule is not used), reading the loss after every step. It
 stops early once the running loss (fastai's EMA) exceeds 4x its best (divergence). Writes lr_find.csv (step, lr,
@@ -16,7 +16,7 @@ loss, smoothed), lr_find.png and lr_find.json with:
                     stops; tune the base LR inside it (hparams_search=lr: hydra.sweeper.params)
 The test is a pure function of the config and the seed (fixed init and data order), so it repeats exactly.
 """
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
 import csv
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from common.files import atomic_save_figure, atomic_write_text, json_text
-from engine.checkpoint import seed_epoch
-from engine.config import compose_config
-from engine.errors import fail, user_errors
-from engine.run import build_run
+from engine.training.seeding import seed_epoch
+from engine.config.compose import compose_config
+from engine.platform.errors import fail, user_errors
+from engine.training.run import build_run
 
 SMOOTHING = 0.98
 DIVERGED = 4.0  # stop once the smoothed loss exceeds this multiple of its best

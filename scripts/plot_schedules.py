@@ -9,73 +9,22 @@ the same factory (schedulers.preview.lr_curve), without loading data or a model.
 schedule this run cannot hold (e.g. multistep's milestones in a 30-epoch run) is listed with its reason
 and the others are rendered: the exit code is 0 when any rendered, 2 when none could.
 """
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from common.files import atomic_write_text, json_text
-from engine.config import CONF, compose_config
-from engine.errors import UserError, fail, paragraph, user_errors
-from engine.run import steps_per_epoch
-from schedulers.preview import (build_preview_schedule, constant_lr_warning, example_val_curve, lr_curve, plot_curve,
-                                plot_overview, read_val_curve)
+from common.files import atomic_write_text
+from engine.config.compose import CONF, compose_config
+from engine.platform.errors import UserError, fail, paragraph, user_errors
+from engine.training.schedule_preview import preview
+from schedulers.preview import constant_lr_warning, plot_curve, plot_overview
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class SchedulePreview:
-    """One schedule's preview: its curve and the resolved schedule, as the files below hold them."""
-
-    name: str
-    curve: list  # (step, epoch, lr) per optimizer step
-    steps_per_epoch: int
-    monitor: Optional[str]
-    val_curve: Optional[list]  # the replayed metric of a plateau schedule
-    resolved: dict  # <name>.json
-
-    @property
-    def csv_text(self) -> str:
-        """<name>.csv: step,epoch,lr with the LR's exact repr."""
-        return "step,epoch,lr\n" + "".join(f"{s},{e},{lr!r}\n" for s, e, lr in self.curve)
-
-    @property
-    def json_text(self) -> str:
-        return json_text(self.resolved)
-
-    @property
-    def title(self) -> str:
-        return f"{self.name}: {len(self.curve) // self.steps_per_epoch} epochs x {self.steps_per_epoch} steps, " \
-               f"lr {self.resolved['run']['base_lr']}"
-
-
-def preview(cfg: DictConfig, val_curve_from: Optional[Path] = None) -> SchedulePreview:
-    """The curve and resolved schedule of `cfg`, stepped as train.py steps it (nothing written)."""
-    name = cfg.scheduler.get("name") or "custom"
-    spe = steps_per_epoch(cfg)  # the run builder's count: validation split held out, graph mode's dropped batch
-    monitor = cfg.scheduler.get("monitor")
-    val_curve, val_source = None, None
-    if monitor:
-        if val_curve_from is not None:
-            val_curve, val_source = read_val_curve(val_curve_from, monitor), str(val_curve_from)
-        else:
-            val_curve, val_source = example_val_curve(monitor, cfg.trainer.max_epochs), "built-in example"
-    curve = lr_curve(cfg, steps_per_epoch=spe, val_curve=val_curve)
-
-    resolved = build_preview_schedule(cfg, spe).describe()
-    resolved["run"] = {"max_epochs": cfg.trainer.max_epochs, "steps_per_epoch": spe, "total_steps": len(curve),
-                       "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size}
-    if monitor:
-        resolved["run"]["val_curve"] = {"metric": monitor, "source": val_source, "values": list(val_curve)}
-    resolved["config"] = OmegaConf.to_container(cfg.scheduler, resolve=True)
-    return SchedulePreview(name, curve, spe, monitor, val_curve, resolved)
 
 
 def render(cfg: DictConfig, out: Path, val_curve_from: Path = None) -> tuple:

@@ -8,7 +8,7 @@
 #   ONEFLOW_FIND_LINKS  a page of wheel links for pip --find-links (what OneFlow publishes its builds as)
 #   ONEFLOW_INDEX_URL   a package index (PEP 503) for pip --extra-index-url
 # e.g. ONEFLOW_SPEC='oneflow>=0.9.1.dev0' ONEFLOW_FIND_LINKS=<OneFlow's cu121 page> bash scripts/setup.sh
-# The CUDA libraries that build links are found at run time by engine/oneflow_env.py.
+# The CUDA libraries that build links are found at run time by engine/platform/oneflow_env.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
@@ -109,7 +109,7 @@ step 4 "installing this project (editable)"
 pip_install --no-build-isolation --no-deps -e . --config-settings editable_mode=compat
 
 step 5 "checking that oneflow and flowvision import"
-"$VENV/bin/python" -c 'import engine.oneflow_env, oneflow, flowvision, hydra, tensorboardX; print(f"setup: oneflow {oneflow.__version__}, flowvision {flowvision.__version__} import fine")'
+"$VENV/bin/python" -c 'import engine.platform.oneflow_env, oneflow, flowvision, hydra, tensorboardX; print(f"setup: oneflow {oneflow.__version__}, flowvision {flowvision.__version__} import fine")'
 echo "setup: check this machine and its GPUs with: .venv/bin/python scripts/doctor.py"
 echo "$fingerprint" > "$STAMP"
 echo "setup: done. Run: .venv/bin/python train.py data=synthetic model=tiny trainer.max_epochs=2"

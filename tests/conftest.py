@@ -1,4 +1,4 @@
-import engine.oneflow_env  # noqa: F401  (before any test imports oneflow)
+import engine.platform.oneflow_env  # noqa: F401  (before any test imports oneflow)
 
 import subprocess
 import sys

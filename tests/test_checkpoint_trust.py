@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.checkpoint import CheckpointDir, CheckpointError, load_checkpoint, serialize
-from engine.resume import missing_state
+from engine.run_dir.checkpoint import CheckpointDir, CheckpointError, load_checkpoint, serialize
+from engine.run_dir.resume import missing_state
 from tests.engine_runs import TINY, read_summary
 
 

@@ -4,10 +4,10 @@ import oneflow as flow
 import pytest
 from hydra.utils import instantiate
 
-from engine.config import CONF, compose_config
-from engine.progress import Progress, StepMeter
-from engine.run import build_run, planned_lr_curve, steps_per_epoch
-from engine.steps import train_step
+from engine.config.compose import CONF, compose_config
+from engine.training.progress import Progress, StepMeter
+from engine.training.run import build_run, planned_lr_curve, steps_per_epoch
+from engine.training.steps import train_step
 from schedulers import build_lr_schedule
 
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "experiment"]

@@ -1,9 +1,9 @@
-"""engine.config_schema.validate_config: every user-facing field is checked once, before anything is built."""
+"""engine.config.schema.validate_config: every user-facing field is checked once, before anything is built."""
 import pytest
 
 from common.errors import ConfigError
-from engine.config import CONF, compose_config
-from engine.config_schema import MAX_SEED, SCHEMA, validate_config
+from engine.config.compose import CONF, compose_config
+from engine.config.schema import MAX_SEED, SCHEMA, validate_config
 from tests.test_cli_errors import assert_clean_failure
 
 # (overrides, words the one message must hold: the field, the bad value, what is valid)
@@ -142,7 +142,7 @@ def test_train_refuses_bad_value_in_one_paragraph(overrides, needle, tmp_path, t
 
 def test_a_nan_compares_equal_to_itself_when_a_config_is_compared():
     """A config read back from .hydra/config.yaml is the same config, NaN values included."""
-    from engine.resume import config_differences
+    from engine.run_dir.resume import config_differences
     nan = float("nan")
     assert config_differences({"a": nan, "b": [1.0, nan]}, {"a": float("nan"), "b": [1.0, float("nan")]}) == []
     assert config_differences({"a": nan}, {"a": 1.0}) == ["a: nan -> 1.0"]

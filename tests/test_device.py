@@ -1,6 +1,6 @@
 """resolve_device refuses a GPU the installed OneFlow cannot run, before anything is written (no GPU needed).
 
-The GPU list and the probe are injected, or simulated with engine.device.SIMULATE_UNUSABLE_GPU, which makes
+The GPU list and the probe are injected, or simulated with engine.platform.device.SIMULATE_UNUSABLE_GPU, which makes
 the real probe child abort the way OneFlow 0.9.0 aborts on a Hopper GPU.
 """
 import os
@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from engine import device as device_module
-from engine.device import (CUDA_PROBE_PASSED, SIMULATE_UNUSABLE_GPU, Gpu, ProbeResult, resolve_device, run_probe, runs_on,
+from engine.platform import device as device_module
+from engine.platform.device import (CUDA_PROBE_PASSED, SIMULATE_UNUSABLE_GPU, Gpu, ProbeResult, resolve_device, run_probe, runs_on,
                            unusable_gpu_message)
-from engine.errors import ConfigError, paragraph
+from engine.platform.errors import ConfigError, paragraph
 from tests.conftest import ROOT
 
 H100 = Gpu(0, "NVIDIA H100 80GB HBM3", (9, 0), 80 * 2**30)
@@ -167,7 +167,7 @@ def test_bench_scripts_refuse_an_unusable_gpu_and_write_no_report(tmp_path):
 
 
 def test_the_verdict_is_known_to_run_info_in_the_process_and_in_its_children(monkeypatch):
-    from engine.device import known_verdict
+    from engine.platform.device import known_verdict
 
     assert known_verdict(H100) is None
     resolve_device("auto", gpus=[H100], probe=CountingProbe(ok=True))

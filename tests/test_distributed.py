@@ -1,4 +1,4 @@
-"""Data-parallel runs (engine/distributed.py): sharding, and a real 2-process run on CPU."""
+"""Data-parallel runs (engine/platform/distributed.py): sharding, and a real 2-process run on CPU."""
 import json
 import re
 import socket
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from engine import distributed
+from engine.platform import distributed
 from input_pipeline import DatasetArrays
 from tests.conftest import ROOT
 from tests.test_sweeps import SMALL

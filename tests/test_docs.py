@@ -1,6 +1,6 @@
 """README.md and docs/*.md stay true: links resolve, commands compose and parse, documented keys exist.
 
-Cheap on purpose: nothing trains. `python train.py ...` lines are composed with engine.config.compose_config
+Cheap on purpose: nothing trains. `python train.py ...` lines are composed with engine.config.compose.compose_config
 (Hydra only); `scripts/*.py` lines are parsed by the script's own argparse parser, stopped before the script
 does any work; config keys are looked up in composed configs.
 """
@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from engine.config import CONF, compose_config
+from engine.config.compose import CONF, compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "docs").glob("*.md"))

@@ -5,8 +5,8 @@ import subprocess
 import sys
 import time
 
-from engine.device import SIMULATE_UNUSABLE_GPU
-from engine.run_files import record_run_info
+from engine.platform.device import SIMULATE_UNUSABLE_GPU
+from engine.run_dir.files import record_run_info
 from input_pipeline.cifar100 import ARCHIVE_NAME
 from scripts.doctor import data_lines
 from tests.conftest import ROOT

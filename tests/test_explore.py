@@ -9,10 +9,10 @@ import pytest
 from omegaconf import OmegaConf
 from streamlit.testing.v1 import AppTest
 
-from engine.config import compose_config
-from engine.run import steps_per_epoch
+from engine.config.compose import compose_config
+from engine.training.run import steps_per_epoch
 from schedulers.preview import lr_curve
-from scripts import explorer_core as core
+from explorer import core
 from scripts import plot_schedules
 
 ROOT = Path(__file__).resolve().parents[1]

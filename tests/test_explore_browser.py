@@ -1,9 +1,9 @@
 """scripts/explore.py in a real headless Chromium: after every kind of edit, the curve the chart draws is the
-project's preview (scripts.plot_schedules.preview of compose_config) of the overrides the page shows.
+project's preview (engine.training.schedule_preview.preview of compose_config) of the overrides the page shows.
 
 One app server and one browser for the module; each test makes its edit on the page as a user would (typing,
 clicking), waits for the page's command line to show it, then reads the chart's drawn marks (Vega's scenegraph,
-scripts/explorer_browser.py) until they equal the preview, or fails with what is drawn instead.
+explorer/browser.py) until they equal the preview, or fails with what is drawn instead.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from engine.config import compose_config
-from scripts import explorer_core as core
-from scripts.plot_schedules import preview
-from scripts.explorer_browser import CHROMEDRIVER, CHROMIUM, Explorer
+from engine.config.compose import compose_config
+from explorer import core
+from engine.training.schedule_preview import preview
+from explorer.browser import CHROMEDRIVER, CHROMIUM, Explorer
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Chromium + chromedriver installed "

@@ -131,7 +131,7 @@ def test_a_closed_terminal_stops_the_run_like_sigterm(tmp_path):
 
 USER_SIGNALS = """
 import signal
-from engine import stopping
+from engine.training import stopping
 with stopping.graceful_stop():
     signal.raise_signal(signal.SIG{unclaimed})
     print(stopping.stop_requested())
@@ -161,7 +161,7 @@ def _pausing(name, *args, **kwargs):
         print("paused", flush=True)
         time.sleep(3)
     module = _import(name, *args, **kwargs)
-    recorder = sys.modules.get("engine.recorder")
+    recorder = sys.modules.get("engine.run_dir.recorder")
     if _where == "run files" and hasattr(recorder, "RunRecorder") and not hasattr(recorder, "_paused"):
         recorder._paused, init = True, recorder.RunRecorder.__init__
         def paused_init(self, *a, **k):

@@ -5,9 +5,9 @@ import threading
 import pytest
 from omegaconf import OmegaConf
 
-from engine.config import compose_config
-from engine.errors import ConfigError
-from engine.resume import check_run_dir, rerun_command
+from engine.config.compose import compose_config
+from engine.platform.errors import ConfigError
+from engine.run_dir.resume import check_run_dir, rerun_command
 from tests.engine_runs import TINY, file_hashes
 
 

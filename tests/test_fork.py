@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from engine.fork import _check_parent_config
-from engine.resume import fork_argv, resume_argv
+from engine.training.fork import _check_parent_config
+from engine.run_dir.resume import fork_argv, resume_argv
 from tests.engine_runs import FAST, read_summary
 
 WSD = (*FAST, "scheduler=wsd", "scheduler.lr_scheduler.warmup_iters=1", "trainer.keep_last=100", "optimizer.lr=0.05")

@@ -1,7 +1,7 @@
 """The GPU test set: `pytest -m gpu` on a machine with a GPU that the installed OneFlow can run.
 
 Every test here needs such a GPU and is skipped, with the reason, where there is none (no GPU, or a GPU
-whose probe fails: engine.device), so CI on CPU-only machines stays green. What they prove on a GPU:
+whose probe fails: engine.platform.device), so CI on CPU-only machines stays green. What they prove on a GPU:
 the probe passes; the device loader's OneFlow CUDA backend yields exactly the NumPy backend's batches;
 a 2-epoch tiny run completes in eager, graph, AMP bf16 and AMP fp16 + graph with finite losses and the
 CPU run's LR curve; a run killed mid-epoch resumes exactly; bench.py --device cuda writes its report;
@@ -16,8 +16,8 @@ import sys
 import numpy as np
 import pytest
 
-from engine.device import check_gpu_runs_kernels, run_probe, visible_gpus
-from engine.errors import ConfigError
+from engine.platform.device import check_gpu_runs_kernels, run_probe, visible_gpus
+from engine.platform.errors import ConfigError
 from tests.conftest import ROOT, run_train
 from tests.engine_runs import FAST, read_scalars, read_summary
 
@@ -134,7 +134,7 @@ def test_the_parallel_launcher_gives_each_job_its_own_gpu(gpus, tmp_path):
     probe.mkdir()
     ids = ",".join(str(g.index) for g in gpus[:2])
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=parallel", f"hydra.launcher.gpus=[{ids}]",
-                             "hydra.launcher.preload=[engine.oneflow_env,tests.sweeps_pin_probe]", *FAST, "trainer.max_epochs=2",
+                             "hydra.launcher.preload=[engine.platform.oneflow_env,tests.sweeps_pin_probe]", *FAST, "trainer.max_epochs=2",
                              "device=cuda", "scheduler=cosine,step", f"hydra.sweep.dir={sweep}"],
                             cwd=ROOT, env={**os.environ, "SWEEPS_PIN_PROBE_DIR": str(probe)}, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
-from engine.config import CONF, compose_config
-from engine.errors import ConfigError
+from engine.config.compose import CONF, compose_config
+from engine.platform.errors import ConfigError
 from schedulers import build_lr_schedule
 from input_pipeline import steps_per_epoch
 from tests.engine_runs import FAST, read_scalars, read_summary
@@ -111,7 +111,7 @@ def test_amp_choices_on_cuda():
     import oneflow as flow
     from omegaconf import OmegaConf
 
-    from engine.steps import amp_dtype
+    from engine.training.steps import amp_dtype
 
     def trainer(**fields):
         return OmegaConf.create({"amp": True, "amp_dtype": "float16", "graph": False, **fields})

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "scripts", "hydra_plugins", "train", "tests"}
+PROJECT = {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "scripts", "hydra_plugins", "train", "tests"}
 # package -> the project packages it may import (itself included)
 ALLOWED = {
     "common": {"common"},
@@ -14,9 +14,10 @@ ALLOWED = {
     "schedulers": {"common", "schedulers"},
     "optimizers": {"common", "optimizers"},
     "engine": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
-    "analysis": {"common", "engine", "analysis"},  # reading many runs: oneflow-free (engine.config_keys only)
+    "analysis": {"common", "engine", "analysis"},  # reading many runs: oneflow-free (engine.config.keys only)
+    "explorer": {"common", "schedulers", "engine", "analysis", "explorer"},
     "hydra_plugins": {"common", "engine", "hydra_plugins"},
-    "scripts": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "scripts"},
+    "scripts": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "scripts"},
     "train": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
 }
 

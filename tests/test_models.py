@@ -4,8 +4,8 @@ import oneflow as flow
 import pytest
 from hydra.utils import instantiate
 
-from engine.config import CONF, compose_config
-from engine.errors import ConfigError
+from engine.config.compose import CONF, compose_config
+from engine.platform.errors import ConfigError
 from models.flowvision_models import adapt_stem_to_32x32, flowvision_model
 
 CIFAR_MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))

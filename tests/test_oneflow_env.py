@@ -1,4 +1,4 @@
-"""engine.oneflow_env preloads what the installed OneFlow build links, whichever CUDA generation that is.
+"""engine.platform.oneflow_env preloads what the installed OneFlow build links, whichever CUDA generation that is.
 
 Fake site-packages layouts hold minimal ELF files with chosen DT_NEEDED entries (written below); the real
 installation checks that the ELF reader agrees with readelf and that PyPI's 0.9.0 still gets its nine libraries.
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import engine.oneflow_env as oneflow_env
-from engine.oneflow_env import needed_libraries, nvidia_lib_dirs, oneflow_package_dir, plan_preload
+import engine.platform.oneflow_env as oneflow_env
+from engine.platform.oneflow_env import needed_libraries, nvidia_lib_dirs, oneflow_package_dir, plan_preload
 
 VADDR = 0x400000  # the loaded segment's address differs from its file offset, as in real libraries
 

@@ -2,7 +2,7 @@
 import json
 import subprocess
 
-from engine.resume import hydra_quote, resume_argv, resume_command
+from engine.run_dir.resume import hydra_quote, resume_argv, resume_command
 from tests.conftest import ROOT
 from tests.engine_runs import TINY, read_scalars, read_summary
 
@@ -38,7 +38,7 @@ def test_printed_commands_name_the_interpreter_the_users_shell_reaches(tmp_path,
     import os
     import sys
 
-    from engine.resume import python_command
+    from engine.run_dir.resume import python_command
     venv_bin = tmp_path / "project" / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
     (venv_bin / "python").symlink_to(sys.executable)  # a venv's python: a link to the base interpreter

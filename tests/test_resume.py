@@ -12,9 +12,10 @@ import numpy as np
 import oneflow as flow
 import pytest
 
-from engine.checkpoint import CheckpointDir, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from engine.errors import ConfigError
-from engine.resume import config_differences
+from engine.run_dir.checkpoint import CheckpointDir, load_checkpoint, save_checkpoint
+from engine.training.seeding import restore_rng_states, rng_states
+from engine.platform.errors import ConfigError
+from engine.run_dir.resume import config_differences
 from tests.conftest import ROOT
 from tests.engine_runs import FAST, read_scalars, read_summary
 
@@ -82,9 +83,9 @@ def test_keep_last_bounds_the_checkpoints_on_disk(tmp_path):
 
 
 WRITER = """
-import engine.oneflow_env, os, sys, time
+import engine.platform.oneflow_env, os, sys, time
 import numpy as np
-from engine.checkpoint import CheckpointDir
+from engine.run_dir.checkpoint import CheckpointDir
 folder = CheckpointDir(sys.argv[1], keep_last=3)
 weights = np.arange(2_000_000, dtype=np.float32)
 folder.save({"step": 1, "weights": weights}, epoch=1, global_step=1)

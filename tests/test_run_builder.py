@@ -1,8 +1,8 @@
 """One run builder: the preview, train.py and bench.py agree on every run's steps, because they share it."""
 import pytest
 
-from engine.config import compose_config
-from engine.run import build_run, planned_lr_curve, steps_per_epoch
+from engine.config.compose import compose_config
+from engine.training.run import build_run, planned_lr_curve, steps_per_epoch
 from tests.engine_runs import read_scalars
 
 TINY = ["data=synthetic", "model=tiny", "data.batch_size=64", "trainer.max_epochs=2", "trainer.progress=false"]

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 
-from engine.checkpoint import CheckpointDir, load_checkpoint
+from engine.run_dir.checkpoint import CheckpointDir, load_checkpoint
 from tests.conftest import ROOT
 from tests.engine_runs import read_scalars, read_summary
 

@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from engine.run_files import open_event_writer
-from engine.run_lock import RunDirBusy, hold_run_dir
+from engine.run_dir.files import open_event_writer
+from engine.run_dir.lock import RunDirBusy, hold_run_dir
 from tests.conftest import ROOT
 from tests.engine_runs import TINY, file_hashes
 
 HOLDER = """
 import sys, time
-from engine.run_lock import hold_run_dir
+from engine.run_dir.lock import hold_run_dir
 with hold_run_dir(sys.argv[1]):
     print("holding", flush=True)
     time.sleep(120)
@@ -68,7 +68,7 @@ def test_event_files_name_their_host_and_process_and_sort_in_write_order(tmp_pat
 
 
 def test_runs_started_in_the_same_second_get_their_own_directories_named_by_their_schedule():
-    show = ("from engine.config import compose_config; cfg = compose_config('scheduler=step', hydra_config=True); "
+    show = ("from engine.config.compose import compose_config; cfg = compose_config('scheduler=step', hydra_config=True); "
             "print(cfg.hydra.run.dir, cfg.hydra.run.dir)")  # resolved twice in one process: the same directory
     starts = [subprocess.Popen([sys.executable, "-c", show], cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     dirs = [start.communicate(timeout=120)[0].split() for start in starts]

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from engine.console import PARALLEL_JOB_ENV, show_progress
-from engine.errors import ConfigError
+from engine.platform.console import PARALLEL_JOB_ENV, show_progress
+from engine.platform.errors import ConfigError
 from tests.engine_runs import TINY, read_summary
 
 

@@ -10,9 +10,9 @@ import pickle
 import oneflow as flow
 import pytest
 
-from engine.config import CONF, compose_config
+from engine.config.compose import CONF, compose_config
 from schedulers import ScheduleConfigError, build_lr_schedule
-from engine.run import planned_lr_curve
+from engine.training.run import planned_lr_curve
 
 SCHEDULES = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
 SPE, EPOCHS, LR = 5, 200, 0.1

@@ -4,8 +4,8 @@ import math
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from engine.config import compose_config
-from engine.run import planned_lr_curve
+from engine.config.compose import compose_config
+from engine.training.run import planned_lr_curve
 
 
 def test_bad_schedule_fails_before_data_is_loaded(tmp_path, train):

@@ -11,8 +11,8 @@ NOT_IN_A_RUN = ("matplotlib", "scipy", "pandas", "sklearn", "flowvision", "strea
 PROBE = f"""
 import sys
 import train
-from engine.config import compose_config
-from engine.run import build_run
+from engine.config.compose import compose_config
+from engine.training.run import build_run
 build_run(compose_config("data=synthetic", "model=tiny", "data.train_size=64", "device=cpu")).loaders()
 print(" ".join(sorted({{name.split(".")[0] for name in sys.modules}} & set({NOT_IN_A_RUN!r}))))
 """

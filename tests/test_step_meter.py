@@ -9,7 +9,7 @@ import numpy as np
 import oneflow as flow
 import oneflow.nn.functional as F
 
-from engine.progress import Progress, StepMeter
+from engine.training.progress import Progress, StepMeter
 
 
 class Scalars:

@@ -1,7 +1,7 @@
-"""Sweep job names (= TensorBoard run names) keep only the overrides that vary (engine.sweep_names)."""
+"""Sweep job names (= TensorBoard run names) keep only the overrides that vary (engine.config.sweep_names)."""
 import json
 
-from engine.sweep_names import EXCLUDE_KEYS, varying_names_argv
+from engine.config.sweep_names import EXCLUDE_KEYS, varying_names_argv
 from tests.conftest import run_train
 
 CONFIGURED = ["trainer.progress", "trainer.log_every_n_steps", "device", "data.dataset.root"]  # conf/config.yaml
@@ -54,7 +54,7 @@ def test_real_sweep_job_directories_are_named_by_what_varies(tmp_path):
 
 def test_inspection_flags_stay_after_every_override(tmp_path):
     """Hydra takes its overrides as one run: one added after `--cfg job` was refused as an unrecognized argument."""
-    from engine.resume import resume_argv
+    from engine.run_dir.resume import resume_argv
     out = varying_names_argv(["train.py", "-m", "scheduler=cosine,step", "model=tiny", "--cfg", "job", "--resolve"])
     assert out[:4] == ["train.py", "-m", "scheduler=cosine,step", "model=tiny"] and out[4].startswith(EXCLUDE_KEYS)
     assert out[5:] == ["--cfg", "job", "--resolve"]

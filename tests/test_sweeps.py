@@ -36,7 +36,7 @@ def test_two_schedules_by_two_seeds_give_four_named_runs_and_a_two_row_table(tmp
     result = run_train("-m", *SMALL, "trainer.max_epochs=1", "scheduler=cosine,step", "seed=0,1", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = {p.name for p in sweep.iterdir() if p.is_dir() and p.name != "comparison"}
-    # Only what varies names a job: the shared overrides join hydra.job.config.override_dirname.exclude_keys (engine.sweep_names).
+    # Only what varies names a job: the shared overrides join hydra.job.config.override_dirname.exclude_keys (engine.config.sweep_names).
     assert runs == {f"scheduler={s},seed={n}" for s in ("cosine", "step") for n in (0, 1)}
 
     for name in runs:  # events directly in the run directory, HParams included (no timestamped sub-run)
@@ -70,7 +70,7 @@ def test_parallel_launcher_runs_two_jobs_at_once_each_pinned_before_oneflow(tmp_
     probe.mkdir()
     env = {**os.environ, "SWEEPS_PIN_PROBE_DIR": str(probe)}
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=parallel", "hydra.launcher.gpus=[5,7]",
-                             "hydra.launcher.preload=[engine.oneflow_env,tests.sweeps_pin_probe]", *SMALL, "data.train_size=512",
+                             "hydra.launcher.preload=[engine.platform.oneflow_env,tests.sweeps_pin_probe]", *SMALL, "data.train_size=512",
                              "trainer.max_epochs=3", "scheduler=cosine,step", f"hydra.sweep.dir={sweep}"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

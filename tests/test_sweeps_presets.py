@@ -4,7 +4,7 @@ import oneflow as flow
 import pytest
 from hydra.utils import instantiate
 
-from engine.config import compose_config
+from engine.config.compose import compose_config
 
 
 def test_compare_all_sweeps_every_schedule_over_three_seeds_on_the_standard_recipe():
@@ -73,7 +73,7 @@ def test_the_readme_sweep_example_sweeps_schedules_whose_lr_curves_differ():
     import shlex
     from pathlib import Path
 
-    from engine.run import lr_never_changes, planned_lr_curve
+    from engine.training.run import lr_never_changes, planned_lr_curve
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     line = next(line for line in readme.splitlines() if " train.py -m " in line)  # the quick start's, the first

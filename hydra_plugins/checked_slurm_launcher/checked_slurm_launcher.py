@@ -10,7 +10,7 @@ In the launching process:
     leaves them running and says how to watch them).
 In each job (a Slurm array task):
   * Slurm's notice before the time limit or a preemption (submitit asks for it with
-    `--signal=USR2@signal_delay_s`) becomes `engine.stopping.request_stop("requeued")`: the training
+    `--signal=USR2@signal_delay_s`) becomes `engine.training.stopping.request_stop("requeued")`: the training
     loop saves a checkpoint at the next step boundary, records `requeued` in summary.json and returns;
     only then is the job requeued (`scontrol requeue`, as submitit does), and the requeued job resumes
     from that checkpoint in the same run directory. Requeues after time limits are bounded by
@@ -36,9 +36,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
 from common.files import atomic_write_json
-from engine.console import command as print_command
-from engine.errors import paragraph, user_errors
-from engine.resume import finished_status, resume_command
+from engine.platform.console import command as print_command
+from engine.platform.errors import paragraph, user_errors
+from engine.run_dir.resume import finished_status, resume_command
 from hydra_plugins.checked_slurm_launcher import preflight
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
@@ -118,7 +118,7 @@ class CheckedSlurmLauncher(SlurmLauncher):
         if status is None:
             return None
         log.info(f"\t#{num} : {' '.join(filter_overrides(overrides))} already {status} in {run_dir}; not submitted")
-        from engine.hparams import objective  # what a sweeper optimises comes from the run's summary.json
+        from engine.run_dir.hparams import objective  # what a sweeper optimises comes from the run's summary.json
 
         ret = JobReturn(overrides=overrides, working_dir=os.getcwd(), task_name=str(sweep_config.hydra.job.name),
                         status=JobStatus.COMPLETED)
@@ -184,7 +184,7 @@ class CheckedSlurmLauncher(SlurmLauncher):
                  singleton_state: Dict[type, Singleton]) -> JobReturn:
         import submitit
 
-        from engine import stopping
+        from engine.training import stopping
 
         # Replaces submitit's own handler, which would checkpoint and exit at once, in the middle of a step.
         stopping.stop_on_signal(submitit.JobEnvironment._usr_sig(), "requeued")

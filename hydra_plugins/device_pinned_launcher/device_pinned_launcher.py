@@ -29,10 +29,10 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_g
 from joblib import Parallel, delayed
 from omegaconf import DictConfig, ListConfig
 
-from engine.device import resolve_device
-from engine.errors import ConfigError, user_errors
+from engine.platform.device import resolve_device
+from engine.platform.errors import ConfigError, user_errors
 
-from engine.console import PARALLEL_JOB_ENV
+from engine.platform.console import PARALLEL_JOB_ENV
 from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
@@ -71,7 +71,7 @@ def claim_slot(slot_dir: str, n_slots: int) -> int:
 
 
 def check_job_devices(config: DictConfig, job_overrides: Sequence[Sequence[str]]) -> None:
-    """Before any job starts: every device the jobs ask for must run OneFlow's kernels (engine.device).
+    """Before any job starts: every device the jobs ask for must run OneFlow's kernels (engine.platform.device).
 
     Raises ConfigError for a GPU that the installed OneFlow cannot run: the sweep stops once, before
     any job, instead of every job aborting. A passed probe is remembered in the environment, which the worker
@@ -86,14 +86,14 @@ def check_job_devices(config: DictConfig, job_overrides: Sequence[Sequence[str]]
 
 def run_pinned_job(slot_dir: str, gpus: Sequence[str], preload: Sequence[str], payload: bytes) -> JobReturn:
     """In a worker: pin this process to a GPU, import `preload` modules, then run the Hydra job."""
-    # Jobs share the terminal: progress bars would overwrite each other's lines (engine.console.show_progress)
+    # Jobs share the terminal: progress bars would overwrite each other's lines (engine.platform.console.show_progress)
     os.environ[PARALLEL_JOB_ENV] = "1"
     for stream in (sys.stdout, sys.stderr):  # a worker's pipe is block-buffered: lines were lost when it ended
         stream.reconfigure(line_buffering=True)
     if gpus:
         slot = claim_slot(slot_dir, len(gpus))
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot]
-    for module in preload:  # e.g. engine.oneflow_env, which must be imported before oneflow
+    for module in preload:  # e.g. engine.platform.oneflow_env, which must be imported before oneflow
         importlib.import_module(module)
     idx, overrides, hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
     if gpus:

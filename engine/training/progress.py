@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 import oneflow as flow
-import oneflow.nn.functional as F
 from omegaconf import DictConfig
 
 HISTORY_KEYS = ("epoch", "val/acc1", "val/acc5", "val/loss", "train/loss_epoch", "train/acc1", "lr")
@@ -26,7 +25,7 @@ class Progress:
     last_lr: Optional[float] = None  # the LR the latest optimizer step applied
     best: dict = field(default_factory=lambda: {"acc1": None, "acc5": None, "epoch": None, "test_acc1": None})
     history: dict = field(default_factory=lambda: {key: [] for key in HISTORY_KEYS})
-    forked_from: Optional[dict] = None  # a fork's parent: run, epoch, step (engine/fork.py)
+    forked_from: Optional[dict] = None  # a fork's parent: run, epoch, step (engine/training/fork.py)
 
     def state_dict(self) -> dict:
         return asdict(self)
@@ -133,26 +132,6 @@ class StepMeter:
         self.progress.epoch_loss_sum += sum(v * n for v, n in zip(values, sizes))
         self.progress.epoch_correct += correct
         return None, values[-1]
-
-
-def evaluate(predict: Any, loader: Any, prefix: str) -> dict[str, float]:
-    """Mean loss and top-1/top-5 accuracy (%) of `predict` on `loader`; sums stay on the device until the end."""
-    loss_sum = correct1 = correct5 = None
-    for images, labels in loader:
-        logits = predict(images).float()
-        batch = (F.cross_entropy(logits, labels, reduction="sum"),
-                 *(hits.sum() for hits in _topk_hits(logits, labels)))
-        sums = batch if loss_sum is None else (loss_sum + batch[0], correct1 + batch[1], correct5 + batch[2])
-        loss_sum, correct1, correct5 = sums
-    n = len(loader.labels)
-    values = flow.stack([loss_sum.float(), correct1.float(), correct5.float()]).cpu().numpy()
-    return {f"{prefix}/loss": float(values[0]) / n, f"{prefix}/acc1": 100.0 * float(values[1]) / n,
-            f"{prefix}/acc5": 100.0 * float(values[2]) / n}
-
-
-def _topk_hits(logits: flow.Tensor, labels: flow.Tensor) -> tuple[flow.Tensor, flow.Tensor]:
-    top5 = logits.topk(min(5, logits.shape[1]), dim=1)[1] == labels.unsqueeze(1)
-    return top5[:, 0], top5  # a label appears at most once among the top five
 
 
 def describe_run(cfg: DictConfig, choices: Mapping[str, Optional[str]], schedule: Any, device: str) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def objective(cfg: DictConfig, summary: Mapping[str, Any]) -> Optional[float]:
     if summary.get("status") == "diverged":
         return float("nan")  # Optuna records a NaN objective as a failed trial and samples elsewhere
     if key not in summary:
-        from engine.errors import ConfigError
+        from engine.platform.errors import ConfigError
         raise ConfigError(f"optimized_metric={key!r} is not in this run's summary.json; use one of "
                           f"{sorted(k for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool))}.")
     if cfg.data.get("val_split") and "test_acc1" not in summary:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import random
 import re
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -24,7 +23,7 @@ import oneflow as flow
 
 from common.errors import ConfigError
 from common.files import atomic_write_bytes, restricted_unpickle
-from engine.console import warn
+from engine.platform.console import warn
 
 CHECKPOINT_NAME = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
@@ -106,32 +105,6 @@ def load_checkpoint(path: Path, device: str = "cpu") -> dict:
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a run's state; "
                               f"it was not written by this train.py.")
     return from_storable(state, device)
-
-
-def seed_everything(seed: int) -> None:
-    """Fix model initialisation and any other randomness (the loader derives its own from the seed and epoch)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    flow.manual_seed(seed)
-
-
-def seed_epoch(seed: int, epoch: int) -> None:
-    """Reseed OneFlow at every epoch start, so its random ops (dropout, ...) are a pure function of (seed, epoch).
-
-    OneFlow 0.9's get_rng_state/set_rng_state do not restore a generator that has been used since it
-    was seeded, so a resumed run gets the same random stream from this, not from the saved state.
-    """
-    flow.manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
-
-
-def rng_states() -> dict:
-    """The Python and numpy generators (data order and augmentation are pure functions of seed and epoch)."""
-    return {"python": random.getstate(), "numpy": np.random.get_state()}
-
-
-def restore_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
 
 
 class CheckpointDir:

@@ -15,13 +15,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from common.errors import ConfigError
-from engine import distributed
-from engine.config_schema import validate_config
-from engine.checkpoint import restore_rng_states, rng_states, seed_everything
-from engine.device import resolve_device
-from engine.progress import Progress
-from engine.resume import check_same_experiment, resolved_config
-from engine.steps import EagerSteps, GraphSteps, build_steps
+from engine.platform import distributed
+from engine.config.schema import validate_config
+from engine.training.seeding import restore_rng_states, rng_states, seed_everything
+from engine.platform.device import resolve_device
+from engine.training.progress import Progress
+from engine.run_dir.resume import check_same_experiment, resolved_config
+from engine.training.steps import EagerSteps, GraphSteps, build_steps
 from input_pipeline import DatasetArrays, steps_per_epoch as count_steps
 from input_pipeline.loaders import Loader, build_loaders, training_images
 from schedulers import LRSchedule, build_lr_schedule
@@ -109,7 +109,7 @@ def switches_weights(optimizer: Any) -> bool:
 
 def build_run(cfg: DictConfig) -> Run:
     """The run `cfg` describes, every config check included; raises a UserError before anything is written."""
-    validate_config(cfg, ranks=distributed.world_size())  # every field's type and range (engine/config_schema.py), before anything is built
+    validate_config(cfg, ranks=distributed.world_size())  # every field's type and range (engine/config/schema.py), before anything is built
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks

@@ -24,13 +24,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-import engine.hydra_resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
-from engine.checkpoint import CheckpointDir
-from engine.config import with_overrides
-from engine.config_keys import HARMLESS_KEYS, flatten, is_harmless, is_under  # HARMLESS_KEYS: the keys a resumed run may change
-from engine.console import stop_run_log
-from engine.errors import ConfigError, fail
-from engine.run_lock import other_dir_advice
+import engine.config.resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
+from engine.run_dir.checkpoint import CheckpointDir
+from engine.config.compose import with_overrides
+from engine.config.keys import HARMLESS_KEYS, flatten, is_harmless, is_under  # HARMLESS_KEYS: the keys a resumed run may change
+from engine.platform.console import stop_run_log
+from engine.platform.errors import ConfigError, fail
+from engine.run_dir.lock import other_dir_advice
 
 FINAL_STATUSES = ("completed", "diverged")
 STATE_KEYS = ("config", "progress", "model", "steps", "schedule", "rng")  # what run_state saves
@@ -97,7 +97,7 @@ def fork_argv(argv: list[str]) -> list[str]:
     """`argv` with a `fork=<dir>` expanded into that run's overrides, the ones typed now, and `fork.run=<dir>`.
 
     The new run is the parent's experiment with the changes typed now (a schedule's tail, the run
-    length); engine.fork starts it from the parent's checkpoint (fork.at_epoch)."""
+    length); engine.training.fork starts it from the parent's checkpoint (fork.at_epoch)."""
     found = _run_dir_argument(argv, "fork", dropped=("resume", "fork"))  # a parent that is a fork: its own parent goes
     if found is None:
         return [arg for arg in argv if _override_key(arg) != "fork"]
@@ -114,7 +114,7 @@ def _shown_path(path: Path) -> str:
 
 def _script() -> str:
     """This project's train.py (not sys.argv[0]: in a launcher's worker process that is the worker's script)."""
-    return _shown_path(Path(__file__).resolve().parents[1] / "train.py")
+    return _shown_path(Path(__file__).resolve().parents[2] / "train.py")
 
 
 def python_command() -> str:

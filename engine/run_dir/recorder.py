@@ -17,18 +17,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
 from common.files import atomic_write_text
-from engine import distributed
-from engine.checkpoint import CheckpointDir
-from engine.errors import SweepJobFailed, paragraph
-from engine.fork import fork_progress
-from engine.hparams import log_hparams_end, log_hparams_start, objective
-from engine.progress import Progress, StepMeter, describe_run
-from engine.run import Run
-from engine.console import command as print_command
-from engine.console import error as print_error
-from engine.console import say, warn
-from engine.resume import FINAL_STATUSES, newest_valid_state, resume_command
-from engine.run_files import RunSummary, open_event_writer, record_run_info
+from engine.platform import distributed
+from engine.run_dir.checkpoint import CheckpointDir
+from engine.platform.errors import SweepJobFailed, paragraph
+from engine.training.fork import fork_progress
+from engine.run_dir.hparams import log_hparams_end, log_hparams_start, objective
+from engine.training.progress import Progress, StepMeter, describe_run
+from engine.training.run import Run
+from engine.platform.console import command as print_command
+from engine.platform.console import error as print_error
+from engine.platform.console import say, warn
+from engine.run_dir.resume import FINAL_STATUSES, newest_valid_state, resume_command
+from engine.run_dir.files import RunSummary, open_event_writer, record_run_info
 
 INTERRUPTED_EXIT, FAILED_EXIT = 130, 1
 
@@ -48,7 +48,7 @@ class RunRecorder:
         resumed = self.progress.global_step > 0
         if rank0:
             record_run_info(self.run_dir, run.device, resumed_from_step=self.progress.global_step if resumed else None,
-                            data_root=self.cfg.data.dataset.get("root"))  # free disk and archive there (engine.machine)
+                            data_root=self.cfg.data.dataset.get("root"))  # free disk and archive there (engine.platform.machine)
         self.writer = open_event_writer(self.run_dir, self.progress.global_step, self.progress.history) if rank0 else distributed.Discard()
         log_hparams_start(self.writer, self.cfg)
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}

@@ -21,11 +21,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from common.errors import UserError
-from engine.console import stop_run_log
+from engine.platform.console import stop_run_log
 
 LOCK_NAME = ".lock"
 
-_held: Optional[Path] = None  # the run directory this process holds, for engine.errors.fail
+_held: Optional[Path] = None  # the run directory this process holds, for engine.platform.errors.fail
 
 
 class RunDirBusy(UserError):
@@ -56,7 +56,7 @@ def refuse_unwritable_output(folder: Any, key: str) -> None:
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
         return
-    from engine.errors import paragraph
+    from engine.platform.errors import paragraph
     where = "it" if existing == folder else f"{existing}, the folder it would be made in,"
     print(paragraph(f"{key}={folder} cannot be written: {where} is {_why_unwritable(existing)}. A run writes its "
                     f"config, checkpoints, TensorBoard events and summary.json there; nothing was written. Give it a "

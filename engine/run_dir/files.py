@@ -18,8 +18,8 @@ from tensorboardX import SummaryWriter
 from tensorboardX.event_file_writer import _EventLoggerThread
 
 from common.files import atomic_write_json
-from engine.run_lock import LOCK_NAME, held_by_another
-from engine.stopping import StartUpInterrupted
+from engine.run_dir.lock import LOCK_NAME, held_by_another
+from engine.training.stopping import StartUpInterrupted
 
 
 class RunSummary:
@@ -62,11 +62,11 @@ def record_failure(run_dir: Path, reason: str) -> None:
 def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int], data_root: Optional[str] = None) -> None:
     """run_info.json: versions, device, host and command of the run, plus one entry per resume.
 
-    Each start and resume also records its `environment` (engine.machine.environment, what
+    Each start and resume also records its `environment` (engine.platform.machine.environment, what
     scripts/doctor.py reports: OneFlow build, CUDA libraries loaded, GPUs and their probe verdicts,
     and with `data_root` the free disk and CIFAR-100 archive there), without a new probe or md5.
     """
-    from engine.machine import environment  # imports oneflow: only when a run starts
+    from engine.platform.machine import environment  # imports oneflow: only when a run starts
 
     path = Path(run_dir) / "run_info.json"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -158,7 +158,7 @@ def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
     Hydra creates the directory and its .hydra/ files before train.py's main runs; if the block
     raises (or exits) while the directory still holds only those, it is removed, with its parent
     (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept,
-    except after a start-up interrupt (engine.stopping.StartUpInterrupted: no step was trained, and
+    except after a start-up interrupt (engine.training.stopping.StartUpInterrupted: no step was trained, and
     whatever the new directory holds this process wrote). A resumed run's directory is kept, its
     summary saying `interrupted` rather than `running`."""
     fresh = _holds_only_hydra_files(run_dir)

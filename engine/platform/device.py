@@ -5,7 +5,7 @@ Blackwell GPU `flow.cuda.is_available()` is True but the first kernel aborts the
 C++ ("no kernel image is available for execution on the device"): no Python exception, nothing to
 catch, a run directory left at status "running". So before a run writes anything,
 `resolve_device` runs a tiny convolution forward and backward in a child process
-(`python -m engine.device cuda:N`) and refuses the GPU with one paragraph if that child fails.
+(`python -m engine.platform.device cuda:N`) and refuses the GPU with one paragraph if that child fails.
 
 Once per process, and once per sweep: a passed probe is remembered in the environment variable
 CUDA_PROBE_PASSED, keyed by GPU model, compute capability, OneFlow build and driver, which the
@@ -17,7 +17,7 @@ can only make the check stricter: it never makes a real GPU pass.
 """
 from __future__ import annotations
 
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import os
 import re
@@ -41,7 +41,7 @@ DEFAULT_PROBE_TIMEOUT_S = 60.0
 PROBE_OK = "cuda probe ok"
 # Set by the distributed launcher for each rank; `import oneflow` in the probe child would join the job with them.
 DISTRIBUTED_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # `cuobjdump --list-elf` / `--list-ptx` on PyPI's oneflow 0.9.0 (liboneflow-6f2d67ec.so), measured on an H100 machine.
 ONEFLOW_090_ARCHITECTURES = ("sm_60", "sm_61", "sm_70", "sm_75", "sm_80", "sm_86")
@@ -166,7 +166,7 @@ def visible_gpus() -> list[Gpu]:
 
 
 def probe_command(device: str) -> list[str]:
-    return [sys.executable, "-m", "engine.device", device]
+    return [sys.executable, "-m", "engine.platform.device", device]
 
 
 def run_probe(device: str, timeout: Optional[float] = None) -> ProbeResult:
@@ -227,7 +227,7 @@ def oneflow_build() -> dict:
     cuda = sysconfig.get_cuda_version() if sysconfig.with_cuda() else None  # e.g. 11070
     return {"version": flow.__version__, "git_commit": getattr(flow, "__git_commit__", None),
             "with_cuda": bool(sysconfig.with_cuda()), "cuda": f"{cuda // 1000}.{cuda % 1000 // 10}" if cuda else None,
-            "library": next((str(p) for p in engine.oneflow_env.oneflow_native_libraries(Path(flow.__file__).parent)
+            "library": next((str(p) for p in engine.platform.oneflow_env.oneflow_native_libraries(Path(flow.__file__).parent)
                              if p.name.startswith("liboneflow")), None)}
 
 
@@ -300,5 +300,5 @@ def unusable_gpu_message(asked: str, gpu: Gpu, result: ProbeResult) -> str:
             f"`ONEFLOW_SPEC=... ONEFLOW_FIND_LINKS=... bash scripts/setup.sh` (docs/gpu.md), or train on the CPU with device=cpu.")
 
 
-if __name__ == "__main__":  # the probe's child process: python -m engine.device cuda:N
+if __name__ == "__main__":  # the probe's child process: python -m engine.platform.device cuda:N
     probe_kernels(sys.argv[1] if len(sys.argv) > 1 else "cuda")

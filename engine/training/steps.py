@@ -18,8 +18,8 @@ import oneflow as flow
 import oneflow.nn.functional as F
 from omegaconf import DictConfig
 
-from engine.errors import ConfigError
-from engine.progress import StepMeter
+from engine.platform.errors import ConfigError
+from engine.training.progress import StepMeter
 from schedulers import LRSchedule
 
 AMP_DTYPES = {"float16": flow.float16, "bfloat16": flow.bfloat16}

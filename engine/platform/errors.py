@@ -41,19 +41,19 @@ def _in_sweep_job() -> bool:
 def fail(message: str, code: int = 2, command: Optional[str] = None) -> NoReturn:
     """End with `message` as one paragraph on stderr (and in train.log), then `command` (if any) alone on a line; exit `code`.
 
-    When this process holds a run directory (engine.run_lock) whose run has begun (it has a
+    When this process holds a run directory (engine.run_dir.lock) whose run has begun (it has a
     summary.json), that file says status failed with the message; a run that never began leaves no
-    summary (engine.run_files.discard_if_stopped_early removes its directory). In a sweep job, SweepJobFailed is raised instead of exiting, so the sweep's
+    summary (engine.run_dir.files.discard_if_stopped_early removes its directory). In a sweep job, SweepJobFailed is raised instead of exiting, so the sweep's
     other jobs still run (a process exit would end them all)."""
-    from engine.console import command as print_command
-    from engine.console import error
+    from engine.platform.console import command as print_command
+    from engine.platform.console import error
     error(paragraph(message))
     if command:
         print_command(command)
         message = f"{message} {command}"
-    from engine.run_lock import held_run_dir
+    from engine.run_dir.lock import held_run_dir
     if held_run_dir() is not None and (held_run_dir() / "summary.json").is_file():
-        from engine.run_files import record_failure
+        from engine.run_dir.files import record_failure
         record_failure(held_run_dir(), one_line(message))
     if _in_sweep_job():
         raise SweepJobFailed(f"a job of this sweep failed (its error is above, and in its summary.json): "

@@ -1,7 +1,7 @@
 """Forking: a new run that starts from another run's checkpoint with a different schedule tail or length.
 
 `python train.py fork=<run dir> trainer.max_epochs=6` trains the parent's experiment (its own
-overrides, engine.resume.fork_argv) with the changes typed now, starting from the parent's epoch
+overrides, engine.run_dir.resume.fork_argv) with the changes typed now, starting from the parent's epoch
 checkpoint `fork.at_epoch`: weights, optimizer state, random generators and progress, exactly as a
 resume would. The new run's schedule is the one its config describes, positioned at the fork step
 (stepped there as the loop would have stepped it, plateau schedules fed the parent's metrics).
@@ -21,12 +21,12 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
-from engine.checkpoint import CheckpointDir, CheckpointError, load_checkpoint
-from engine.config_keys import is_under
-from engine.console import say
-from engine.progress import Progress
-from engine.resume import config_differences, missing_state, resolved_config
-from engine.run import Run, planned_lr_curve
+from engine.run_dir.checkpoint import CheckpointDir, CheckpointError, load_checkpoint
+from engine.config.keys import is_under
+from engine.platform.console import say
+from engine.training.progress import Progress
+from engine.run_dir.resume import config_differences, missing_state, resolved_config
+from engine.training.run import Run, planned_lr_curve
 
 FORK_MAY_CHANGE = ("scheduler", "trainer.max_epochs", "fork")  # besides HARMLESS_KEYS
 

@@ -9,10 +9,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-import engine.hydra_resolvers  # noqa: F401  (conf/config.yaml's hydra section uses its resolvers)
-from engine.errors import ConfigError
+import engine.config.resolvers  # noqa: F401  (conf/config.yaml's hydra section uses its resolvers)
+from engine.platform.errors import ConfigError
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def compose_config(*overrides: str, hydra_config: bool = False) -> DictConfig:
@@ -49,7 +49,7 @@ def refuse_multirun_inspection(argv: list[str]) -> None:
     One paragraph and exit 2 instead, saying how to see a job of the sweep."""
     flags = [a for a in argv[1:] if a.split("=", 1)[0] in INSPECTION_FLAGS]
     if flags and any(a in MULTIRUN_FLAGS for a in argv[1:]):
-        from engine.errors import fail
+        from engine.platform.errors import fail
         fail(f"{flags[0].split('=', 1)[0]} prints (a config, Hydra's info) instead of running and cannot be combined with --multirun "
              f"(Hydra runs one command). To see a job of this sweep, drop --multirun and give one value for each swept "
              f"key (e.g. seed=0,1 -> seed=0); --cfg hydra then shows its Hydra settings, --cfg job --resolve its "

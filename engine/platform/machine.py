@@ -1,7 +1,7 @@
 """Facts about the machine: machine() beside every benchmark figure; environment() for doctor and run_info.json."""
 from __future__ import annotations
 
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import importlib.metadata
 import os
@@ -112,7 +112,7 @@ def nvidia_smi_gpus() -> Optional[list[dict]]:
 
 def gpu_facts(run_probes: bool = False) -> list[dict]:
     """Each GPU OneFlow sees: name, compute capability, memory, and its probe verdict (run now if `run_probes`)."""
-    from engine.device import known_verdict, run_probe, visible_gpus
+    from engine.platform.device import known_verdict, run_probe, visible_gpus
 
     facts = []
     for gpu in visible_gpus():
@@ -138,7 +138,7 @@ def data_root_facts(root: str, verify_md5: bool = False) -> dict:
 
 def environment(run_probes: bool = False, data_root: Optional[str] = None, verify_md5: bool = False) -> dict:
     """The facts scripts/doctor.py reports; run_info.json records the cheap ones (no new probe, no md5)."""
-    from engine.device import carried_architectures, driver_version, oneflow_build
+    from engine.platform.device import carried_architectures, driver_version, oneflow_build
 
     facts = {"python": platform.python_version(), "platform": platform.platform(), "oneflow": oneflow_build(),
              "oneflow_architectures": carried_architectures() if run_probes else None,

@@ -22,14 +22,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from common.errors import ConfigError
 from common.files import can_write_in
-from engine.config_keys import flatten
+from engine.config.keys import flatten
 from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER
 from input_pipeline.loaders import validation_images
 
 MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
 LOADER_CHOICES = ("device", "dataloader")  # input_pipeline.loaders.LOADERS
 BACKEND_CHOICES = ("auto", "numpy", "oneflow")  # input_pipeline.device_loader.BACKENDS
-AMP_DTYPE_CHOICES = ("float16", "bfloat16")  # engine.steps.AMP_DTYPES
+AMP_DTYPE_CHOICES = ("float16", "bfloat16")  # engine.training.steps.AMP_DTYPES
 LABEL_CHOICES = ("fine", "coarse")  # input_pipeline.cifar100.LABEL_SETS
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 Check = Callable[[Any], bool]

@@ -1,14 +1,14 @@
 """What the schedule explorer (scripts/explore.py) shows, without Streamlit: fields, overrides, curves, runs.
 
-Every curve comes from the project's own code: the config is composed as engine.config.compose_config
+Every curve comes from the project's own code: the config is composed as engine.config.compose.compose_config
 composes it (`compose` below) from the overrides the widgets produce, the steps per epoch by
-engine.run.steps_per_epoch, the curve and the resolved schedule by scripts.plot_schedules.preview
+engine.training.run.steps_per_epoch, the curve and the resolved schedule by engine.training.schedule_preview.preview
 (schedulers.preview.lr_curve). The overrides are the command line shown to the user, so what is on
 screen is what `train.py` runs.
 """
 from __future__ import annotations
 
-import engine.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
+import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import copy
 import importlib
@@ -29,13 +29,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from common.errors import ConfigError, UserError
-from engine.config import CONF, compose_config
-from engine.errors import paragraph
-from engine.run import planned_lr_curve, steps_per_epoch
+from engine.config.compose import CONF, compose_config
+from engine.platform.errors import paragraph
+from engine.training.run import planned_lr_curve, steps_per_epoch
 from schedulers.extra import WSD, CyclicLR
 from schedulers.factory import INTERVALS, METRIC_MODES, RUN_SHARE, units_of
 from schedulers.preview import read_val_curve
-from scripts.plot_schedules import SchedulePreview, preview
+from engine.training.schedule_preview import SchedulePreview, preview
 
 # Fixed choices of string fields, by key (the factory's and the schedulers' own lists).
 CHOICES = {"interval": INTERVALS, "monitor": (None, *sorted(METRIC_MODES)), "anneal_strategy": ("cos", "linear"),

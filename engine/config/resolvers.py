@@ -1,6 +1,6 @@
 """OmegaConf resolvers that conf/ uses in its `hydra:` section; importing this module registers them.
 
-train.py imports it (through engine.resume) before Hydra composes the config, and the parallel
+train.py imports it (through engine.run_dir.resume) before Hydra composes the config, and the parallel
 launcher preloads it in its worker processes, where the job's logging and output folders are set up.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from engine.console import job_prefix
+from engine.platform.console import job_prefix
 
 
 def config_subdir_once(subdir: str, *, _root_: DictConfig) -> Optional[str]:
@@ -21,7 +21,7 @@ def config_subdir_once(subdir: str, *, _root_: DictConfig) -> Optional[str]:
     Hydra saves config.yaml, hydra.yaml and overrides.yaml into hydra.output_subdir before the task
     runs. A run directory that already holds them is a run being resumed or re-run: its saved config
     is what its checkpoints and summary were made with, so it is never rewritten (the task compares
-    the new config with it, engine.resume.check_run_dir)."""
+    the new config with it, engine.run_dir.resume.check_run_dir)."""
     output_dir = OmegaConf.select(_root_, "hydra.runtime.output_dir", default=None)
     if output_dir and (Path(str(output_dir)) / subdir / "config.yaml").exists():
         return None

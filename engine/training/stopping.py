@@ -13,7 +13,7 @@ Slurm launcher one of them means "requeue" (`stop_on_signal`).
 
 Before the loop starts (imports, composing the config, building the run), `stop_start_up_on_signals`
 makes the same signals end the process with exit code 130 and one line saying nothing was started;
-once a run directory may exist, the SystemExit it raises lets engine.run_files.discard_if_stopped_early
+once a run directory may exist, the SystemExit it raises lets engine.run_dir.files.discard_if_stopped_early
 remove the new directory on the way out.
 """
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _discard_hydra_run_dir() -> None:
     except Exception:  # noqa: BLE001  (not composed yet, or no output directory chosen yet)
         return
     if isinstance(run_dir, str) and run_dir != "???":
-        from engine.run_files import discard_if_never_begun  # (engine.run_files imports this module)
+        from engine.run_dir.files import discard_if_never_begun  # (engine.run_dir.files imports this module)
         discard_if_never_begun(run_dir)
 
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from engine.config import CONF, MULTIRUN_FLAGS, compose_config, is_override, with_overrides
+from engine.config.compose import CONF, MULTIRUN_FLAGS, compose_config, is_override, with_overrides
 
 EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
 # Config groups whose files may start a sweep themselves (hydra.mode: MULTIRUN, hydra.sweeper.params).

@@ -1,0 +1,64 @@
+"""A run's planned schedule without data or a model: its LR per optimizer step and the resolved schedule.
+
+The one preview behind scripts/plot_schedules.py, the explorer and its browser test: steps per epoch come from
+the run builder (engine.training.run.steps_per_epoch), the curve from the schedule factory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from common.files import json_text
+from engine.training.run import steps_per_epoch
+from schedulers.preview import build_preview_schedule, example_val_curve, lr_curve, read_val_curve
+
+
+@dataclass
+class SchedulePreview:
+    """One schedule's preview: its curve and the resolved schedule, as the files below hold them."""
+
+    name: str
+    curve: list  # (step, epoch, lr) per optimizer step
+    steps_per_epoch: int
+    monitor: Optional[str]
+    val_curve: Optional[list]  # the replayed metric of a plateau schedule
+    resolved: dict  # <name>.json
+
+    @property
+    def csv_text(self) -> str:
+        """<name>.csv: step,epoch,lr with the LR's exact repr."""
+        return "step,epoch,lr\n" + "".join(f"{s},{e},{lr!r}\n" for s, e, lr in self.curve)
+
+    @property
+    def json_text(self) -> str:
+        return json_text(self.resolved)
+
+    @property
+    def title(self) -> str:
+        return f"{self.name}: {len(self.curve) // self.steps_per_epoch} epochs x {self.steps_per_epoch} steps, " \
+               f"lr {self.resolved['run']['base_lr']}"
+
+
+def preview(cfg: DictConfig, val_curve_from: Optional[Path] = None) -> SchedulePreview:
+    """The curve and resolved schedule of `cfg`, stepped as train.py steps it (nothing written)."""
+    name = cfg.scheduler.get("name") or "custom"
+    spe = steps_per_epoch(cfg)  # the run builder's count: validation split held out, graph mode's dropped batch
+    monitor = cfg.scheduler.get("monitor")
+    val_curve, val_source = None, None
+    if monitor:
+        if val_curve_from is not None:
+            val_curve, val_source = read_val_curve(val_curve_from, monitor), str(val_curve_from)
+        else:
+            val_curve, val_source = example_val_curve(monitor, cfg.trainer.max_epochs), "built-in example"
+    curve = lr_curve(cfg, steps_per_epoch=spe, val_curve=val_curve)
+
+    resolved = build_preview_schedule(cfg, spe).describe()
+    resolved["run"] = {"max_epochs": cfg.trainer.max_epochs, "steps_per_epoch": spe, "total_steps": len(curve),
+                       "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size}
+    if monitor:
+        resolved["run"]["val_curve"] = {"metric": monitor, "source": val_source, "values": list(val_curve)}
+    resolved["config"] = OmegaConf.to_container(cfg.scheduler, resolve=True)
+    return SchedulePreview(name, curve, spe, monitor, val_curve, resolved)

@@ -1,0 +1,411 @@
+"""Schedule explorer: pick learning-rate schedules, edit every field of their YAML, watch the exact curves.
+
+    .venv/bin/streamlit run scripts/explore.py
+    .venv/bin/streamlit run scripts/explore.py -- --runs multiruns     # the runs folder filled in
+
+Each curve is composed from the overrides the widgets set (the `python train.py ...` line shown under
+the chart), previewed by the project's own factory (engine.training.schedule_preview.preview), and drawn per
+optimizer step; finished runs overlay the LR they logged on the curve their own config plans. The app
+writes nothing: downloads go to the browser. See docs/explorer.md.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from common.errors import UserError
+from engine.platform.errors import paragraph
+from explorer import core
+
+DEFAULT_CURVES = ("cosine", "multistep", "onecycle", "warmup_cosine", "plateau", "cyclic")
+MAX_CURVES = len(DEFAULT_CURVES)
+HORIZON_FIELDS = ("trainer.max_epochs", "data.train_size", "data.val_split", "trainer.graph")
+LAUNCHER = Path(__file__).resolve().parents[1] / "scripts" / "explore.py"  # what `streamlit run` is given
+MARKED_STEPS = 200  # runs up to this many steps get a marker per step
+# Okabe-Ito colours, told apart with colour-blindness too (Streamlit's theme gave two curves near-identical blues).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
+
+
+def number_widget(label: str, value: float, key: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
+                  step: Optional[float] = None, integer: bool = False, help: Optional[str] = None,
+                  disabled: bool = False, slider: Optional[tuple] = None) -> float:
+    """st.number_input with bounds widened to hold `value` (a YAML may hold what our ranges do not expect);
+    with `slider` (low, high), a slider under it over that range edits the same value (typing stays possible:
+    the typed value may leave the slider's range, which then shows its nearest end)."""
+    cast = int if integer else float
+    value = cast(value)
+    minimum = None if minimum is None or value < minimum else cast(minimum)
+    maximum = None if maximum is None or value > maximum else cast(maximum)
+    slider_key = f"{key}:slider"
+
+    def clamp(v: float) -> float:
+        return min(max(cast(v), cast(slider[0])), cast(slider[1]))
+
+    def to_slider() -> None:
+        st.session_state[slider_key] = clamp(st.session_state[key])
+
+    def to_number() -> None:
+        st.session_state[key] = st.session_state[slider_key]
+
+    # Once the slider has set the value through the session state, passing `value` again would make Streamlit warn.
+    number = st.number_input(label, value=None if key in st.session_state else value, min_value=minimum,
+                             max_value=maximum, step=cast(step or 1), format=None if integer else "%g", key=key,
+                             help=help, disabled=disabled, on_change=to_slider if slider else None)
+    number = value if number is None else number
+    if slider:
+        st.slider(label, min_value=cast(slider[0]), max_value=cast(slider[1]), step=cast(step or 1),
+                  value=None if slider_key in st.session_state else clamp(number), key=slider_key,
+                  on_change=to_number, disabled=disabled, label_visibility="collapsed")
+    return number
+
+
+def run_settings() -> tuple[str, str, dict, bool, int]:
+    """Sidebar: data and optimizer choices and the run length; returns (data, optimizer, run overrides, log, curves)."""
+    st.sidebar.header("Run")
+    data = st.sidebar.selectbox("data", core.group_choices("data"), index=core.group_choices("data").index("cifar100"))
+    optimizer = st.sidebar.selectbox("optimizer", core.group_choices("optimizer"),
+                                     index=core.group_choices("optimizer").index("sgd"))
+    _, _, run_defaults = core.defaults(DEFAULT_CURVES[0], data, optimizer)
+    run = {}
+    with st.sidebar:
+        labels = {"trainer.max_epochs": "epochs", "data.train_size": "dataset size (training images)",
+                  "data.batch_size": "batch size", "data.val_split": "validation split (images held out)",
+                  "optimizer.lr": "base LR (optimizer.lr)"}
+        horizon = st.session_state.get("horizon", False)
+        for key in core.RUN_FIELDS:
+            held = horizon and key in HORIZON_FIELDS  # set by the short horizon below; kept for when it is off
+            default = run_defaults[key]
+            widget_key = f"run:{data}:{optimizer}:{key}"
+            if key == "trainer.graph":
+                value = st.checkbox("graph mode (drops the last partial batch)", value=bool(default), key=widget_key,
+                                    disabled=held)
+            elif default is None:
+                continue  # e.g. a data config without val_split
+            elif key == "optimizer.lr":
+                step = 10 ** np.floor(np.log10(default)) / 10 if default > 0 else 1e-4  # 0.1 -> 0.01
+                value = number_widget(labels[key], default, widget_key, minimum=0.0, step=step)
+            else:
+                value = number_widget(labels[key], default, widget_key, minimum=0 if key == "data.val_split" else 1,
+                                      integer=True, disabled=held,
+                                      slider=(1, max(400, default)) if key == "trainer.max_epochs" else None)
+            if key == "trainer.max_epochs":
+                st.session_state["run_epochs"] = int(value)  # the range of the length sliders
+            if value != default and not held:
+                run[key] = value
+        st.header("Chart")
+        log_scale = st.toggle("log-scale LR axis", value=False, key="log_scale")
+        # The seed visualiser's view: a few dozen scheduler steps, one per epoch, each drawn as a marker. A real run
+        # (one batch per epoch), so every length reads in steps and the command trains exactly what is drawn.
+        if st.toggle("short horizon: 1 optimizer step per epoch", key="horizon",
+                     help="A run of a few dozen steps, each marked: what a schedule does step by step."):
+            steps = st.slider("steps (= epochs)", min_value=5, max_value=MARKED_STEPS, value=40, key="horizon_steps")
+            batch = run.get("data.batch_size", run_defaults["data.batch_size"])
+            run.update({"trainer.max_epochs": steps, "data.train_size": batch})
+            if run_defaults.get("data.val_split"):
+                run["data.val_split"] = 0
+
+        curves = int(st.number_input("schedules to compare", min_value=1, max_value=MAX_CURVES, value=2, step=1,
+                                     key="curves"))
+    return data, optimizer, run, log_scale, curves
+
+
+def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
+    """The widget for one scheduler field; returns the value it holds (the YAML default when untouched)."""
+    label = item.name.replace("_", "\\_")  # markdown: `_target_` is not italics
+    if item.interpolation:
+        shown = f" (= {resolved:g})" if isinstance(resolved, (int, float)) else ""
+        follow = st.checkbox(f"{item.name} follows `{item.interpolation}`{shown}", value=True, key=f"{key}:follow")
+        if follow or not isinstance(resolved, (int, float)):
+            st.session_state.pop(f"{key}:from", None)
+            return item.default
+        # Unticked but not yet edited, the value keeps tracking the run (it froze at the old epochs); once typed
+        # over, it stays.
+        start = st.session_state.setdefault(f"{key}:from", resolved)
+        if start != resolved and st.session_state.get(key, start) == start:
+            st.session_state.pop(key, None)  # the input starts again from the resolved value
+            st.session_state[f"{key}:from"] = resolved
+        value = number_widget(f"{item.name} (epochs)" if item.kind == "length" else label, resolved, key,
+                              minimum=item.minimum, step=item.step)
+        return core.tidy_number(value) if item.kind == "length" else value
+    if item.kind == "bool":
+        return st.checkbox(label, value=item.default, key=key)
+    if item.kind == "choice":
+        return st.selectbox(label, item.choices, index=item.choices.index(item.default), key=key,
+                            format_func=lambda v: "null" if v is None else str(v))
+    if item.kind == "length":
+        epochs = st.session_state.get("run_epochs", 200)
+        return core.tidy_number(number_widget(f"{label} (epochs)", item.default, key, minimum=item.minimum, step=1.0,
+                                              slider=(0, max(epochs, item.default))))
+    if item.kind in ("int", "float"):
+        fraction = item.minimum == 0 and item.maximum == 1  # start_factor, pct_start, warmup_factor, ...
+        return number_widget(label, item.default, key, item.minimum, item.maximum, item.step, integer=item.kind == "int",
+                             slider=(0.0, 1.0) if fraction else None)
+    if item.kind == "list":
+        text = st.text_input(f"{label} (comma-separated)", value=", ".join(core.hydra_value(v) for v in item.default),
+                             key=key)
+        try:
+            return core.parse_list(text)
+        except UserError as error:
+            raise core.BadValue(item, f"[{text.strip().strip('[]')}]", str(error)) from None
+    if item.kind == "nullable":
+        text = st.text_input(f"{label} (null or a value)", value="null", key=key) or "null"
+        try:
+            return core.parse_hydra_value(text)
+        except UserError as error:
+            raise core.BadValue(item, text, str(error)) from None
+    return st.text_input(label, value=str(item.default), key=key)
+
+
+def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Setup:
+    """One tab: the scheduler choice and a widget per field of its YAML, nested nodes indented under headings."""
+    choices = core.scheduler_choices()
+    default = DEFAULT_CURVES[slot] if DEFAULT_CURVES[slot] in choices else choices[0]
+    scheduler = st.selectbox("schedule (conf/scheduler)", choices, index=choices.index(default), key=f"c{slot}:scheduler")
+    node, _, run_defaults = core.defaults(scheduler, data, optimizer)
+    max_epochs = float(run.get("trainer.max_epochs", run_defaults["trainer.max_epochs"]))
+    setup = core.Setup(scheduler, data, optimizer, dict(run))
+    resolved = core.resolved_scheduler(tuple(setup.overrides()))  # interpolations as this run resolves them
+    columns = st.columns(3)
+    column = 0
+    for item in core.scheduler_form(node):
+        if isinstance(item, core.Section):
+            st.markdown(f"{'&nbsp;' * 4 * (item.depth - 1)}**{item.label}** <small>`{item.key}`</small>",
+                        unsafe_allow_html=True)
+            columns, column = st.columns(3), 0
+            continue
+        with columns[column % 3]:
+            try:
+                shown = core.in_epochs(core.select(resolved, item.key), max_epochs)  # a share of the run (30%) in epochs
+                value = field_widget(item, shown, f"c{slot}:{scheduler}:{item.key}")
+            except core.BadValue as bad:  # shown at the field; the other fields, the command and the curve's error stay
+                bad.curve = f"{slot + 1}: {scheduler}"
+                st.error(bad.message)
+                setup.bad.append(bad)
+                setup.edits[item.key] = bad  # the command shows what was typed
+                column += 1
+                continue
+        column += 1
+        if value != item.default:
+            setup.edits[item.key] = value
+    return setup
+
+
+def curve_frame(series: str, steps: np.ndarray, lrs: np.ndarray, steps_per_epoch: int, kind: str = "planned",
+                keep: np.ndarray = None) -> pd.DataFrame:
+    """The chart's rows for one curve, downsampled for display (peaks and steps kept)."""
+    keep = core.display_indices(lrs) if keep is None else keep
+    return pd.DataFrame({"series": series, "curve": f"{series} ({kind})", "kind": kind, "step": steps[keep],
+                         "epoch": steps[keep] // steps_per_epoch + 1, "lr": lrs[keep]})
+
+
+def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: list) -> dict:
+    """Vega-Lite spec: LR against optimizer step, a colour per series, planned curves as lines and logged LRs as
+    rings, epoch boundaries as grey rules, hover: curve, step, epoch, LR; drag and scroll pan and zoom the steps.
+    A plain spec over the Arrow-encoded frame (st.vega_lite_chart): building it with Altair and serialising
+    the rows as JSON cost ~0.3 s per rerun."""
+    epochs = total_steps // steps_per_epoch
+    every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 10 ** 9) if epochs / k <= 40)
+    x = {"field": "step", "type": "quantitative", "axis": {"format": ",d", "tickMinStep": 1},
+         "scale": {"domain": [0, max(total_steps - 1, 1)], "nice": False},
+         "title": f"optimizer step ({steps_per_epoch} per epoch; grey: every "
+                  f"{'' if every == 1 else f'{every}th '}epoch boundary)"}
+    # one tick format per axis: "~g" wrote 0.001 and 1e-5 side by side on a log axis
+    y = {"field": "lr", "type": "quantitative", "title": "learning rate", "axis": {"format": "~e" if log_scale else "~g"},
+         "scale": {"type": "log"} if log_scale else {"zero": True}}
+    # The labels in the spec: a renamed curve (tab 1 switched to cosine_restarts) gives a new spec, so Vega lays the
+    # legend out again (updated in place, the longer label was drawn over the next one); colours follow the tabs.
+    color = {"field": "series", "type": "nominal", "title": None,
+             "scale": {"domain": list(series), "range": list(PALETTE)},
+             "legend": {"orient": "top", "labelLimit": 400}}
+    rules = {"data": {"sequence": {"start": every * steps_per_epoch, "stop": epochs * steps_per_epoch,
+                                   "step": every * steps_per_epoch, "as": "step"}},
+             "mark": {"type": "rule", "color": "#e6e6e6", "strokeWidth": 0.7},
+             "encoding": {"x": {"field": "step", "type": "quantitative"}}}
+    lines = {"transform": [{"filter": "datum.kind == 'planned'"}],
+             "mark": {"type": "line", "strokeWidth": 1.8, "point": total_steps <= MARKED_STEPS},
+             "encoding": {"x": x, "y": y, "color": color, "detail": {"field": "curve", "type": "nominal"}},
+             "params": [{"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}]}
+    logged = {"transform": [{"filter": "datum.kind == 'logged'"}],  # a run's logged LR: rings on its planned line
+              "mark": {"type": "point", "size": 28, "filled": False, "strokeWidth": 1.2},
+              "encoding": {"x": x, "y": y, "color": color}}
+    hover = {"mark": {"type": "point", "size": 40, "filled": True},
+             "params": [{"name": "hover", "select": {"type": "point", "fields": ["step"], "nearest": True,
+                                                     "on": "pointerover", "clear": "pointerout"}}],
+             "encoding": {"x": x, "y": y, "color": color,
+                          "opacity": {"condition": {"param": "hover", "empty": False, "value": 1}, "value": 0},
+                          "tooltip": [{"field": "curve", "type": "nominal"},
+                                      {"field": "step", "type": "quantitative", "format": ","},
+                                      {"field": "epoch", "type": "quantitative", "title": "epoch (1-based)"},
+                                      {"field": "lr", "type": "quantitative", "title": "LR", "format": ".6g"}]}}
+    # fit-x: Streamlit's default "fit" left the y axis's title and label digits outside the frame on wide pages
+    return {"layer": [rules, lines, logged, hover], "height": 420, "autosize": {"type": "fit-x", "contains": "padding"}}
+
+
+def draw(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_scale: bool) -> None:
+    if log_scale:
+        frame = frame[frame.lr > 0]  # a log scale has no 0
+    series = list(dict.fromkeys(frame.series))
+    st.vega_lite_chart(versioned(frame), lr_chart(steps_per_epoch, total_steps, log_scale, series), width="stretch")
+
+
+def versioned(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` plus a column named after a digest of its values, so that new values always reach the drawing.
+
+    Streamlit's frontend (ArrowVegaLiteChart's updateView) replaces a chart's dataset only when the Arrow table's
+    `Quiver.hash` changes, and that hash covers the table's dimensions, byte count and column names, not its
+    values: a curve edited into another of the same length (base LR, gamma, T_0, eta_min, ...) was never drawn.
+    The digest in a column name changes that hash exactly when the values change; the chart updates in place
+    (zoom kept)."""
+    digest = hashlib.blake2b(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes(), digest_size=8)
+    return frame.assign(**{f"values {digest.hexdigest()}": np.zeros(len(frame), dtype=np.int8)})
+
+
+def show_curves(setups: dict, log_scale: bool) -> dict:
+    """Chart, key points, commands and downloads of the configured schedules ({tab number: Setup});
+    returns {label: Computed}."""
+    computed = {f"{slot}: {s.scheduler}": core.Computed(tuple(s.overrides()), error=" ".join(b.message for b in s.bad))
+                if s.bad else core.compute(tuple(s.overrides())) for slot, s in setups.items()}
+    good = {label: c for label, c in computed.items() if c.error is None}
+    for label, c in computed.items():
+        if c.error:
+            st.error(f"**{label}**\n\n```\n{c.error}\n```")
+    if good:
+        first = next(iter(good.values())).preview
+        frame = pd.concat([curve_frame(label, np.arange(len(c.lrs)), c.lrs, c.preview.steps_per_epoch,
+                                       keep=c.shown_steps) for label, c in good.items()], ignore_index=True)
+        draw(frame, first.steps_per_epoch, max(len(c.preview.curve) for c in good.values()), log_scale)
+        if log_scale and (frame.lr <= 0).any():
+            st.caption("Steps with LR 0 cannot sit on a log scale and are left out of the chart (not of the table).")
+        st.caption(f"{first.steps_per_epoch} optimizer steps per epoch x {len(first.curve) // first.steps_per_epoch} "
+                   f"epochs = {len(first.curve):,} steps per curve; the chart keeps each stretch's minimum and maximum "
+                   f"(≤ {core.DISPLAY_POINTS:,} points per curve), the table and the downloads every step.")
+        st.subheader("Key points")
+        table = pd.DataFrame([core.key_points(label, c.preview) for label, c in good.items()])
+        # st.table wraps its headers: st.dataframe's grid cut the last column ("LR budget") off at 1400 px
+        numbers = [c for c in table.columns if c.startswith(("peak LR", "LR"))]
+        st.table(table.style.format("{:.5g}", subset=numbers).hide(axis="index"))
+    st.subheader("From picture to experiment")
+    for label, c in computed.items():
+        st.markdown(f"**{label}**")
+        st.code(core.train_command(c.overrides), language="bash", wrap_lines=True)  # long lines were cut off
+        left, right, _ = st.columns([1, 1, 3])
+        if not c.preview:  # kept in place, so the page does not jump while a value is being fixed
+            for column, kind in ((left, "csv"), (right, "json")):
+                column.button(f"{label.split(': ', 1)[1]}.{kind}", disabled=True, key=f"{kind}:{label}:off",
+                              help="No curve to download: fix the error above.")
+        else:
+            # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
+            left.download_button(f"{c.preview.name}.csv", lambda shown=c.preview: shown.csv_text,
+                                 file_name=f"{c.preview.name}.csv", mime="text/csv", key=f"csv:{label}")
+            right.download_button(f"{c.preview.name}.json", lambda shown=c.preview: shown.json_text,
+                                  file_name=f"{c.preview.name}.json", mime="application/json", key=f"json:{label}")
+    if len(computed) > 1:
+        line = core.multirun_command([c.overrides for c in computed.values()])
+        st.markdown("**All of them in one sweep**")
+        if line:
+            st.code(line, language="bash", wrap_lines=True)
+        else:
+            st.caption("These curves differ in ways one sweep cannot express (a sweep runs the cartesian product of "
+                       "its values): run the lines above one by one.")
+    st.caption("The same CSV and JSON from the command line: replace `python train.py` with "
+               "`python scripts/plot_schedules.py` in any line above.")
+    return computed
+
+
+def show_runs(log_scale: bool, runs_folder: str = "") -> list:
+    """Real runs: the LR each chosen run logged, laid over the curve its own config plans."""
+    st.header("Real runs")
+    folder = st.text_input("runs folder (runs/, multiruns/ or one run directory)", value=runs_folder, key="runs_folder",
+                           placeholder="e.g. runs or multiruns/2026-01-01",
+                           on_change=lambda: st.session_state.pop("runs_chosen", None))  # a new folder: its first run
+    if not folder.strip():
+        st.caption("Give a folder to overlay the `lr` each run logged to TensorBoard on the curve planned from its "
+                   "`.hydra/config.yaml`.")
+        return []
+    try:
+        runs = core.find_runs(Path(folder.strip()))
+    except UserError as error:
+        st.error(paragraph(str(error)))
+        return []
+    if not runs:
+        st.warning(f"No run directories (with .hydra/config.yaml) under {folder}.")
+        return []
+    root = Path(folder.strip()).expanduser()
+    names = {str(r): f"{core.run_schedule_name(r)}: {r.relative_to(root) if r != root else r.name}" for r in runs}
+    chosen = st.multiselect("runs to overlay", list(names), default=list(names)[:1], key="runs_chosen",
+                            format_func=names.get)
+    overlays, frames = [], []
+    for number, name in enumerate(chosen, start=1):
+        try:
+            overlay = core.overlay_run(Path(name))
+        except UserError as error:
+            st.error(paragraph(str(error)))
+            continue
+        overlays.append(overlay)
+        label = f"run {number}: {core.run_schedule_name(overlay.run_dir)}"
+        planned = np.array([lr for _, _, lr in overlay.planned])
+        frames.append(curve_frame(label, np.arange(len(planned)), planned, overlay.steps_per_epoch, "planned"))
+        steps = np.array(sorted(overlay.logged))
+        frames.append(curve_frame(label, steps, np.array([overlay.logged[s] for s in steps]), overlay.steps_per_epoch,
+                                  "logged"))
+    if overlays:
+        first = overlays[0]
+        draw(pd.concat(frames, ignore_index=True), first.steps_per_epoch, max(len(o.planned) for o in overlays),
+             log_scale)
+        st.dataframe(pd.DataFrame([{"#": f"run {i}", **o.summary()} for i, o in enumerate(overlays, start=1)]),
+                     hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3g") for c in
+                                    ("max |logged - planned|", "max |logged - float32(planned)|")})
+        st.caption("Lines: the LR each run's own config plans; rings: the LR it logged (downsampled like the lines). "
+                   "TensorBoard stores scalars as float32: a plan that was applied exactly differs from the log by "
+                   "float32 rounding only, and `max |logged - float32(planned)|` is 0.")
+        for o in overlays:
+            st.code(core.train_command(o.overrides), language="bash")
+        line = core.multirun_command([o.overrides for o in overlays]) if len(overlays) > 1 else None
+        if line:
+            st.code(line, language="bash")
+    return overlays
+
+
+def command_line() -> argparse.Namespace:
+    """Options after `--` (`streamlit run scripts/explore.py -- --runs multiruns`); none under AppTest or import."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", default="", metavar="FOLDER", help="a runs/ or multiruns/ folder to offer for overlay")
+    launched = Path(sys.argv[0]).resolve() == LAUNCHER  # streamlit run sets argv to [script, args]
+    args = sys.argv[1:] if launched else []
+    return parser.parse_args(args[1:] if args[:1] == ["--"] else args)  # click drops the `--`; a shell may not
+
+
+def main() -> None:
+    options = command_line()
+    st.set_page_config(page_title="LR schedule explorer", layout="wide")
+    st.title("Learning-rate schedule explorer")
+    st.caption("Exact curves from the project's own factory (schedulers.preview.lr_curve), stepped as train.py steps "
+               "them. Edit any field; invalid settings show the config error train.py would print.")
+    data, optimizer, run, log_scale, count = run_settings()
+    tabs = st.tabs([f"{i + 1}: {st.session_state.get(f'c{i}:scheduler', DEFAULT_CURVES[i])}" for i in range(count)])
+    setups = {}
+    for slot, tab in enumerate(tabs):
+        with tab:
+            try:
+                setups[slot + 1] = scheduler_editor(slot, data, optimizer, run)
+            except UserError as error:  # e.g. a list field Hydra cannot parse
+                st.error(paragraph(str(error)))
+    computed = show_curves(setups, log_scale)
+    overlays = show_runs(log_scale, options.runs)
+    st.session_state["explorer"] = {"computed": computed, "overlays": overlays}  # what tests read back
+
+
+def run() -> None:
+    """One rerun of the app (Streamlit runs scripts/explore.py, which calls this, after every edit)."""
+    try:
+        main()
+    except UserError as error:  # never a traceback for a bad setting
+        st.error(paragraph(str(error)))
