@@ -16,7 +16,7 @@ import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -29,7 +29,7 @@ FOLDER_NAME = "cifar-100-python"
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 OFFICIAL_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 SPLITS = ("train", "test", "meta")
-LABEL_SETS = ("fine", "coarse")
+LabelSet = Literal["fine", "coarse"]  # the training target, data.dataset.labels (checked by engine.config.schema)
 MAX_MEMBER_BYTES = 1 << 30  # the real train batch is 155 MB; anything far larger is not CIFAR
 
 
@@ -231,15 +231,13 @@ def _writable_root(root: str, root_path: Path) -> None:
 
 
 def load_cifar100(root: str = "./data", url: str = OFFICIAL_URL, md5: Optional[str] = OFFICIAL_MD5,
-                  download: bool = True, labels: str = "fine") -> DatasetArrays:
+                  download: bool = True, labels: LabelSet = "fine") -> DatasetArrays:
     """Load CIFAR-100 from `root`, downloading and verifying the archive first when needed.
 
     `labels` picks the training target (`train_labels`, `test_labels`, `class_names`): "fine" (100
     classes) or "coarse" (the 20 superclasses; set data.num_classes=20 too). The superclass of every
     image is always in `train_coarse_labels` / `test_coarse_labels` / `coarse_class_names`.
     """
-    if labels not in LABEL_SETS:
-        raise DataError(f"data.dataset.labels={labels!r} is not valid; use 'fine' (100 classes) or 'coarse' (20 superclasses, with data.num_classes=20).")
     root_path = Path(root).expanduser().resolve()
     folder, archive = root_path / FOLDER_NAME, root_path / ARCHIVE_NAME
     if root_path.exists() and not root_path.is_dir():
@@ -262,8 +260,7 @@ def load_cifar100(root: str = "./data", url: str = OFFICIAL_URL, md5: Optional[s
             _verify_archive(archive, md5)
         batches = _extract(archive, root_path, url)
     train, test, meta = batches["train"], batches["test"], batches["meta"]
-    target, other = ("fine", "coarse") if labels == "fine" else ("coarse", "fine")
-    return DatasetArrays(train["images"], train[f"{target}_labels"], test["images"], test[f"{target}_labels"],
-                         class_names=meta[f"{target}_label_names"],
+    return DatasetArrays(train["images"], train[f"{labels}_labels"], test["images"], test[f"{labels}_labels"],
+                         class_names=meta[f"{labels}_label_names"],
                          train_coarse_labels=train["coarse_labels"], test_coarse_labels=test["coarse_labels"],
                          coarse_class_names=meta["coarse_label_names"])

@@ -18,9 +18,7 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 import oneflow as flow
 
-from input_pipeline.arrays import DataError
-
-BACKENDS = ("auto", "numpy", "oneflow")
+from input_pipeline.options import Augment, Backend
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -159,28 +157,25 @@ class DeviceLoader:
 
     Training batches follow `epoch_order(seed, epoch)`; `set_epoch` selects the epoch, so order and
     augmentation are a pure function of (seed, epoch). Evaluation batches are the images in order,
-    only normalised. `rotation` (degrees, 15 in the pytorch-cifar100 recipe) and `cutout` (side in
-    pixels; 8 for CIFAR-100 in the Cutout paper) are off at 0. `backend` "auto" uses NumPy on CPU and
-    OneFlow tensor ops elsewhere; both give identical batches.
+    only normalised. `augment` takes the fields of `Augment` (crop_padding, horizontal_flip, rotation,
+    cutout), which holds their defaults and ranges. `backend` "auto" uses NumPy on CPU and OneFlow tensor
+    ops elsewhere; both give identical batches. The batch size and statistics come checked from the
+    config (engine.config.schema).
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, device: str,
-                 mean: Sequence[float], std: Sequence[float], train: bool, crop_padding: int = 4,
-                 horizontal_flip: bool = True, drop_last: bool = False, seed: int = 0, rotation: float = 0.0,
-                 cutout: int = 0, backend: str = "auto") -> None:
-        check_loader_options(batch_size=batch_size, crop_padding=crop_padding, rotation=rotation, cutout=cutout,
-                             mean=mean, std=std)
-        if backend not in BACKENDS:
-            raise DataError(f"data.backend={backend!r} is not valid; use auto (NumPy on CPU, OneFlow ops on CUDA), numpy or oneflow.")
+                 mean: Sequence[float], std: Sequence[float], train: bool, drop_last: bool = False, seed: int = 0,
+                 backend: Backend = "auto", **augment: Any) -> None:
+        aug = Augment(**augment)  # a bad value is refused in the config's words (data.augment.rotation=...)
         if backend == "auto":
             backend = "numpy" if flow.device(device).type == "cpu" else "oneflow"
         self.ops = NumpyOps(device) if backend == "numpy" else OneFlowOps(device)
         self.backend, self.batch_size, self.device, self.train = backend, batch_size, device, train
         self.drop_last, self.seed, self.epoch = drop_last, seed, 0
-        self.padding = crop_padding if train else 0
-        self.flip = bool(horizontal_flip) and train
-        self.rotation = float(rotation) if train else 0.0
-        self.cutout = int(cutout) if train else 0
+        self.padding = aug.crop_padding if train else 0
+        self.flip = bool(aug.horizontal_flip) and train
+        self.rotation = float(aug.rotation) if train else 0.0
+        self.cutout = int(aug.cutout) if train else 0
         self.labels = np.asarray(labels, dtype=np.int64)
         self.size = images.shape[1]
         p = self.padding
@@ -224,20 +219,3 @@ class DeviceLoader:
             labels = self.labels_on_device[plan["order"][start:stop]]
             yield self.ops.to_flow(images).to(self.device), self.ops.to_flow(labels).to(self.device)
 
-
-def check_loader_options(batch_size: int, crop_padding: int, rotation: float, cutout: int,
-                         mean: Sequence[float], std: Sequence[float]) -> None:
-    """Refuse option values no loader can honour, naming the config field and what is valid."""
-    problems = []
-    if int(batch_size) < 1:
-        problems.append(f"data.batch_size={batch_size} must be a positive integer")
-    if int(crop_padding) < 0:
-        problems.append(f"data.augment.crop_padding={crop_padding} must be 0 (no random crop) or more pixels")
-    if not 0 <= float(rotation) <= 180:
-        problems.append(f"data.augment.rotation={rotation} must be degrees in 0..180 (0: off; 15: the pytorch-cifar100 recipe)")
-    if int(cutout) < 0:
-        problems.append(f"data.augment.cutout={cutout} must be 0 (off) or the side of the cut-out square in pixels (8 or 16 are usual)")
-    if len(mean) != 3 or len(std) != 3 or any(float(s) <= 0 for s in std):
-        problems.append(f"data.mean={list(mean)} / data.std={list(std)} must be three values each, std all positive")
-    if problems:
-        raise DataError("; ".join(problems) + ".")

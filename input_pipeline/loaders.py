@@ -1,18 +1,30 @@
 """Build the training and evaluation loaders a run asks for (`data.loader`) from the data config."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
 
 import numpy as np
+import oneflow as flow
 
 from input_pipeline.arrays import DataError, DatasetArrays
 from input_pipeline.device_loader import DeviceLoader
-from input_pipeline.splits import hold_out_validation
+from input_pipeline.options import LoaderKind
+from input_pipeline.splits import hold_out_validation, validation_images
 
-if TYPE_CHECKING:
-    from input_pipeline.transforms_loader import TransformsLoader
 
-Loader = Union[DeviceLoader, "TransformsLoader"]
+class Loader(Protocol):
+    """What the training loop and evaluation use of a loader; DeviceLoader and TransformsLoader both provide it."""
+
+    labels: np.ndarray  # int64 [N], in dataset order: the images one pass covers (evaluation divides by their count)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose order (and augmentation) the next pass yields."""
+
+    def __iter__(self) -> Iterator[tuple[flow.Tensor, flow.Tensor]]:
+        """(images float32 [B, 3, H, W], labels int64 [B]) on the run's device."""
+
+    def __len__(self) -> int:
+        """Batches per pass."""
 
 
 def _transforms_loader() -> type:
@@ -21,22 +33,12 @@ def _transforms_loader() -> type:
     return TransformsLoader
 
 
-# data.loader -> (the class, imported on demand; the data fields only that loader takes)
-LOADERS = {
+# data.loader (one of input_pipeline.options.LoaderKind) -> (the class, imported on demand; the data fields only
+# that loader takes). The config's value was checked against LoaderKind (engine.config.schema), not again here.
+LOADERS: dict[LoaderKind, tuple[Callable[[], type], tuple[str, ...]]] = {
     "device": (lambda: DeviceLoader, ("backend",)),
     "dataloader": (_transforms_loader, ("num_workers",)),
 }
-
-
-def validation_images(val_split: Union[int, float], train_size: int) -> int:
-    """Images `data.val_split` holds out of the training set: a whole number, or a fraction in (0, 1)."""
-    if isinstance(val_split, float) and 0 < val_split < 1:
-        val_split = int(round(val_split * train_size))
-    if not isinstance(val_split, int) or isinstance(val_split, bool) or not 0 <= val_split < train_size:
-        raise DataError(f"data.val_split={val_split!r} must be a whole number of images from 0 (no validation split) "
-                        f"to {train_size - 1} (data.train_size is {train_size}), or a fraction between 0 and 1; "
-                        f"e.g. data.val_split=5000 or data.val_split=0.1 for CIFAR-100.")
-    return val_split
 
 
 def training_images(data_cfg: Mapping[str, Any]) -> int:
@@ -57,18 +59,13 @@ def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: s
     (graph mode needs full batches). `shard` picks this process's part of the training images in a
     distributed run (engine.platform.distributed.shard_train); evaluation sets stay whole on every process.
     """
-    kind = data_cfg.get("loader", "device")
-    if kind not in LOADERS:
-        raise DataError(f"data.loader={kind!r} is not a loader; use 'device' (the whole dataset on the run's device, "
-                        f"batched augmentation) or 'dataloader' (flowvision transforms in DataLoader workers).")
     num_classes = data_cfg.get("num_classes")
     highest = max(int(dataset.train_labels.max(initial=0)), int(dataset.test_labels.max(initial=0)))
     if num_classes is not None and highest >= num_classes:
         raise DataError(f"data.num_classes={num_classes} but the dataset has labels up to {highest}; "
                         f"set data.num_classes={highest + 1} (20 for CIFAR-100's coarse labels, 100 for its fine ones).")
-    import_class, own_fields = LOADERS[kind]
+    import_class, own_fields = LOADERS[data_cfg.get("loader", "device")]
     loader_class = import_class()
-    aug = data_cfg.get("augment", {})
     common = dict(device=device, mean=list(data_cfg["mean"]), std=list(data_cfg["std"]),
                   **{field: data_cfg[field] for field in own_fields if field in data_cfg})
     eval_batch_size = data_cfg.get("eval_batch_size", data_cfg["batch_size"])
@@ -87,6 +84,5 @@ def build_loaders(data_cfg: Mapping[str, Any], dataset: DatasetArrays, device: s
         train_images, train_labels = shard(train_images, train_labels)
     train = loader_class(train_images, train_labels, data_cfg["batch_size"], train=True, seed=seed,
                          drop_last=bool(data_cfg.get("drop_last", False) if drop_last is None else drop_last),
-                         crop_padding=aug.get("crop_padding", 4), horizontal_flip=aug.get("horizontal_flip", True),
-                         rotation=aug.get("rotation", 0), cutout=aug.get("cutout", 0), **common)
+                         **data_cfg.get("augment", {}), **common)  # absent augment keys: Augment's defaults
     return train, evaluation

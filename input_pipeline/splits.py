@@ -7,12 +7,34 @@ seed of a sweep trains on the same images and selects on the same held-out ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import numpy as np
 
+from common.checked import is_int, is_number
 from input_pipeline.arrays import DataError
 
 SPLIT_SEED = 0
+# `data.val_split`'s rule (engine.config.schema checks it with this; the readers below take a checked value)
+VAL_SPLIT_VALID = "a whole number of images >= 0 (0: no validation split) or a fraction between 0 and 1, e.g. 0.1"
+
+
+def is_val_split(value: Any) -> bool:
+    """A count of images (>= 0) or a fraction in (0, 1): what `data.val_split` may be, before the set's size is known."""
+    return (is_int(value) and value >= 0) or (is_number(value) and 0 < value < 1)
+
+
+def validation_images(val_split: Union[int, float], train_size: int) -> int:
+    """Images `data.val_split` (a checked value: `is_val_split`) holds out of `train_size` training images."""
+    return int(round(val_split * train_size)) if isinstance(val_split, float) else val_split
+
+
+def val_split_problem(val_split: Union[int, float], train_size: int) -> Optional[str]:
+    """Why `data.val_split` leaves no training image of `train_size` (None when it leaves some)."""
+    if validation_images(val_split, train_size) < train_size:
+        return None
+    return (f"data.val_split={val_split} holds out every training image (data.train_size={train_size}); it must "
+            f"be below {train_size}, or a fraction between 0 and 1")
 
 
 @dataclass

@@ -6,7 +6,7 @@ from the workers' generators (seeded by OneFlow's DataLoader), not from the (see
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import oneflow as flow
@@ -14,7 +14,8 @@ from flowvision import transforms
 from oneflow.utils.data import DataLoader, Dataset, Sampler
 from PIL import Image
 
-from input_pipeline.device_loader import check_loader_options, epoch_order
+from input_pipeline.device_loader import epoch_order
+from input_pipeline.options import Augment
 
 
 class ImageArrayDataset(Dataset):
@@ -59,34 +60,32 @@ class Cutout:
         return image * flow.from_numpy(mask)
 
 
-def cifar_transforms(train: bool, mean: Sequence[float], std: Sequence[float], crop_padding: int = 4,
-                     horizontal_flip: bool = True, rotation: float = 0.0, cutout: int = 0) -> transforms.Compose:
+def cifar_transforms(train: bool, mean: Sequence[float], std: Sequence[float], aug: Augment) -> transforms.Compose:
     """The pytorch-cifar100 recipe: RandomCrop(32, padding), flip, RandomRotation, ToTensor, Normalize, Cutout."""
     steps = []
-    if train and crop_padding:
-        steps.append(transforms.RandomCrop(32, padding=int(crop_padding)))
-    if train and horizontal_flip:
+    if train and aug.crop_padding:
+        steps.append(transforms.RandomCrop(32, padding=int(aug.crop_padding)))
+    if train and aug.horizontal_flip:
         steps.append(transforms.RandomHorizontalFlip())
-    if train and rotation:
-        steps.append(transforms.RandomRotation(float(rotation)))
+    if train and aug.rotation:
+        steps.append(transforms.RandomRotation(float(aug.rotation)))
     steps += [transforms.ToTensor(), transforms.Normalize(list(mean), list(std))]
-    if train and cutout:
-        steps.append(Cutout(int(cutout)))
+    if train and aug.cutout:
+        steps.append(Cutout(int(aug.cutout)))
     return transforms.Compose(steps)
 
 
 class TransformsLoader:
-    """DataLoader with `num_workers` worker processes; yields (images, labels) on `device` like DeviceLoader."""
+    """DataLoader with `num_workers` worker processes; yields (images, labels) on `device` like DeviceLoader.
+
+    `augment` takes the fields of `Augment`, as DeviceLoader does."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, device: str,
-                 mean: Sequence[float], std: Sequence[float], train: bool, crop_padding: int = 4,
-                 horizontal_flip: bool = True, drop_last: bool = False, seed: int = 0, rotation: float = 0.0,
-                 cutout: int = 0, num_workers: int = 2) -> None:
-        check_loader_options(batch_size=batch_size, crop_padding=crop_padding, rotation=rotation, cutout=cutout,
-                             mean=mean, std=std)
+                 mean: Sequence[float], std: Sequence[float], train: bool, drop_last: bool = False, seed: int = 0,
+                 num_workers: int = 2, **augment: Any) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.device, self.batch_size, self.drop_last = device, batch_size, drop_last
-        transform = cifar_transforms(train, mean, std, crop_padding, horizontal_flip, rotation, cutout)
+        transform = cifar_transforms(train, mean, std, Augment(**augment))
         self.sampler = EpochSampler(len(self.labels), seed) if train else None
         self.loader = DataLoader(ImageArrayDataset(images, self.labels, transform), batch_size=batch_size,
                                  sampler=self.sampler, shuffle=False, drop_last=drop_last,

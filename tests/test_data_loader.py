@@ -1,13 +1,18 @@
 """The device loader's augmentation statistics, its two backends, and its agreement with the DataLoader path."""
+from dataclasses import asdict, astuple
+from typing import get_args
+
 import numpy as np
 import pytest
 from PIL import Image
 from scipy import stats
 
+from common.errors import ConfigError
 from input_pipeline import DataError, DatasetArrays
 from input_pipeline.arrays import channel_stats
 from input_pipeline.device_loader import DeviceLoader, NumpyOps, augment_batch, epoch_order
-from input_pipeline.loaders import build_loaders
+from input_pipeline.loaders import LOADERS, Loader, build_loaders
+from input_pipeline.options import Augment, LoaderKind
 from input_pipeline.transforms_loader import TransformsLoader
 
 PAD = 4
@@ -177,23 +182,42 @@ def test_build_loaders_picks_the_configured_loader():
     train, evaluation = build_loaders({**cfg, "loader": "device", "val_split": 8}, data, "cpu", seed=0, drop_last=False)
     assert len(train.labels) == 32 and len(train) == 2 and list(evaluation) == ["val", "test"]
     assert len(evaluation["val"].labels) == 8 and len(evaluation["test"].labels) == 10
-    with pytest.raises(DataError, match="data.loader='gpu' is not a loader"):
-        build_loaders({**cfg, "loader": "gpu"}, data, "cpu", seed=0)
     with pytest.raises(DataError, match="data.num_classes=5 but the dataset has labels up to 9"):
         build_loaders({**cfg, "num_classes": 5}, data, "cpu", seed=0)
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("rotation", -5, "data.augment.rotation=-5"),
-    ("cutout", -1, "data.augment.cutout=-1"),
-    ("crop_padding", -2, "data.augment.crop_padding=-2"),
-    ("batch_size", 0, "data.batch_size=0"),
+    ("rotation", -5, "data.augment.rotation=-5 is not valid: it must be degrees in 0..180"),
+    ("cutout", -1, "data.augment.cutout=-1 is not valid: it must be a whole number of pixels >= 0"),
+    ("crop_padding", -2, "data.augment.crop_padding=-2 is not valid"),
+    ("horizontal_flip", "yes", "data.augment.horizontal_flip='yes' is not valid: it must be true or false"),
 ])
-def test_invalid_options_are_refused_with_the_field_name(field, value, message):
+def test_invalid_augmentation_is_refused_in_the_configs_words(field, value, message):
+    """Augment holds the augmentation's ranges once: the loaders and the config schema both refuse with them."""
     kwargs = {**dict(batch_size=8, device="cpu", mean=[0.5] * 3, std=[0.25] * 3, train=True), field: value}
     for loader in (DeviceLoader, TransformsLoader):
-        with pytest.raises(DataError, match=message):
+        with pytest.raises(ConfigError, match=message):
             loader(position_images(8), np.arange(8), **kwargs)
+
+
+def test_augmentation_defaults_are_augments_and_the_config_agrees():
+    """The loaders' defaults are Augment's; conf/data/_base.yaml, which every data config starts from, sets the same."""
+    from omegaconf import OmegaConf
+    from engine.config.compose import CONF
+    loader = DeviceLoader(position_images(8), np.arange(8), 8, "cpu", train=True, **IDENTITY)
+    assert (loader.padding, loader.flip, loader.rotation, loader.cutout) == (4, True, 0, 0) == astuple(Augment())
+    assert OmegaConf.to_container(OmegaConf.load(CONF / "data" / "_base.yaml").augment) == asdict(Augment())
+    with pytest.raises(TypeError, match="mixup"):
+        DeviceLoader(position_images(8), np.arange(8), 8, "cpu", train=True, mixup=1, **IDENTITY)
+
+
+def test_every_loader_choice_has_a_loader_with_the_loop_protocol():
+    assert list(LOADERS) == list(get_args(LoaderKind))  # the choices the schema accepts are the loaders there are
+    images, labels = position_images(16), np.arange(16)
+    for make, own in ((DeviceLoader, {"backend": "oneflow"}), (TransformsLoader, {"num_workers": 0})):
+        loader: Loader = make(images, labels, 8, "cpu", train=True, **own, **IDENTITY)
+        loader.set_epoch(1)
+        assert len(loader) == 2 and len(list(loader)) == 2 and len(loader.labels) == 16
 
 
 def test_train_py_runs_on_the_dataloader_path_with_drop_last(tmp_path, train):

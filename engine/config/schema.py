@@ -1,141 +1,164 @@
-"""The one schema of train.py's user-facing config: every field's type, range and choices, checked at config time.
+"""The one schema of train.py's user-facing config: a checked dataclass per config group, checked at config time.
 
 `validate_config(cfg)` runs first, before any model, data or schedule is built, and raises one
 ConfigError listing every field that cannot work (its value and what would be valid), so a typo in
 `optimizer.lr=abc` or `data.batch_size=0` ends the run in one paragraph instead of a traceback deep
-in the training loop. Fields absent from a config are not required here (composition decides which
-keys exist); a field that is present must satisfy its rule. The schedule (conf/scheduler) has its own
-validator, schedulers.factory.build_lr_schedule, which needs the steps per epoch.
+in the training loop. It builds the groups below from the composed config (common.checked: each field's
+rule in the dataclass, choices from the `Literal` aliases of the modules that use them); fields absent
+from a config are not required (composition decides which keys exist), a field that is present must
+satisfy its rule. The schema is registered in Hydra's ConfigStore as `schema` (`train.py --config-name
+schema --cfg job` prints its fields and types). The schedule (conf/scheduler) has its own validator,
+schedulers.factory.build_lr_schedule, which needs the steps per epoch.
 """
-from __future__ import annotations
-
 import importlib
 import inspect
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, ClassVar, List, Literal, Optional, Union, get_args
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from common.checked import (Checked, FieldProblems, boolean, choice, group, is_int, number, numbers, rule,
+                            whole)
 from common.errors import ConfigError
 from common.files import can_write_in
 from engine.config.keys import flatten
-from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER
-from input_pipeline.loaders import validation_images
+from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER, LabelSet
+from input_pipeline.options import Augment, Backend, LoaderKind
+from input_pipeline.splits import VAL_SPLIT_VALID, is_val_split, val_split_problem, validation_images
 
 MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
-LOADER_CHOICES = ("device", "dataloader")  # input_pipeline.loaders.LOADERS
-BACKEND_CHOICES = ("auto", "numpy", "oneflow")  # input_pipeline.device_loader.BACKENDS
-AMP_DTYPE_CHOICES = ("float16", "bfloat16")  # engine.training.steps.AMP_DTYPES
-LABEL_CHOICES = ("fine", "coarse")  # input_pipeline.cifar100.LABEL_SETS
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
-Check = Callable[[Any], bool]
+AmpDtype = Literal["float16", "bfloat16"]  # engine.training.steps.AMP_DTYPES maps these to OneFlow dtypes
+BOOL = "true or false"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+@dataclass
+class OptimizerConfig(Checked):
+    """conf/optimizer: the arguments the shipped optimizers take (each optional: SGD has no betas, AdamW no momentum)."""
+
+    GROUP: ClassVar[str] = "optimizer"
+    lr: float = rule(number(0, low_open=True), "a finite number > 0 (the base/peak learning rate, e.g. 0.1)")
+    momentum: float = rule(number(0, 1, high_open=True), "a number in [0, 1), e.g. 0.9")
+    dampening: float = rule(number(0, 1), "a number in [0, 1]")
+    weight_decay: float = rule(number(0), "a finite number >= 0, e.g. 5e-4")
+    nesterov: bool = rule(boolean, BOOL)
+    betas: List[float] = rule(numbers(2, number(0, 1, high_open=True)), "two numbers in [0, 1), e.g. [0.9, 0.999]")
+    eps: float = rule(number(0, low_open=True), "a finite number > 0, e.g. 1e-8")
 
 
-def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+@dataclass
+class DatasetConfig(Checked):
+    """data.dataset's keys the readers share (its other keys are checked against the reader's arguments)."""
+
+    GROUP: ClassVar[str] = "data.dataset"
+    labels: str = choice(LabelSet, "fine (100 classes) or coarse (20 superclasses)")
+    download: bool = rule(boolean, BOOL)
+    test_size: int = rule(whole(1), "a whole number >= 1")
 
 
-def whole(low: int, high: Optional[int] = None) -> Check:
-    return lambda v: _is_int(v) and v >= low and (high is None or v <= high)
+@dataclass
+class DataConfig(Checked):
+    """conf/data (its loader and augmentation keys from conf/data/_base.yaml)."""
+
+    GROUP: ClassVar[str] = "data"
+    train_size: int = rule(whole(1), "a whole number >= 1 (training images per epoch)")
+    num_classes: int = rule(whole(2), "a whole number >= 2")
+    batch_size: int = rule(whole(1), "a whole number >= 1 (images per training batch)")
+    eval_batch_size: int = rule(whole(1), "a whole number >= 1 (images per evaluation batch)")
+    val_split: Union[int, float] = rule(is_val_split, VAL_SPLIT_VALID)
+    loader: str = choice(LoaderKind)
+    backend: str = choice(Backend, ", ".join(get_args(Backend)))
+    num_workers: int = rule(whole(0), "a whole number >= 0 (DataLoader worker processes; 0: load in the main process)")
+    drop_last: bool = rule(boolean, BOOL)
+    mean: List[float] = rule(numbers(3, number()), "three numbers (per-channel mean)")
+    std: List[float] = rule(numbers(3, number(0, low_open=True)), "three numbers > 0 (per-channel std)")
+    augment: Augment = group(Augment)
+    dataset: DatasetConfig = group(DatasetConfig)
+
+    def cross_field_problems(self) -> list[str]:
+        """The validation split must leave training images."""
+        if whole(1)(self.train_size) and is_val_split(self.val_split):
+            problem = val_split_problem(self.val_split, self.train_size)
+            return [problem] if problem else []
+        return []
 
 
-def number(low: float = -math.inf, high: float = math.inf, low_open: bool = False, high_open: bool = False) -> Check:
-    def check(v: Any) -> bool:
-        return _is_number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-    return check
+@dataclass
+class TrainerConfig(Checked):
+    """conf/trainer."""
+
+    GROUP: ClassVar[str] = "trainer"
+    max_epochs: int = rule(whole(1), "a whole number of epochs >= 1")
+    log_every_n_steps: int = rule(whole(1), "a whole number of optimizer steps >= 1")
+    checkpoint_every_n_steps: int = rule(whole(0), "a whole number of optimizer steps >= 0 (0: only at epoch ends)")
+    keep_last: int = rule(whole(1), "a whole number >= 1 (checkpoints kept besides best.ckpt)")
+    progress: Union[bool, str] = rule(lambda v: isinstance(v, bool) or v == "auto",
+                                      "true, false or auto (bars only when stderr is a terminal of its own)")
+    strict_resume: bool = rule(boolean, "true or false (true: refuse to resume past a corrupt checkpoint)")
+    graph: bool = rule(boolean, BOOL)
+    amp: bool = rule(boolean, BOOL)
+    amp_dtype: str = choice(AmpDtype)
+    acc1_thresholds: List[float] = rule(numbers(None, number(0, 100)), "a list of accuracies in 0..100 (%), e.g. [50, 60, 70]")
 
 
-def one_of(*choices: Any) -> Check:
-    return lambda v: v in choices and not isinstance(v, bool)
+@dataclass
+class ForkConfig(Checked):
+    GROUP: ClassVar[str] = "fork"
+    at_epoch: Union[int, str] = rule(lambda v: v == "auto" or whole(1)(v),
+                                     "auto or a whole number of epochs >= 1 (an epoch checkpoint of the parent)")
 
 
-def boolean(v: Any) -> bool:
-    return isinstance(v, bool)
+@dataclass
+class ModelConfig(Checked):
+    """conf/model: the arguments the shipped architectures take (a bad one fails deep in a constructor otherwise)."""
+
+    GROUP: ClassVar[str] = "model"
+    num_classes: int = rule(whole(2), "a whole number >= 2 (classifier outputs; data.num_classes by default)")
+    width: int = rule(whole(1), "a whole number of channels >= 1 (model=tiny's first block, 16 by default)")
+    depth: int = rule(lambda v: is_int(v) and v >= 10 and (v - 4) % 6 == 0,
+                      "a whole number 6n+4 >= 10 (Wide ResNet depth, e.g. 16, 22, 28, 40)")
+    widen_factor: int = rule(whole(1), "a whole number >= 1 (Wide ResNet width multiplier, e.g. 10)")
+    dropout: float = rule(number(0, 1, high_open=True), "a dropout probability in [0, 1), e.g. 0.3")
+    name: str = rule(lambda v: isinstance(v, str) and bool(v), "a flowvision architecture name, e.g. resnet50")
+    adapt_stem: bool = rule(boolean, BOOL)
 
 
-def numbers(count: Optional[int], each: Check) -> Check:
-    return lambda v: isinstance(v, (list, tuple)) and (count is None or len(v) == count) and all(each(x) for x in v)
+@dataclass
+class ConfigSchema(Checked):
+    """The whole config: the top-level keys and one nested group per config group."""
+
+    seed: int = rule(whole(0, MAX_SEED), f"a whole number from 0 to {MAX_SEED} (2**32-1)")
+    device: str = rule(lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
+                       "auto, cpu, cuda or cuda:N (N a GPU index)")
+    optimizer: OptimizerConfig = group(OptimizerConfig)
+    data: DataConfig = group(DataConfig)
+    trainer: TrainerConfig = group(TrainerConfig)
+    fork: ForkConfig = group(ForkConfig)
+    model: ModelConfig = group(ModelConfig)
 
 
-def fraction_or_count(v: Any) -> bool:
-    return (_is_int(v) and v >= 0) or (_is_number(v) and 0 < v < 1)
+ConfigStore.instance().store(name="schema", node=ConfigSchema, provider="engine.config.schema")
 
-
-@dataclass(frozen=True)
-class Field:
-    """One config field: where it is, the rule its value must satisfy, and that rule in words."""
-
-    key: str
-    check: Check
-    valid: str
-
-
-SCHEMA = (
-    Field("seed", whole(0, MAX_SEED), f"a whole number from 0 to {MAX_SEED} (2**32-1)"),
-    Field("device", lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
-          "auto, cpu, cuda or cuda:N (N a GPU index)"),
-    Field("optimizer.lr", number(0, low_open=True), "a finite number > 0 (the base/peak learning rate, e.g. 0.1)"),
-    Field("optimizer.momentum", number(0, 1, high_open=True), "a number in [0, 1), e.g. 0.9"),
-    Field("optimizer.dampening", number(0, 1), "a number in [0, 1]"),
-    Field("optimizer.weight_decay", number(0), "a finite number >= 0, e.g. 5e-4"),
-    Field("optimizer.nesterov", boolean, "true or false"),
-    Field("optimizer.betas", numbers(2, number(0, 1, high_open=True)), "two numbers in [0, 1), e.g. [0.9, 0.999]"),
-    Field("optimizer.eps", number(0, low_open=True), "a finite number > 0, e.g. 1e-8"),
-    Field("data.train_size", whole(1), "a whole number >= 1 (training images per epoch)"),
-    Field("data.num_classes", whole(2), "a whole number >= 2"),
-    Field("data.batch_size", whole(1), "a whole number >= 1 (images per training batch)"),
-    Field("data.eval_batch_size", whole(1), "a whole number >= 1 (images per evaluation batch)"),
-    Field("data.val_split", fraction_or_count,
-          "a whole number of images >= 0 (0: no validation split) or a fraction between 0 and 1, e.g. 0.1"),
-    Field("data.loader", one_of(*LOADER_CHOICES), " or ".join(LOADER_CHOICES)),
-    Field("data.backend", one_of(*BACKEND_CHOICES), ", ".join(BACKEND_CHOICES)),
-    Field("data.num_workers", whole(0), "a whole number >= 0 (DataLoader worker processes; 0: load in the main process)"),
-    Field("data.drop_last", boolean, "true or false"),
-    Field("data.mean", numbers(3, number()), "three numbers (per-channel mean)"),
-    Field("data.std", numbers(3, number(0, low_open=True)), "three numbers > 0 (per-channel std)"),
-    Field("data.augment.crop_padding", whole(0), "a whole number of pixels >= 0 (0: no random crop)"),
-    Field("data.augment.horizontal_flip", boolean, "true or false"),
-    Field("data.augment.rotation", number(0, 180), "degrees in 0..180 (0: off; 15 in the pytorch-cifar100 recipe)"),
-    Field("data.augment.cutout", whole(0), "a whole number of pixels >= 0 (0: off; 8 or 16 are usual)"),
-    Field("data.dataset.labels", one_of(*LABEL_CHOICES), "fine (100 classes) or coarse (20 superclasses)"),
-    Field("data.dataset.download", boolean, "true or false"),
-    Field("data.dataset.test_size", whole(1), "a whole number >= 1"),
-    Field("trainer.max_epochs", whole(1), "a whole number of epochs >= 1"),
-    Field("fork.at_epoch", lambda v: v == "auto" or whole(1)(v), "auto or a whole number of epochs >= 1 (an epoch checkpoint of the parent)"),
-    Field("trainer.log_every_n_steps", whole(1), "a whole number of optimizer steps >= 1"),
-    Field("trainer.checkpoint_every_n_steps", whole(0), "a whole number of optimizer steps >= 0 (0: only at epoch ends)"),
-    Field("trainer.keep_last", whole(1), "a whole number >= 1 (checkpoints kept besides best.ckpt)"),
-    Field("trainer.progress", lambda v: isinstance(v, bool) or v == "auto", "true, false or auto (bars only when stderr is a terminal of its own)"),
-    Field("trainer.strict_resume", boolean, "true or false (true: refuse to resume past a corrupt checkpoint)"),
-    Field("trainer.graph", boolean, "true or false"),
-    Field("trainer.amp", boolean, "true or false"),
-    Field("trainer.amp_dtype", one_of(*AMP_DTYPE_CHOICES), " or ".join(AMP_DTYPE_CHOICES)),
-    Field("trainer.acc1_thresholds", numbers(None, number(0, 100)), "a list of accuracies in 0..100 (%), e.g. [50, 60, 70]"),
-    # conf/model: the arguments the shipped architectures take (a bad one fails deep in a constructor otherwise)
-    Field("model.num_classes", whole(2), "a whole number >= 2 (classifier outputs; data.num_classes by default)"),
-    Field("model.width", whole(1), "a whole number of channels >= 1 (model=tiny's first block, 16 by default)"),
-    Field("model.depth", lambda v: _is_int(v) and v >= 10 and (v - 4) % 6 == 0,
-          "a whole number 6n+4 >= 10 (Wide ResNet depth, e.g. 16, 22, 28, 40)"),
-    Field("model.widen_factor", whole(1), "a whole number >= 1 (Wide ResNet width multiplier, e.g. 10)"),
-    Field("model.dropout", number(0, 1, high_open=True), "a dropout probability in [0, 1), e.g. 0.3"),
-    Field("model.name", lambda v: isinstance(v, str) and bool(v), "a flowvision architecture name, e.g. resnet50"),
-    Field("model.adapt_stem", boolean, "true or false"),
-)
-# Groups whose keys are all listed above (or, for scheduler, read by schedulers.factory): a key added with
+# Groups whose keys are all fields above (or, for scheduler, read by schedulers.factory): a key added with
 # `+trainer.typo=1` would be read by nothing. Nodes with a `_target_` take their constructor's arguments instead.
-CLOSED_GROUPS = ("trainer", "data", "data.augment")
+CLOSED_GROUPS = (TrainerConfig, DataConfig, Augment)
 SCHEDULER_KEYS = ("name", "interval", "monitor", "lr_scheduler")  # schedulers.factory's top-level keys
 TARGET_NODES = ("model", "optimizer", "data.dataset")
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 _ABSENT = object()
+
+
+def field_keys(kind: type = ConfigSchema) -> list[str]:
+    """The dotted key of every checked field of `kind` and its nested groups, e.g. `data.augment.rotation`."""
+    keys = []
+    for f in fields(kind):
+        keys += field_keys(f.metadata["group"]) if "group" in f.metadata else [kind.key(f.name)]
+    return keys
 
 
 def _value(cfg: DictConfig, key: str) -> Any:
@@ -146,27 +169,37 @@ def _value(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
-def field_problems(cfg: DictConfig) -> list[str]:
-    """`key=value must be ...` for every schema field whose value breaks its rule."""
-    problems = []
-    for field in SCHEMA:
-        try:
-            value = _value(cfg, field.key)
-        except OmegaConfBaseException as error:  # a `???` or an interpolation that does not resolve
-            problems.append(f"{field.key} cannot be read ({' '.join(str(error).split())}); it must be {field.valid}")
+def build_group(kind: type, cfg: DictConfig, problems: list[str]) -> Optional[Checked]:
+    """The group `kind` built from `cfg`'s values (nested groups first), or None with its problems added to `problems`."""
+    values = {}
+    for f in fields(kind):
+        if "group" in f.metadata:
+            nested = build_group(f.metadata["group"], cfg, problems)
+            if nested is not None:
+                values[f.name] = nested
             continue
-        if value is not _ABSENT and not field.check(value):
-            problems.append(f"{field.key}={value!r} is not valid: it must be {field.valid}")
-    return problems
+        key = kind.key(f.name)
+        try:
+            value = _value(cfg, key)
+        except OmegaConfBaseException as error:  # a `???` or an interpolation that does not resolve
+            problems.append(f"{key} cannot be read ({' '.join(str(error).split())}); it must be {f.metadata['rule'].valid}")
+            continue
+        if value is not _ABSENT:
+            values[f.name] = value
+    try:
+        return kind(**values)
+    except FieldProblems as error:
+        problems += error.problems
+        return None
 
 
 def non_finite_problems(cfg: DictConfig) -> list[str]:
     """`key=nan` for every number outside the schema that is NaN or infinite (the schema's own fields say more)."""
     try:
         tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    except OmegaConfBaseException:  # an interpolation that does not resolve: field_problems names schema fields
+    except OmegaConfBaseException:  # an interpolation that does not resolve: build_group names schema fields
         tree = OmegaConf.to_container(cfg, resolve=False)
-    checked = {f.key for f in SCHEMA}
+    checked = set(field_keys())
 
     def bad(value: Any) -> bool:
         if isinstance(value, (list, tuple)):
@@ -193,9 +226,8 @@ def _arguments(target: Any, partial: bool) -> Optional[list[str]]:
 
 def unknown_key_problems(cfg: DictConfig) -> list[str]:
     """Keys under a group the project owns that nothing reads (e.g. `+trainer.nosuchkey=1`), with the valid names."""
-    known: dict[str, tuple[list[str], str]] = {
-        group: (sorted({f.key[len(group) + 1:].split(".")[0] for f in SCHEMA if f.key.startswith(group + ".")}), "")
-        for group in CLOSED_GROUPS}
+    known: dict[str, tuple[list[str], str]] = {kind.GROUP: (sorted(f.name for f in fields(kind)), "")
+                                               for kind in CLOSED_GROUPS}
     known["scheduler"] = (list(SCHEDULER_KEYS), "")
     for node in TARGET_NODES:
         target = OmegaConf.select(cfg, f"{node}._target_", default=None)
@@ -204,26 +236,23 @@ def unknown_key_problems(cfg: DictConfig) -> list[str]:
         if arguments is not None:
             known[node] = (arguments, f"the arguments of {target}")
     problems = []
-    for group, (valid, what) in known.items():
-        node = OmegaConf.select(cfg, group, default=None)
+    for group_key, (valid, what) in known.items():
+        node = OmegaConf.select(cfg, group_key, default=None)
         if not isinstance(node, DictConfig):
             continue
         for key in node.keys():
             if key not in valid and key not in HYDRA_KEYS:
-                problems.append(f"{group}.{key} is not a key of {group}, so nothing would read it; valid keys"
+                problems.append(f"{group_key}.{key} is not a key of {group_key}, so nothing would read it; valid keys"
                                 f"{f' ({what})' if what else ''}: {', '.join(valid)}")
     return problems
 
 
-def cross_field_problems(cfg: DictConfig, ranks: int = 1) -> list[str]:
-    """Rules between fields: the validation split must leave training images, and a batch must not exceed them."""
-    train_size, val_split = _value(cfg, "data.train_size"), _value(cfg, "data.val_split")
+def batch_problems(cfg: DictConfig, ranks: int = 1) -> list[str]:
+    """A training batch must not exceed the images trained on per epoch (after the validation split, per rank)."""
+    train_size, batch_size, val_split = (_value(cfg, f"data.{key}") for key in ("train_size", "batch_size", "val_split"))
     val_split = 0 if val_split is _ABSENT else val_split
-    if _is_int(train_size) and _is_int(val_split) and train_size >= 1 and val_split >= train_size:
-        return [f"data.val_split={val_split} holds out every training image (data.train_size={train_size}); it must "
-                f"be below {train_size}, or a fraction between 0 and 1"]
-    batch_size = _value(cfg, "data.batch_size")
-    if not (whole(1)(train_size) and whole(1)(batch_size) and fraction_or_count(val_split)):
+    if not (whole(1)(train_size) and whole(1)(batch_size) and is_val_split(val_split)) \
+            or val_split_problem(val_split, train_size):  # that one is named as such (DataConfig)
         return []
     images = (train_size - validation_images(val_split, train_size)) // ranks
     if batch_size > images:  # one short step per epoch (none with drop_last): not the batch the run says it uses
@@ -252,11 +281,24 @@ def data_root_problem(root: Any) -> Optional[str]:
     return None
 
 
+class _Validated:
+    """The last config that passed, as (its YAML, ranks): train.py validates before check_run_dir, and build_run,
+    which every other caller goes through, then skips the same config instead of checking it twice."""
+
+    last: Optional[tuple[str, int]] = None
+
+
 def validate_config(cfg: DictConfig, ranks: int = 1) -> None:
     """Raise one ConfigError naming every field of `cfg` that cannot work, its value and what is valid.
 
-    `ranks`: the processes of a distributed run, which split the training images between them."""
-    problems = field_problems(cfg) + non_finite_problems(cfg) + unknown_key_problems(cfg) + cross_field_problems(cfg, ranks)
+    `ranks`: the processes of a distributed run, which split the training images between them. Runs once per
+    config: a call with the config (and ranks) that last passed returns at once."""
+    fingerprint = (OmegaConf.to_yaml(cfg), ranks)
+    if fingerprint == _Validated.last:
+        return
+    problems: list[str] = []
+    build_group(ConfigSchema, cfg, problems)
+    problems += non_finite_problems(cfg) + unknown_key_problems(cfg) + batch_problems(cfg, ranks)
     root = _value(cfg, "data.dataset.root")
     if root is not _ABSENT and not _dataset_present(root):
         problem = data_root_problem(root)
@@ -264,9 +306,9 @@ def validate_config(cfg: DictConfig, ranks: int = 1) -> None:
             problems.append(problem)
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems) + ".")
+    _Validated.last = fingerprint
 
 
 def _dataset_present(root: Any) -> bool:
     """A root that already holds the extracted CIFAR-100 folder need not be writable (a shared read-only copy)."""
     return isinstance(root, str) and bool(root) and (Path(root).expanduser() / CIFAR_FOLDER).is_dir()
-

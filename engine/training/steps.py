@@ -12,17 +12,18 @@ form; the Python scheduler is stepped alongside by the loop, so the logged LR is
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any, Optional
+from typing import Any, Optional, get_args
 
 import oneflow as flow
 import oneflow.nn.functional as F
 from omegaconf import DictConfig
 
+from engine.config.schema import AmpDtype
 from engine.platform.errors import ConfigError
 from engine.training.progress import StepMeter
 from schedulers import LRSchedule
 
-AMP_DTYPES = {"float16": flow.float16, "bfloat16": flow.bfloat16}
+AMP_DTYPES = {name: getattr(flow, name) for name in get_args(AmpDtype)}  # trainer.amp_dtype, checked by the schema
 
 
 def amp_dtype(trainer: DictConfig, device: str) -> Optional[flow.dtype]:
@@ -32,8 +33,6 @@ def amp_dtype(trainer: DictConfig, device: str) -> Optional[flow.dtype]:
     if not device.startswith("cuda"):
         raise ConfigError(f"trainer.amp=true needs a CUDA device, but this run uses device={device!r}: OneFlow's "
                           f"autocast and GradScaler are CUDA features. Use trainer.amp=false on CPU.")
-    if trainer.amp_dtype not in AMP_DTYPES:
-        raise ConfigError(f"trainer.amp_dtype={trainer.amp_dtype!r} is not valid; use one of {sorted(AMP_DTYPES)}.")
     if trainer.amp_dtype == "float16" and not trainer.graph:
         raise ConfigError("trainer.amp=true with trainer.amp_dtype=float16 in eager mode would train without loss "
                           "scaling (OneFlow 0.9's GradScaler only works inside nn.Graph), so small gradients would "
