@@ -15,7 +15,8 @@ from common.checked import is_int, is_number
 from input_pipeline.arrays import DataError
 
 SPLIT_SEED = 0
-# `data.val_split`'s rule (engine.config.schema checks it with this; the readers below take a checked value)
+# `data.val_split`'s rule, here once: engine.config.schema checks the config with it, and the readers below
+# apply the same rule to a value that did not come through the schema (a schedule preview, a saved run's config)
 VAL_SPLIT_VALID = "a whole number of images >= 0 (0: no validation split) or a fraction between 0 and 1, e.g. 0.1"
 
 
@@ -24,17 +25,26 @@ def is_val_split(value: Any) -> bool:
     return (is_int(value) and value >= 0) or (is_number(value) and 0 < value < 1)
 
 
-def validation_images(val_split: Union[int, float], train_size: int) -> int:
-    """Images `data.val_split` (a checked value: `is_val_split`) holds out of `train_size` training images."""
-    return int(round(val_split * train_size)) if isinstance(val_split, float) else val_split
-
-
-def val_split_problem(val_split: Union[int, float], train_size: int) -> Optional[str]:
-    """Why `data.val_split` leaves no training image of `train_size` (None when it leaves some)."""
-    if validation_images(val_split, train_size) < train_size:
+def val_split_problem(val_split: Any, train_size: int) -> Optional[str]:
+    """Why `data.val_split` cannot split `train_size` training images (None when it leaves some to train on)."""
+    if not is_val_split(val_split):
+        return f"data.val_split={val_split!r} is not valid: it must be {VAL_SPLIT_VALID}"
+    if _held_out(val_split, train_size) < train_size:
         return None
     return (f"data.val_split={val_split} holds out every training image (data.train_size={train_size}); it must "
             f"be below {train_size}, or a fraction between 0 and 1")
+
+
+def _held_out(val_split: Union[int, float], train_size: int) -> int:
+    return int(round(val_split * train_size)) if isinstance(val_split, float) else val_split
+
+
+def validation_images(val_split: Union[int, float], train_size: int) -> int:
+    """Images `data.val_split` holds out of `train_size` training images: a whole number, or a fraction in (0, 1)."""
+    problem = val_split_problem(val_split, train_size)
+    if problem:
+        raise DataError(problem + ".")
+    return _held_out(val_split, train_size)
 
 
 @dataclass

@@ -146,3 +146,46 @@ def test_a_nan_compares_equal_to_itself_when_a_config_is_compared():
     nan = float("nan")
     assert config_differences({"a": nan, "b": [1.0, nan]}, {"a": float("nan"), "b": [1.0, float("nan")]}) == []
     assert config_differences({"a": nan}, {"a": 1.0}) == ["a: nan -> 1.0"]
+
+
+def test_a_run_is_validated_once(monkeypatch):
+    """train.py validates before check_run_dir and build_run validates for every caller: the same config once."""
+    from engine.config import schema
+    from engine.training.run import build_run
+    built = []
+    monkeypatch.setattr(schema, "build_group", lambda *args: built.append(args[0]))
+    monkeypatch.setattr(schema._Validated, "last", None)
+    cfg = compose_config("data=synthetic", "model=tiny", "device=cpu")
+    validate_config(cfg)
+    build_run(cfg)
+    assert built == [schema.ConfigSchema]
+    cfg.optimizer.lr = 0.05  # a changed config is a new one
+    build_run(cfg)
+    assert built == [schema.ConfigSchema] * 2
+
+
+def test_the_registered_schema_types_accept_the_shipped_closed_groups():
+    """The ConfigStore node `schema` (OmegaConf-typed: a Literal choice is a str there) takes every shipped
+    trainer and augmentation as they are, so its types say what the checks accept."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+    schema = OmegaConf.create(ConfigStore.instance().load("schema.yaml").node)
+    assert sorted(schema) == ["data", "device", "fork", "model", "optimizer", "seed", "trainer"]
+    for experiment in sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")):
+        cfg = compose_config(f"experiment={experiment}")
+        OmegaConf.merge(schema.trainer, cfg.trainer)
+        OmegaConf.merge(schema.data.augment, cfg.data.augment)
+
+
+def test_each_choice_is_kept_once_where_it_is_used():
+    """The choices the schema accepts are the Literal aliases of the code that reads the values."""
+    from typing import get_args
+    from engine.config.schema import AmpDtype
+    from engine.training.steps import AMP_DTYPES
+    from input_pipeline.loaders import LOADERS
+    from input_pipeline.options import Backend, LoaderKind
+    assert list(AMP_DTYPES) == list(get_args(AmpDtype)) and list(LOADERS) == list(get_args(LoaderKind))
+    for bad, needle in (("data.backend=numpy2", "auto, numpy, oneflow"), ("trainer.amp_dtype=fp8", "float16 or bfloat16")):
+        with pytest.raises(ConfigError, match=needle):
+            validate_config(compose_config(bad))
+    assert get_args(Backend) == ("auto", "numpy", "oneflow")

@@ -81,7 +81,7 @@ class DataConfig(Checked):
     dataset: DatasetConfig = group(DatasetConfig)
 
     def cross_field_problems(self) -> list[str]:
-        """The validation split must leave training images."""
+        """The validation split must leave training images (a val_split of the wrong kind is named by its rule)."""
         if whole(1)(self.train_size) and is_val_split(self.val_split):
             problem = val_split_problem(self.val_split, self.train_size)
             return [problem] if problem else []

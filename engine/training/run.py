@@ -109,7 +109,9 @@ def switches_weights(optimizer: Any) -> bool:
 
 def build_run(cfg: DictConfig) -> Run:
     """The run `cfg` describes, every config check included; raises a UserError before anything is written."""
-    validate_config(cfg, ranks=distributed.world_size())  # every field's type and range (engine/config/schema.py), before anything is built
+    # every field's type and range (engine/config/schema.py), before anything is built; a config train.py has
+    # just validated (before check_run_dir) returns at once, so a run is checked once
+    validate_config(cfg, ranks=distributed.world_size())
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks
