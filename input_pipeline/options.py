@@ -1,8 +1,8 @@
 """What the loaders can be asked for: the loader and backend choices, and the augmentation with its defaults and ranges.
 
 Each fact lives here once: the loaders read it, and engine.config.schema builds the config's `data`
-group from it (so `data.loader=threads` or `data.augment.rotation=400` is refused at config time, in the
-same words a direct `DeviceLoader(rotation=400)` gets). Light on purpose: no OneFlow import.
+group from it, so `data.loader=threads` is refused at config time and `data.augment.rotation=400` in the
+same words a direct `DeviceLoader(..., rotation=400)` gets. Light on purpose: no OneFlow import.
 """
 from dataclasses import dataclass
 from typing import ClassVar, Literal

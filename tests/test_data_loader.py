@@ -203,6 +203,7 @@ def test_invalid_augmentation_is_refused_in_the_configs_words(field, value, mess
 def test_augmentation_defaults_are_augments_and_the_config_agrees():
     """The loaders' defaults are Augment's; conf/data/_base.yaml, which every data config starts from, sets the same."""
     from omegaconf import OmegaConf
+
     from engine.config.compose import CONF
     loader = DeviceLoader(position_images(8), np.arange(8), 8, "cpu", train=True, **IDENTITY)
     assert (loader.padding, loader.flip, loader.rotation, loader.cutout) == (4, True, 0, 0) == astuple(Augment())
