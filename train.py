@@ -3,8 +3,9 @@
 Reads top to bottom: build the run from the Hydra config (conf/) and continue from its newest
 checkpoint if it has one; then epochs of training steps and an evaluation, logging the LR of every
 optimizer step and the metrics of every epoch to TensorBoard and summary.json, with a checkpoint at
-the end of every epoch. Every way a run ends (completed, diverged, Ctrl-C, a full disk) goes through
-`recorder.finish`. `python train.py resume=<run dir>` continues a stopped run.
+the end of every epoch (engine/training/loop.py holds one epoch's steps). The epochs end in one
+outcome (completed, diverged, interrupted by Ctrl-C, failed on a full disk) and one `recorder.finish`.
+`python train.py resume=<run dir>` continues a stopped run.
 """
 from engine.training.stopping import signals_held, stop_start_up_on_signals  # first (standard library only):
 
@@ -13,7 +14,6 @@ import engine.platform.oneflow_env  # noqa: E402,F401  (before oneflow: loads th
 with signals_held():  # importing OneFlow replaces the SIGINT handler at the C level: a Ctrl-C meanwhile waits
     import oneflow  # noqa: F401
 
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -22,23 +22,21 @@ from typing import Optional
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
-from tqdm import tqdm
 
 from engine.platform import distributed
-from engine.training.seeding import seed_epoch
 from engine.config.compose import refuse_multirun_inspection
 from engine.config.schema import validate_config
-from engine.platform.console import say, show_progress, warn
+from engine.platform.console import say, warn
 from engine.platform.errors import paragraph, user_errors
-from engine.training.evaluate import evaluate
 from engine.run_dir.recorder import RunRecorder
 from engine.run_dir.resume import check_run_dir, finished_status, fork_argv, resume_argv
-from engine.training.run import build_run, lr_never_changes
+from engine.training.loop import Outcome, evaluate_epoch, train_epoch
+from engine.training.run import Run, build_run, lr_never_changes
 from engine.run_dir.files import discard_if_stopped_early
 from engine.run_dir.lock import hold_run_dir
-from engine.training.steps import train_step
 from engine.training.stopping import graceful_stop, stop_requested
 from engine.config.sweep_names import varying_names_argv
+from input_pipeline.loaders import Loader
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -66,54 +64,30 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
             warn(paragraph(constant, prefix="warning: "))
         train_loader, eval_loaders = run.loaders()  # before the recorder: data that cannot be read leaves no run
         recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events; resumed from the newest checkpoint
-    progress, meter, trainer = recorder.progress, recorder.meter, cfg.trainer
-    started = time.time() - progress.wall_time_s
-
+    started = time.time() - recorder.progress.wall_time_s
     with graceful_stop():  # Ctrl-C / SIGTERM only ask to stop; the loop stops at the next step boundary
-        try:
-            while progress.epoch < trainer.max_epochs:
-                # ---- train one epoch (after a mid-epoch checkpoint, skip the batches already trained)
-                epoch, diverged = progress.epoch, None
-                run.train_mode()  # model.train(); a schedule-free optimizer's training weights
-                train_loader.set_epoch(epoch)
-                seed_epoch(cfg.seed, epoch)
-                batches = itertools.islice(train_loader, progress.batch_in_epoch, None)
-                bar = tqdm(batches, desc=f"epoch {epoch + 1}/{trainer.max_epochs}", total=len(train_loader),
-                           initial=progress.batch_in_epoch, disable=not show_progress(trainer.progress), leave=False)
-                epoch_start = time.time()
-                for images, labels in bar:
-                    lrs = train_step(run.steps, run.schedule, meter, images, labels)  # forward, backward, update, LR
-                    progress.advance(len(labels), lrs[0])
-                    at_log = progress.global_step % trainer.log_every_n_steps == 0
-                    at_checkpoint = trainer.checkpoint_every_n_steps > 0 and progress.global_step % trainer.checkpoint_every_n_steps == 0
-                    if at_log or at_checkpoint:  # the only host syncs inside an epoch
-                        diverged, last_loss = meter.check(epoch + 1)
-                        if diverged:
-                            break
-                        if at_log:  # x is the step's own index, as for `lr` (so a resume never purges it)
-                            recorder.writer.add_scalar("train/loss", last_loss, progress.global_step - 1)
-                            bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lrs[0]:.4g}")
-                        if at_checkpoint and progress.batch_in_epoch < len(train_loader):
-                            recorder.save_checkpoint()
-                    if stop_requested():
-                        return recorder.finish(stop_requested(), time.time() - started)
-                progress.train_seconds += time.time() - epoch_start
-                diverged = diverged or meter.check(epoch + 1)[0]
-                if diverged:
-                    return recorder.finish("diverged", time.time() - started, diverged=diverged)
-                # ---- evaluate, step epoch-based schedules, end the epoch (metrics, summary, checkpoint)
-                run.eval_mode()  # model.eval(); a schedule-free optimizer's averaged weights, which the checkpoint keeps
-                metrics = progress.epoch_train_metrics()  # the check above brought in the last steps
-                for split, loader in eval_loaders.items():
-                    metrics.update(evaluate(run.steps.predict, loader, split))
-                run.schedule.after_epoch(metrics)
-                recorder.end_epoch(metrics, time.time() - started)
-                if stop_requested() and progress.epoch < trainer.max_epochs:  # after the last epoch: just complete
-                    return recorder.finish(stop_requested(), time.time() - started)
-        except Exception as error:  # noqa: BLE001  (a full disk, a bug: recorded as failed, never left "running")
-            return recorder.finish("failed", time.time() - started, error=error)
+        outcome = run_epochs(run, recorder, train_loader, eval_loaders, started)
     with user_errors():
-        return recorder.finish("completed", time.time() - started)
+        return recorder.finish(outcome, time.time() - started)  # the run's one end, whatever the outcome
+
+
+def run_epochs(run: Run, recorder: RunRecorder, train_loader: Loader, eval_loaders: dict[str, Loader],
+               started: float) -> Outcome:
+    """Epochs until the last one or until one ends the run: completed, diverged, interrupted/requeued or failed."""
+    progress, max_epochs = recorder.progress, run.cfg.trainer.max_epochs
+    try:
+        while progress.epoch < max_epochs:
+            stopped = train_epoch(run, recorder, train_loader)  # the optimizer steps; None: the epoch trained to its end
+            if stopped:  # a stop asked for mid-epoch, or a non-finite loss
+                return stopped
+            metrics = evaluate_epoch(run, progress, eval_loaders)  # the epoch's training metrics, then every eval split
+            run.schedule.after_epoch(metrics)  # epoch-based schedules step (plateau reads the metrics)
+            recorder.end_epoch(metrics, time.time() - started)  # TensorBoard, summary.json, the epoch's checkpoint
+            if stop_requested() and progress.epoch < max_epochs:  # after the last epoch: just complete
+                return Outcome(stop_requested())
+    except Exception as error:  # noqa: BLE001  (a full disk, a bug: recorded as failed, never left "running")
+        return Outcome("failed", error=error)
+    return Outcome("completed")
 
 
 if __name__ == "__main__":

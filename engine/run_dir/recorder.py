@@ -1,7 +1,7 @@
 """What a run leaves behind, and the one way it ends.
 
 `RunRecorder` owns the run directory's files: checkpoints, summary.json, TensorBoard events and
-run_info.json (on rank 0 only). `finish(status)` is the single exit of a run, whatever ended it:
+run_info.json (on rank 0 only). `finish(outcome)` is the single exit of a run, whatever ended it:
 completed, diverged, interrupted (Ctrl-C, SIGTERM), requeued (a cluster's preemption notice) or
 failed (a full disk, any unexpected error). Each ends with one message, a final status in
 summary.json and, when the run stopped mid-epoch, a checkpoint at the step boundary it stopped at.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -29,6 +29,9 @@ from engine.platform.console import error as print_error
 from engine.platform.console import say, warn
 from engine.run_dir.resume import FINAL_STATUSES, newest_valid_state, resume_command
 from engine.run_dir.files import RunSummary, open_event_writer, record_run_info
+
+if TYPE_CHECKING:  # engine.training.loop makes the Outcome (and imports this module for its types)
+    from engine.training.loop import Outcome
 
 INTERRUPTED_EXIT, FAILED_EXIT = 130, 1
 
@@ -90,9 +93,9 @@ class RunRecorder:
         say(f"epoch {self.progress.epoch}/{self.cfg.trainer.max_epochs}  loss {metrics['train/loss_epoch']:.4f}  "
               f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {self.progress.last_lr:.4g}")
 
-    def finish(self, status: str, wall_time_s: float, diverged: Optional[dict] = None,
-               error: Optional[BaseException] = None) -> Optional[float]:
-        """End the run with `status` (see the module doc); returns the sweep objective, or exits."""
+    def finish(self, outcome: Outcome, wall_time_s: float) -> Optional[float]:
+        """End the run with `outcome` (its status: see the module doc); returns the sweep objective, or exits."""
+        status, diverged, error = outcome.status, outcome.diverged, outcome.error
         self.progress.wall_time_s = wall_time_s
         if status in ("interrupted", "requeued", "failed") and self.progress.batch_in_epoch:
             self._save_stop_checkpoint(status)

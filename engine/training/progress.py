@@ -89,9 +89,10 @@ class StepMeter:
 
     The step's LR goes to TensorBoard at once (a Python float, already on the host); its loss, logits
     and labels wait on the device until `check()`, which reads every pending step in one transfer. The
-    check returns the first non-finite step as a divergence record (the run stops knowing exactly where
-    the loss went bad, at most N steps late) and adds the steps' summed loss and correct top-1 count to
-    the Progress record, so the epoch's training metrics cost one argmax per check, not ops per step.
+    check is the one place divergence is found: the first non-finite step becomes the divergence record,
+    returned and kept in `diverged` (the run stops knowing exactly where the loss went bad, at most N
+    steps late); otherwise the steps' summed loss and correct top-1 count join the Progress record, so
+    the epoch's training metrics cost one argmax per check, not ops per step.
     """
 
     def __init__(self, writer: Any, progress: Progress) -> None:
@@ -101,6 +102,7 @@ class StepMeter:
         self.labels: list[flow.Tensor] = []
         self.lrs: list[float] = []
         self.first_step = 0
+        self.diverged: Optional[dict] = None  # the first non-finite step a check found (step, epoch, lr, loss)
 
     def record(self, lrs: list[float], loss: flow.Tensor, logits: flow.Tensor, labels: flow.Tensor) -> None:
         """Log the step's LR at its own index (global_step before the loop advances it) and keep its outputs."""
@@ -128,7 +130,9 @@ class StepMeter:
         self.losses, self.logits, self.labels, self.lrs = [], [], [], []
         for i, value in enumerate(values):
             if not math.isfinite(value):
-                return {"step": first + i, "epoch": epoch, "lr": lrs[i], "loss": str(value)}, value
+                record = {"step": first + i, "epoch": epoch, "lr": lrs[i], "loss": str(value)}
+                self.diverged = self.diverged or record
+                return record, value
         self.progress.epoch_loss_sum += sum(v * n for v, n in zip(values, sizes))
         self.progress.epoch_correct += correct
         return None, values[-1]
