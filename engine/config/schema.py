@@ -25,6 +25,7 @@ from common.files import can_write_in
 from engine.config.keys import flatten
 from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER
 from input_pipeline.loaders import validation_images
+from schedulers.spec import SCHEDULER_KEYS  # the top-level keys schedulers.factory reads
 
 MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
 LOADER_CHOICES = ("device", "dataloader")  # input_pipeline.loaders.LOADERS
@@ -132,7 +133,6 @@ SCHEMA = (
 # Groups whose keys are all listed above (or, for scheduler, read by schedulers.factory): a key added with
 # `+trainer.typo=1` would be read by nothing. Nodes with a `_target_` take their constructor's arguments instead.
 CLOSED_GROUPS = ("trainer", "data", "data.augment")
-SCHEDULER_KEYS = ("name", "interval", "monitor", "lr_scheduler")  # schedulers.factory's top-level keys
 TARGET_NODES = ("model", "optimizer", "data.dataset")
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 _ABSENT = object()
