@@ -82,7 +82,7 @@ def group_choices(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
-def spec_arg(target: str, name: str) -> tuple[bool, Arg]:
+def _spec_arg(target: str, name: str) -> tuple[bool, Arg]:
     """(is `name` a length in epochs, its choices and range) from the ScheduleSpec of the `_target_` class, or, for
     the top-level keys of the scheduler node (no target), from SCHEDULER_FIELDS."""
     if not target:
@@ -95,7 +95,7 @@ def spec_arg(target: str, name: str) -> tuple[bool, Arg]:
 
 def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
     """The widget for one YAML value, from its key and type; `target` is the `_target_` of the node holding it."""
-    is_length, arg = spec_arg(target, name)
+    is_length, arg = _spec_arg(target, name)
     if isinstance(value, str) and (value.startswith("${") or (is_length and RUN_SHARE.fullmatch(value))):
         return Field(key, name, value, "length" if is_length else "float", depth, minimum=0.0, interpolation=value)
     if arg.choices:
