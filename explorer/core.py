@@ -85,12 +85,9 @@ def group_choices(group: str) -> list[str]:
 def _spec_arg(target: str, name: str) -> tuple[bool, Arg]:
     """(is `name` a length in epochs, its choices and range) from the ScheduleSpec of the `_target_` class, or, for
     the top-level keys of the scheduler node (no target), from SCHEDULER_FIELDS."""
-    if not target:
-        return False, SCHEDULER_FIELDS.get(name, FREE)
-    spec = target_spec(target)  # None for an unknown target: the factory will say so
-    if spec is None:
-        return name.endswith("_epochs"), FREE
-    return name in spec.lengths or name.endswith("_epochs"), spec.args.get(name, FREE)
+    spec = target_spec(target) if target else None  # None for an unknown target: the factory will say so
+    args = spec.args if spec else {} if target else SCHEDULER_FIELDS
+    return name in (spec.lengths if spec else ()) or name.endswith("_epochs"), args.get(name, FREE)
 
 
 def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
