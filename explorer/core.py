@@ -11,7 +11,6 @@ from __future__ import annotations
 import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import copy
-import importlib
 import math
 import re
 import shlex
@@ -32,19 +31,11 @@ from common.errors import ConfigError, UserError
 from engine.config.compose import CONF, compose_config
 from engine.platform.errors import paragraph
 from engine.training.run import planned_lr_curve, steps_per_epoch
-from schedulers.extra import WSD, CyclicLR
-from schedulers.factory import INTERVALS, METRIC_MODES, RUN_SHARE, units_of
+from schedulers.factory import RUN_SHARE
 from schedulers.preview import read_val_curve
+from schedulers.spec import FREE, SCHEDULER_FIELDS, Arg, target_spec
 from engine.training.schedule_preview import SchedulePreview, preview
 
-# Fixed choices of string fields, by key (the factory's and the schedulers' own lists).
-CHOICES = {"interval": INTERVALS, "monitor": (None, *sorted(METRIC_MODES)), "anneal_strategy": ("cos", "linear"),
-           "warmup_method": ("linear", "constant"), "threshold_mode": ("rel", "abs"), "decay_shape": WSD.SHAPES}
-MODE_CHOICES = {"CyclicLR": CyclicLR.MODES, "ReduceLROnPlateau": ("min", "max")}
-# Numeric ranges by key (inclusive bounds; the factory and the scheduler classes have the last word).
-FRACTIONS = {"start_factor", "end_factor", "warmup_factor", "min_factor", "alpha", "pct_start", "decay_rate", "decay_fraction"}
-NON_NEGATIVE = {"eta_min", "min_lr", "end_learning_rate", "threshold", "cooldown", "restart_limit", "patience"}
-POSITIVE = {"gamma", "power", "div_factor", "final_div_factor", "factor", "T_mult", "d_model", "lr"}
 RUN_FIELDS = ("trainer.max_epochs", "data.train_size", "data.batch_size", "data.val_split", "trainer.graph", "optimizer.lr")
 DISPLAY_POINTS = 2000  # per curve on the chart (~2 per pixel of a wide chart); exports keep every step
 
@@ -91,35 +82,22 @@ def group_choices(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
-def _numeric_bounds(name: str) -> tuple[Optional[float], Optional[float]]:
-    if name in FRACTIONS:
-        return 0.0, (None if name == "decay_rate" else 1.0)
-    if name in NON_NEGATIVE:
-        return 0.0, None
-    if name in POSITIVE:
-        return (1 if name in ("T_mult", "d_model") else 0.0), None
-    return None, None
-
-
-def length_args(target: str) -> tuple:
-    """The arguments of the `_target_` class that are lengths in epochs: the factory's unit table (UNITS)."""
-    module, _, attr = str(target).rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-        return units_of("", cls).lengths if isinstance(cls, type) else ()
-    except (ImportError, AttributeError, ValueError, UserError):  # an unknown target: the factory will say so
-        return ()
+def _spec_arg(target: str, name: str) -> tuple[bool, Arg]:
+    """(is `name` a length in epochs, its choices and range) from the ScheduleSpec of the `_target_` class, or, for
+    the top-level keys of the scheduler node (no target), from SCHEDULER_FIELDS."""
+    spec = target_spec(target) if target else None  # None for an unknown target: the factory will say so
+    args = spec.args if spec else {} if target else SCHEDULER_FIELDS
+    return name in (spec.lengths if spec else ()) or name.endswith("_epochs"), args.get(name, FREE)
 
 
 def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
     """The widget for one YAML value, from its key and type; `target` is the `_target_` of the node holding it."""
-    is_length = name in length_args(target) or name.endswith("_epochs")
+    is_length, arg = _spec_arg(target, name)
     if isinstance(value, str) and (value.startswith("${") or (is_length and RUN_SHARE.fullmatch(value))):
         return Field(key, name, value, "length" if is_length else "float", depth, minimum=0.0, interpolation=value)
-    short_target = str(target).rsplit(".", 1)[-1]
-    if name in CHOICES or (name == "mode" and short_target in MODE_CHOICES):
-        choices = CHOICES.get(name) or MODE_CHOICES[short_target]
-        return Field(key, name, value, "choice", depth, choices=tuple(choices) if value in choices else (value, *choices))
+    if arg.choices:
+        choices = arg.choices
+        return Field(key, name, value, "choice", depth, choices=choices if value in choices else (value, *choices))
     if isinstance(value, bool):
         return Field(key, name, value, "bool", depth)
     if isinstance(value, list):
@@ -129,8 +107,8 @@ def _field(key: str, name: str, value: Any, depth: int, target: str) -> Field:
     if isinstance(value, (int, float)):
         if is_length:
             return Field(key, name, value, "length", depth, minimum=0.0)
-        low, high = _numeric_bounds(name)
-        return Field(key, name, value, "int" if isinstance(value, int) else "float", depth, minimum=low, maximum=high)
+        return Field(key, name, value, "int" if isinstance(value, int) else "float", depth, minimum=arg.low,
+                     maximum=arg.high)
     return Field(key, name, value, "text", depth)
 
 

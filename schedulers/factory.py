@@ -6,13 +6,13 @@ A scheduler config (conf/scheduler/<name>.yaml) holds:
   monitor:   null | <metric> plateau schedules step on this validation metric after each validation
   lr_scheduler:             a `_target_` node; nested `_target_` nodes (or lists of them) for compositions
 
-Units. Lengths (the UNITS table per class, e.g. T_max, milestones, total_iters, warmup_iters) are in epochs,
-fractions allowed, or a share of the run written `<p>%` (e.g. `30%`: 30% of trainer.max_epochs, so a preset
-keeps its shape in a run of any length); an argument named `<x>_epochs` is converted and passed as `<x>_steps` (e.g.
-CosineDecayLR's decay_steps); one named `<x>_steps` is already in optimizer steps. Per-epoch decay
-rates (UNITS' rates) become per-step rates. With interval: step lengths become optimizer steps; with
-interval: epoch they stay epochs (and must be whole; a share of the run is rounded to whole epochs).
-Every warmup (UNITS' warmups: a length over which the LR rises) must end before the run does.
+Units. Lengths (the `lengths` of each class's ScheduleSpec in schedulers/spec.py, e.g. T_max, milestones,
+total_iters, warmup_iters) are in epochs, fractions allowed, or a share of the run written `<p>%` (e.g. `30%`:
+30% of trainer.max_epochs, so a preset keeps its shape in a run of any length); an argument named `<x>_epochs`
+is converted and passed as `<x>_steps` (e.g. CosineDecayLR's decay_steps); one named `<x>_steps` is already in
+optimizer steps. Per-epoch decay rates (the spec's `rates`) become per-step rates. With interval: step lengths
+become optimizer steps; with interval: epoch they stay epochs (and must be whole; a share of the run is rounded
+to whole epochs). Every warmup (the spec's `warmups`: a length over which the LR rises) must end before the run does.
 
 Nodes are located by import path and called directly (not with hydra's instantiate) because
 every node's arguments are converted and checked first, and the same optimizer object must reach
@@ -26,63 +26,21 @@ import inspect
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from oneflow.nn.optimizer.lr_scheduler import LRScheduler
 from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from common.errors import ConfigError
-from schedulers.extra import WSD, CyclicLR, Noam, OneCycleLR, WarmupPlateau
+from schedulers.extra import WarmupPlateau
 from schedulers.graph_rules import check_runs_in_graph, graph_config, runs_in_graph
+from schedulers.spec import INTERVALS, METRIC_MODES, SPECS, VALID_TARGETS, ScheduleSpec, spec_of
 
-# The unit table: for every schedule class, the constructor arguments that are lengths (given in
-# epochs, converted to scheduler steps) and the per-epoch multiplicative rates (converted to per-step
-# rates). A class missing here is refused, so a new schedule's length cannot silently stay in epochs.
-# Besides the table, `<x>_epochs` is converted and passed as `<x>_steps` (CosineDecayLR's decay_steps),
-# and `<x>_steps` is already in optimizer steps. ReduceLROnPlateau's patience and cooldown count
-# validations (epochs) in every mode, so they are not lengths here.
-@dataclass(frozen=True)
-class Units:
-    lengths: tuple = ()
-    rates: tuple = ()
-    warmups: tuple = ()  # lengths over which the LR rises: each must be shorter than the run
-    rises: Callable[[Callable[[str], Any]], bool] = lambda arg: True  # given arg(name) -> value: does the warmup rise?
-
-
-UNITS: dict[type, Units] = {
-    oneflow_schedulers.ConstantLR: Units(lengths=("total_iters",), warmups=("total_iters",),
-                                         rises=lambda arg: arg("factor") < 1),
-    oneflow_schedulers.LinearLR: Units(lengths=("total_iters",), warmups=("total_iters",),
-                                       rises=lambda arg: arg("start_factor") < arg("end_factor")),
-    oneflow_schedulers.ExponentialLR: Units(rates=("gamma",)),
-    oneflow_schedulers.StepLR: Units(lengths=("step_size",)),
-    oneflow_schedulers.MultiStepLR: Units(lengths=("milestones",)),
-    oneflow_schedulers.PolynomialLR: Units(lengths=("decay_batch",)),
-    oneflow_schedulers.CosineDecayLR: Units(),  # decay_epochs -> decay_steps by the suffix rule
-    oneflow_schedulers.CosineAnnealingLR: Units(lengths=("T_max",)),
-    oneflow_schedulers.CosineAnnealingWarmRestarts: Units(lengths=("T_0",)),
-    oneflow_schedulers.LambdaLR: Units(),
-    oneflow_schedulers.SequentialLR: Units(lengths=("milestones",)),
-    oneflow_schedulers.WarmupLR: Units(lengths=("warmup_iters",), warmups=("warmup_iters",)),
-    oneflow_schedulers.ChainedScheduler: Units(),
-    oneflow_schedulers.ReduceLROnPlateau: Units(),
-    OneCycleLR: Units(lengths=("total_iters",)),
-    CyclicLR: Units(lengths=("step_size_up", "step_size_down"), rates=("gamma",), warmups=("step_size_up",)),
-    WarmupPlateau: Units(lengths=("warmup_iters",), warmups=("warmup_iters",)),
-    Noam: Units(lengths=("warmup_iters",), warmups=("warmup_iters",)),
-    WSD: Units(lengths=("total_iters", "warmup_iters"), warmups=("warmup_iters",),  # decay_fraction: a share of total_iters
-              rises=lambda arg: bool(arg("warmup_iters"))),  # warmup_iters 0 (the default): no warmup
-}
-INTERVALS = ("step", "epoch")
 RUN_SHARE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*")  # `30%`: a length as a share of trainer.max_epochs
-# Metrics the training loop passes to after_epoch, and which direction is better.
-METRIC_MODES = {"val/loss": "min", "val/acc1": "max", "val/acc5": "max", "train/loss_epoch": "min", "train/acc1": "max"}
-SCHEDULER_TYPES = (LRScheduler, oneflow_schedulers.ReduceLROnPlateau, WarmupPlateau)
-VALID_TARGETS = ("a class of oneflow.optim.lr_scheduler (ConstantLR, LinearLR, ExponentialLR, StepLR, MultiStepLR, "
-                 "PolynomialLR, CosineDecayLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, LambdaLR, SequentialLR, "
-                 "WarmupLR, ChainedScheduler, ReduceLROnPlateau), of schedulers.oneflow_fixes (PolynomialLR, "
-                 "CosineAnnealingWarmRestarts) or of schedulers.extra (OneCycleLR, CyclicLR, WarmupPlateau, WSD)")
+# What a built schedule may be: any LRScheduler (a subclass without a spec is refused by name), or a spec'd class
+# that steps otherwise (ReduceLROnPlateau, WarmupPlateau).
+SCHEDULER_TYPES = (LRScheduler, *(s.cls for s in SPECS if s.scheduler and not issubclass(s.cls, LRScheduler)))
 
 
 class ScheduleConfigError(ConfigError):
@@ -167,14 +125,14 @@ def _check_run_bounds(path: str, key: str, value: Any, ctx: _Context) -> None:
 
 
 def _check_warmups(node: DictConfig, cls: type, path: str, ctx: _Context) -> None:
-    """Every warmup of the node (UNITS' warmups: the LR rises over it) ends before the run does."""
-    units = units_of(path, cls)
-    if ctx.max_epochs is None or not units.warmups:
+    """Every warmup of the node (its spec's warmups: the LR rises over them) ends before the run does."""
+    spec = checked_spec(path, cls)
+    if ctx.max_epochs is None or not spec.warmups:
         return
     defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items() if p.default is not p.empty}
-    if not units.rises(lambda name: node.get(name, defaults.get(name))):
+    if not spec.rises(lambda name: node.get(name, defaults.get(name))):
         return
-    for key in units.warmups:
+    for key in spec.warmups:
         value = node.get(key, defaults.get(key))
         if value is not None and _in_epochs(f"{path}.{key}", value, ctx) >= ctx.max_epochs:
             raise _fail(f"{path}.{key}", value, f"is a warmup (the LR rises over it) that is not shorter than the run "
@@ -199,7 +157,7 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
     if "_target_" not in node:
         raise _fail(path, OmegaConf.to_container(node), f"has no _target_; give one: {VALID_TARGETS}.")
     cls = _locate(path, node._target_)
-    units = units_of(path, cls)
+    spec = checked_spec(path, cls)
     _check_warmups(node, cls, path, ctx)  # before the children: a wrapper's warmup is named, not its inner one's
     args: dict[str, Any] = {}
     for key, value in node.items():
@@ -212,14 +170,14 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
             args[key] = [_resolve(v, ctx, f"{arg_path}[{i}]") for i, v in enumerate(value)]
         else:
             value = OmegaConf.to_object(value) if isinstance(value, (DictConfig, ListConfig)) else value
-            if key in units.lengths:
+            if key in spec.lengths:
                 args[key] = _to_units(arg_path, value, ctx)
                 _check_run_bounds(arg_path, key, _in_epochs(arg_path, value, ctx), ctx)
             elif key.endswith("_epochs"):
                 args[key[: -len("_epochs")] + "_steps"] = _to_units(arg_path, value, ctx)
             elif key.endswith("_steps"):
                 args[key] = _steps_to_units(arg_path, value, ctx)
-            elif key in units.rates and value is not None:
+            elif key in spec.rates and value is not None:
                 if not isinstance(value, (int, float)) or value <= 0:
                     raise _fail(arg_path, value, "is not a valid rate: a positive factor per epoch.")
                 args[key] = value ** (1.0 / ctx.steps_per_unit)
@@ -228,16 +186,16 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
     return _Node(path, str(node._target_), cls, args)
 
 
-def units_of(path: str, cls: type) -> Units:
-    """The unit-table entry of `cls` (or of the nearest base class in it); a class missing from UNITS is refused."""
-    base = next((c for c in cls.__mro__ if c in UNITS), None)
-    if base is None and not issubclass(cls, SCHEDULER_TYPES):
+def checked_spec(path: str, cls: type) -> ScheduleSpec:
+    """The spec of `cls` (or of its nearest base class with one); a scheduler class without one is refused."""
+    spec = spec_of(cls)
+    if spec is None and not issubclass(cls, SCHEDULER_TYPES):
         raise _fail(f"{path}._target_", cls.__name__, f"is not a learning-rate scheduler; valid targets: {VALID_TARGETS}.")
-    if base is None:
-        raise _fail(f"{path}._target_", f"{cls.__module__}.{cls.__name__}", "has no entry in the unit table "
-                    "(schedulers/factory.py UNITS), so its length arguments would stay in epochs; add the class with "
-                    f"its length and rate arguments there. Valid targets: {VALID_TARGETS}.")
-    return UNITS[base]
+    if spec is None:
+        raise _fail(f"{path}._target_", f"{cls.__module__}.{cls.__name__}", "has no spec (schedulers/spec.py SPECS), "
+                    "so its length arguments would stay in epochs; add a ScheduleSpec for the class there with its "
+                    f"length and rate arguments (docs/schedules.md#adding-a-schedule). Valid targets: {VALID_TARGETS}.")
+    return spec
 
 
 def _check_plateau_placement(root: _Node, monitor: Optional[str], interval: str) -> None:

@@ -1,27 +1,18 @@
-"""Which schedules nn.Graph computes exactly: the one place for graph-mode rules.
+"""Which schedules nn.Graph computes exactly: the graph-mode rules, read from each class's ScheduleSpec.
 
 OneFlow's nn.Graph turns a scheduler into its own LR job through `_generate_conf_for_graph`. It
-rejects LambdaLR, ChainedScheduler and ReduceLROnPlateau, and it advances the LR once per optimizer
-step, so a per-epoch schedule can only run there as the same staircase counted in optimizer steps.
+rejects some classes outright (the specs' `graph_rejected`), and it advances the LR once per optimizer
+step, so a per-epoch schedule can only run there as the same staircase counted in optimizer steps
+(the specs' `staircase`).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
-
-# Classes whose graph version computes the eager curve.
-GRAPH_CLASSES = (oneflow_schedulers.ConstantLR, oneflow_schedulers.LinearLR, oneflow_schedulers.ExponentialLR,
-                 oneflow_schedulers.StepLR, oneflow_schedulers.MultiStepLR, oneflow_schedulers.PolynomialLR,
-                 oneflow_schedulers.CosineDecayLR, oneflow_schedulers.CosineAnnealingLR,
-                 oneflow_schedulers.CosineAnnealingWarmRestarts, oneflow_schedulers.SequentialLR)
-GRAPH_REJECTED = ("LambdaLR", "ChainedScheduler", "ReduceLROnPlateau")
-# Per-epoch schedules whose staircase is reproduced exactly by stepping every optimizer step with
-# lengths multiplied by the steps per epoch.
-STAIRCASE_SCHEDULES = ("StepLR", "MultiStepLR", "ConstantLR")
+from schedulers.spec import SPECS, exact_spec
 
 
 def graph_config(cfg: DictConfig) -> DictConfig:
@@ -30,26 +21,27 @@ def graph_config(cfg: DictConfig) -> DictConfig:
     if cfg.get("monitor") is not None or cfg.get("interval", "step") != "epoch":
         return cfg
     target = str(cfg.lr_scheduler._target_).rsplit(".", 1)[-1]
-    if target not in STAIRCASE_SCHEDULES:
+    staircases = list(dict.fromkeys(spec.name for spec in SPECS if spec.staircase))
+    if target not in staircases:
         raise ConfigError(f"scheduler={cfg.get('name', 'custom')} ({target}) steps once per epoch, which nn.Graph cannot "
                           f"do (its LR advances every optimizer step). Use trainer.graph=false (eager mode), or "
                           f"scheduler.interval=step for a smooth per-step curve; graph mode steps "
-                          f"{', '.join(STAIRCASE_SCHEDULES)} per epoch exactly.")
+                          f"{', '.join(staircases)} per epoch exactly.")
     return OmegaConf.merge(cfg, {"interval": "step"})  # the same staircase, counted in optimizer steps
 
 
 def runs_in_graph(scheduler: Any) -> bool:
-    """True when nn.Graph computes exactly what `scheduler` computes eagerly."""
-    if isinstance(scheduler, oneflow_schedulers.SequentialLR):  # WarmupLR included
-        return type(scheduler) in (oneflow_schedulers.SequentialLR, oneflow_schedulers.WarmupLR) and \
-            all(runs_in_graph(s) for s in scheduler.schedulers)
-    if not isinstance(scheduler, GRAPH_CLASSES):
+    """True when nn.Graph computes exactly what `scheduler` computes eagerly: the spec of its exact class allows
+    graph mode, its arguments keep OneFlow's formula (`graph_matches_eager`, schedulers.oneflow_fixes), and so do
+    the schedulers it composes (SequentialLR, WarmupLR)."""
+    spec = exact_spec(type(scheduler))
+    if spec is None or not spec.graph or not getattr(scheduler, "graph_matches_eager", True):
         return False
-    return getattr(scheduler, "graph_matches_eager", type(scheduler) in GRAPH_CLASSES)
+    return all(runs_in_graph(inner) for inner in getattr(scheduler, "schedulers", ()))
 
 
 def check_runs_in_graph(name: str, scheduler: Any) -> None:
     if not runs_in_graph(scheduler):
+        rejected = ", ".join(dict.fromkeys(spec.name for spec in SPECS if spec.graph_rejected))
         raise ConfigError(f"scheduler={name} ({type(scheduler).__name__}) cannot run inside nn.Graph: OneFlow 0.9 "
-                          f"rejects {', '.join(GRAPH_REJECTED)} and plateau schedules there. Use trainer.graph=false "
-                          f"(eager mode).")
+                          f"rejects {rejected} and plateau schedules there. Use trainer.graph=false (eager mode).")

@@ -6,8 +6,9 @@ every optimizer step (read before the step, like train.py's `lr` scalar). Platea
 a validation curve after every epoch: a built-in example, or one read from a run's TensorBoard events.
 
 Speed: stepping a OneFlow scheduler costs a few microseconds, so a 200-epoch x 391-step run takes
-~0.3 s. Schedulers whose LR is a pure function of the step (CLOSED_FORM) are evaluated directly:
-LRScheduler.step sets the LR of step s to get_lr(base_lr, s), which is what the loop would record.
+~0.3 s. Schedulers whose LR is a pure function of the step (CLOSED_FORM: the specs' `closed_form`) are
+evaluated directly: LRScheduler.step sets the LR of step s to get_lr(base_lr, s), which is what the loop
+would record.
 """
 from __future__ import annotations
 
@@ -18,23 +19,15 @@ from typing import Optional, Sequence
 import oneflow as flow
 from hydra.utils import instantiate
 from oneflow.nn.optimizer.lr_scheduler import LRScheduler
-from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig
 
 from common.files import atomic_save_figure
-from schedulers import extra, oneflow_fixes
 from schedulers.factory import LRSchedule, ScheduleConfigError, build_lr_schedule
+from schedulers.spec import SPECS
 
-# Exact classes (not subclasses, which may keep state) whose get_lr(base_lr, step) reads only the step and
-# arguments fixed at construction, and which step with LRScheduler.step. Compositions (SequentialLR,
-# WarmupLR, ChainedScheduler), LambdaLR (its callable may keep state) and plateau schedules are stepped.
-CLOSED_FORM = frozenset({
-    oneflow_schedulers.ConstantLR, oneflow_schedulers.LinearLR, oneflow_schedulers.ExponentialLR,
-    oneflow_schedulers.StepLR, oneflow_schedulers.MultiStepLR, oneflow_schedulers.PolynomialLR,
-    oneflow_schedulers.CosineDecayLR, oneflow_schedulers.CosineAnnealingLR,
-    oneflow_schedulers.CosineAnnealingWarmRestarts, oneflow_fixes.PolynomialLR,
-    oneflow_fixes.CosineAnnealingWarmRestarts, extra.OneCycleLR, extra.CyclicLR, extra.WSD,
-})
+# Exact classes (not subclasses, which may keep state) whose spec says get_lr(base_lr, step) reads only the step and
+# arguments fixed at construction; compositions, LambdaLR and plateau schedules are stepped.
+CLOSED_FORM = frozenset(spec.cls for spec in SPECS if spec.closed_form)
 
 
 def example_val_curve(metric: str, epochs: int) -> list[float]:

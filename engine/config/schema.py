@@ -30,6 +30,7 @@ from engine.config.keys import flatten
 from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER, LabelSet
 from input_pipeline.options import Augment, Backend, LoaderKind
 from input_pipeline.splits import VAL_SPLIT_VALID, is_val_split, val_split_problem, validation_images
+from schedulers.spec import SCHEDULER_KEYS  # the top-level keys schedulers.factory reads
 
 MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -147,7 +148,6 @@ ConfigStore.instance().store(name="schema", node=ConfigSchema, provider="engine.
 # Groups whose keys are all fields above (or, for scheduler, read by schedulers.factory): a key added with
 # `+trainer.typo=1` would be read by nothing. Nodes with a `_target_` take their constructor's arguments instead.
 CLOSED_GROUPS = (TrainerConfig, DataConfig, Augment)
-SCHEDULER_KEYS = ("name", "interval", "monitor", "lr_scheduler")  # schedulers.factory's top-level keys
 TARGET_NODES = ("model", "optimizer", "data.dataset")
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 _ABSENT = object()
