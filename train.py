@@ -32,7 +32,8 @@ from engine.platform.console import say, show_progress, warn
 from engine.platform.errors import paragraph, user_errors
 from engine.training.evaluate import evaluate
 from engine.run_dir.recorder import RunRecorder
-from engine.run_dir.resume import check_run_dir, finished_status, fork_argv, resume_argv
+from engine.run_dir.resume import check_run_dir, fork_argv, resume_argv
+from engine.run_dir.summary import finished_status
 from engine.training.run import build_run, lr_never_changes
 from engine.run_dir.files import discard_if_stopped_early
 from engine.run_dir.lock import hold_run_dir

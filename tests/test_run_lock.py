@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from engine.run_dir.files import open_event_writer
+from engine.run_dir.events import open_event_writer
 from engine.run_dir.lock import RunDirBusy, hold_run_dir
 from tests.conftest import ROOT
 from tests.engine_runs import TINY, file_hashes

@@ -52,8 +52,8 @@ def fail(message: str, code: int = 2, command: Optional[str] = None) -> NoReturn
         print_command(command)
         message = f"{message} {command}"
     from engine.run_dir.lock import held_run_dir
-    if held_run_dir() is not None and (held_run_dir() / "summary.json").is_file():
-        from engine.run_dir.files import record_failure
+    from engine.run_dir.summary import has_summary, record_failure
+    if held_run_dir() is not None and has_summary(held_run_dir()):
         record_failure(held_run_dir(), one_line(message))
     if _in_sweep_job():
         raise SweepJobFailed(f"a job of this sweep failed (its error is above, and in its summary.json): "

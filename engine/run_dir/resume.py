@@ -9,7 +9,6 @@ hydra.output_subdir); `check_run_dir` refuses a different one, and a finished ru
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -31,8 +30,9 @@ from engine.config.keys import HARMLESS_KEYS, flatten, is_harmless, is_under  # 
 from engine.platform.console import stop_run_log
 from engine.platform.errors import ConfigError, fail
 from engine.run_dir.lock import other_dir_advice
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import finished_status
 
-FINAL_STATUSES = ("completed", "diverged")
 STATE_KEYS = ("config", "progress", "model", "steps", "schedule", "rng")  # what run_state saves
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 
@@ -183,16 +183,6 @@ def check_same_experiment(saved: dict, cfg: DictConfig, checkpoint: Path) -> Non
                           f"or start a new run in another directory.{hint}", command=command)
 
 
-def finished_status(run_dir: Path) -> Optional[str]:
-    """'completed' or 'diverged' when the run in `run_dir` already ended that way, else None."""
-    path = Path(run_dir) / "summary.json"
-    try:
-        status = json.loads(path.read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return status if status in FINAL_STATUSES else None
-
-
 def _saved_config(path: Path, current: dict, settle_s: float = 5.0) -> Optional[dict]:
     """The config saved at `path` (None when there is none).
 
@@ -214,7 +204,7 @@ def _saved_config(path: Path, current: dict, settle_s: float = 5.0) -> Optional[
         time.sleep(0.2)
 
 
-def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
+def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[RunStatus]:
     """Call first in the task: the final status when the run in `run_dir` already ended (nothing to do), else None.
 
     A run directory keeps the config it was started with (Hydra's .hydra/config.yaml, which is not
