@@ -66,7 +66,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
         if distributed.is_rank_zero() and (constant := lr_never_changes(cfg)):  # e.g. step_size: 60 in a 3-epoch run
             warn(paragraph(constant, prefix="warning: "))
         train_loader, eval_loaders = run.loaders()  # before the recorder: data that cannot be read leaves no run
-        recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events; resumed from the newest checkpoint
+        recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events, run_info.json
+        recorder.restore_newest()  # the newest valid checkpoint (a fork: its parent's) loaded into the run; none: step 0
     progress, meter, trainer = recorder.progress, recorder.meter, cfg.trainer
     started = time.time() - progress.wall_time_s
 

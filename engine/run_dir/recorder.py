@@ -46,10 +46,10 @@ class RunRecorder:
     """The run directory's files and the run's progress; `restore_newest` starts it, `finish` ends it."""
 
     def __init__(self, run_dir: Path, run: Run) -> None:
+        """Nothing is read or written yet: `restore_newest` decides where the run starts and opens its files."""
         self.run_dir, self.run, self.cfg = Path(run_dir), run, run.cfg
         self.rank0 = distributed.is_rank_zero()  # other ranks of a distributed run write nothing
         self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", keep_last=self.cfg.trainer.keep_last, read_only=not self.rank0)
-        self.restore_newest()
 
     def restore_newest(self) -> Progress:
         """Load the newest valid checkpoint into the run (a fork's first start: the parent's), then open the run's
