@@ -87,3 +87,10 @@ def test_only_the_run_dir_package_opens_summary_json_and_event_files(path):
         return
     assert not found, f"{path.relative_to(ROOT)} reads or writes the run directory's files itself: {found}"
 
+
+def test_the_platform_layer_never_imports_the_run_directory():
+    """engine/platform is the bottom of engine: the run directory hooks into it (errors.failures_recorded_by)."""
+    for path in sorted((ROOT / "engine" / "platform").rglob("*.py")):
+        imported = {node.module for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Import) for alias in node.names}
+        assert not {m for m in imported if m.startswith("engine.run_dir")}, f"{path.relative_to(ROOT)} imports engine.run_dir"
