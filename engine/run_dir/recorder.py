@@ -56,6 +56,11 @@ class RunRecorder:
         files at the step it continues from (run_info.json, TensorBoard events, summary.json); returns its progress
         (a fresh one, from step 0, when there is no checkpoint)."""
         self.progress = self._restore()
+        self._open_files()
+        return self.progress
+
+    def _open_files(self) -> None:
+        """run_info.json (this start or resume), the event writer and summary.json, continuing at the run's step."""
         resumed = self.progress.global_step > 0
         if self.rank0:
             record_run_info(self.run_dir, self.run.device, resumed_from_step=self.progress.global_step if resumed else None,
@@ -66,7 +71,6 @@ class RunRecorder:
         self.summary = (RunSummary if self.rank0 else distributed.Discard)(
             self.run_dir, **describe_run(self.cfg, choices, self.run.schedule, self.run.device), **self._progress_fields())
         self.meter = StepMeter(self.writer, self.progress)
-        return self.progress
 
     def _restore(self) -> Progress:
         """The progress of the newest checkpoint, loaded into the run; a fresh Progress when there is none."""
