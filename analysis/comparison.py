@@ -240,6 +240,8 @@ def expected_job_names(sweep_dir: Path) -> Optional[list]:
         from hydra.core.override_parser.overrides_parser import OverridesParser
         from omegaconf import OmegaConf
 
+        import engine.config.resolvers  # noqa: F401  (exclude_keys may be conf/config.yaml's ${job_name_excluded_keys:})
+
         hydra_cfg = multirun.hydra
         if "BasicSweeper" not in str(hydra_cfg.sweeper.get("_target_", "")):
             return None  # e.g. Optuna: trials are chosen while the sweep runs
