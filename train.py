@@ -29,7 +29,9 @@ from engine.config.schema import validate_config
 from engine.platform.console import say, warn
 from engine.platform.errors import paragraph, user_errors
 from engine.run_dir.recorder import RunRecorder
-from engine.run_dir.resume import check_run_dir, finished_status, fork_argv, resume_argv
+from engine.run_dir.resume import check_run_dir, fork_argv, resume_argv
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import finished_status
 from engine.training.loop import Outcome, evaluate_epoch, train_epoch
 from engine.training.run import Run, build_run, lr_never_changes
 from engine.run_dir.files import discard_if_stopped_early
@@ -63,7 +65,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
         if distributed.is_rank_zero() and (constant := lr_never_changes(cfg)):  # e.g. step_size: 60 in a 3-epoch run
             warn(paragraph(constant, prefix="warning: "))
         train_loader, eval_loaders = run.loaders()  # before the recorder: data that cannot be read leaves no run
-        recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events; resumed from the newest checkpoint
+        recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events, run_info.json
+        recorder.restore_newest()  # the newest valid checkpoint (a fork: its parent's) loaded into the run; none: step 0
     started = time.time() - recorder.progress.wall_time_s
     with graceful_stop():  # Ctrl-C / SIGTERM only ask to stop; the loop stops at the next step boundary
         outcome = run_epochs(run, recorder, train_loader, eval_loaders, started)
@@ -86,8 +89,8 @@ def run_epochs(run: Run, recorder: RunRecorder, train_loader: Loader, eval_loade
             if stop_requested() and progress.epoch < max_epochs:  # after the last epoch: just complete
                 return Outcome(stop_requested())
     except Exception as error:  # noqa: BLE001  (a full disk, a bug: recorded as failed, never left "running")
-        return Outcome("failed", error=error)
-    return Outcome("completed")
+        return Outcome(RunStatus.FAILED, error=error)
+    return Outcome(RunStatus.COMPLETED)
 
 
 if __name__ == "__main__":

@@ -45,9 +45,13 @@ from typing import Any, Optional
 from analysis import grouping, stats
 from common.files import atomic_save_figure, atomic_write_text
 from engine.config.keys import HARMLESS_KEYS
+from engine.run_dir.events import read_scalars
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import read_summary, run_dirs_with_summary
 
-COMPLETED, DIVERGED, RUNNING, INTERRUPTED, MISSING = "completed", "diverged", "running", "interrupted", "missing"
-FAILED = "failed"
+COMPLETED, DIVERGED, RUNNING, INTERRUPTED, FAILED = (RunStatus.COMPLETED, RunStatus.DIVERGED, RunStatus.RUNNING,
+                                                     RunStatus.INTERRUPTED, RunStatus.FAILED)
+MISSING = "missing"  # not a run's status: a job with no summary.json, or no directory at all
 UNFINISHED = (RUNNING, INTERRUPTED, MISSING)
 METRICS = ("best_acc1", "final_acc1", "best_acc5", "final_acc5", "test_acc1", "test_acc1_at_best_epoch")
 
@@ -157,20 +161,6 @@ def _choices(run_dir: Path) -> dict:
             if c is not None and not str(g).startswith("hydra")}
 
 
-def _scalars(run_dir: Path, tags: tuple) -> dict:
-    """Scalars of `tags` from the run's TensorBoard events (empty when there are none)."""
-    if not any(run_dir.glob("events.out.tfevents.*")):
-        return {}
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    try:
-        events.Reload()
-    except Exception:  # a truncated event file of a killed run: use what we have
-        return {}
-    available = set(events.Tags().get("scalars", []))
-    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in tags if tag in available}
-
-
 def _provenance(run_dir: Path) -> dict:
     """What the run's figures depend on beyond code and config, from run_info.json (older runs: what they recorded)."""
     try:
@@ -210,14 +200,9 @@ def _epochs_to(curve: list, threshold: float) -> Optional[int]:
 
 
 def read_run(run_dir: Path, sweep_dir: Path, thresholds: list, ignore: tuple = ()) -> Run:
-    summary: dict = {}
-    status = MISSING
-    if (run_dir / "summary.json").is_file():
-        try:
-            summary = json.loads((run_dir / "summary.json").read_text())
-            status = summary.get("status", RUNNING)
-        except (OSError, json.JSONDecodeError):
-            status = MISSING
+    summary = read_summary(run_dir)
+    status = MISSING if summary is None else RunStatus.of(summary.get("status", RUNNING)) or summary["status"]
+    summary = summary or {}
     config = _container(_load_yaml(run_dir / ".hydra" / "config.yaml"))
     scheduler_cfg = (config or {}).get("scheduler") or {}
     schedule = summary.get("scheduler") or (scheduler_cfg.get("name") if isinstance(scheduler_cfg, dict) else None) or "unknown"
@@ -227,7 +212,7 @@ def read_run(run_dir: Path, sweep_dir: Path, thresholds: list, ignore: tuple = (
     run = Run(name=str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else run_dir.name, path=run_dir,
               status=status, schedule=schedule, seed=seed, summary=summary, setting=setting, choices=_choices(run_dir))
 
-    scalars = _scalars(run_dir, ("lr", "val/acc1"))
+    scalars = read_scalars(run_dir, ("lr", "val/acc1"))
     history = summary.get("history") or {}
     if history.get("epoch") and history.get("val/acc1"):
         run.val_acc1 = list(zip(history["epoch"], history["val/acc1"]))
@@ -254,6 +239,8 @@ def expected_job_names(sweep_dir: Path) -> Optional[list]:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
         from hydra.core.override_parser.overrides_parser import OverridesParser
         from omegaconf import OmegaConf
+
+        import engine.config.resolvers  # noqa: F401  (exclude_keys may be conf/config.yaml's ${job_name_excluded_keys:})
 
         hydra_cfg = multirun.hydra
         if "BasicSweeper" not in str(hydra_cfg.sweeper.get("_target_", "")):
@@ -302,8 +289,7 @@ def find_runs(sweep_dir: Path, thresholds: list, ignore: tuple = ()) -> list:
     if not sweep_dir.is_dir():
         raise CompareError(f"{sweep_dir} is not a directory; pass a sweep directory such as multiruns/<date>/<time> "
                            f"(or any folder holding run directories with summary.json files).")
-    run_dirs = sorted({p.parent for p in sweep_dir.rglob("summary.json")} |
-                      {p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")})
+    run_dirs = sorted(set(run_dirs_with_summary(sweep_dir)) | {p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")})
     runs = [read_run(d, sweep_dir, thresholds, ignore) for d in run_dirs]
     expected = expected_job_names(sweep_dir)
     if expected:

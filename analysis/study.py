@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from common.errors import ConfigError
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import read_summary, run_status
 
 ROOT = Path(__file__).resolve().parents[1]
-FINISHED = ("completed", "diverged", "failed")  # a run in one of these states never runs again
+FINISHED = (RunStatus.COMPLETED, RunStatus.DIVERGED, RunStatus.FAILED)  # a run in one of these states never runs again
 OBJECTIVES = ("final_acc1", "best_acc1")
 POLL_SECONDS = 2.0
 
@@ -131,18 +133,6 @@ def lr_plan(trials: int, low: float, high: float, seed: int = 0) -> list:
 
 # ----------------------------------------------------------------------------- the runs
 
-def read_summary(run_dir: Path) -> Optional[dict]:
-    try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def run_status(run_dir: Path) -> Optional[str]:
-    summary = read_summary(run_dir)
-    return None if summary is None else summary.get("status")
-
-
 @dataclass
 class Job:
     """One training run of the study: its phase, schedule, LR, seed and directory."""
@@ -206,7 +196,7 @@ class Progress:
 
 
 def _score_text(phase: str, summary: dict, objective: str) -> str:
-    if summary.get("status") != "completed":
+    if summary.get("status") != RunStatus.COMPLETED:
         return ""
     if phase == "search":
         return f", validation {objective.replace('_acc1', '')} top-1 {summary.get(objective, float('nan')):.2f}"
@@ -307,7 +297,7 @@ def record_trial(study, spec: StudySpec, job: Job, summary: dict) -> None:
     if job.lr in recorded_trials(study):
         return
     value = summary.get(spec.objective)
-    completed = summary.get("status") == "completed" and isinstance(value, (int, float)) and math.isfinite(value)
+    completed = summary.get("status") == RunStatus.COMPLETED and isinstance(value, (int, float)) and math.isfinite(value)
     study.add_trial(optuna.trial.create_trial(
         params={"lr": job.lr}, distributions={"lr": LogUniformDistribution(spec.lr_low, spec.lr_high)},
         value=float(value) if completed else None, state=TrialState.COMPLETE if completed else TrialState.FAIL,

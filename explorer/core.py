@@ -32,9 +32,9 @@ from engine.config.compose import CONF, compose_config
 from engine.platform.errors import paragraph
 from engine.training.run import planned_lr_curve, steps_per_epoch
 from schedulers.factory import RUN_SHARE
-from schedulers.preview import read_val_curve
 from schedulers.spec import FREE, SCHEDULER_FIELDS, Arg, target_spec
-from engine.training.schedule_preview import SchedulePreview, preview
+from engine.run_dir.events import EVENT_FILES, last_per_step, read_scalars
+from engine.training.schedule_preview import SchedulePreview, preview, read_val_curve
 
 RUN_FIELDS = ("trainer.max_epochs", "data.train_size", "data.batch_size", "data.val_split", "trainer.graph", "optimizer.lr")
 DISPLAY_POINTS = 2000  # per curve on the chart (~2 per pixel of a wide chart); exports keep every step
@@ -406,15 +406,12 @@ class RunOverlay:
 
 
 def logged_lr(run_dir: Path) -> dict:
-    """step -> `lr` scalar of a run's TensorBoard events (EventAccumulator, as read_val_curve reads metrics)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    if "lr" not in events.Tags().get("scalars", []):
-        raise ConfigError(f"run {str(run_dir)!r} logged no 'lr' scalar to TensorBoard (no events.out.tfevents.* with "
+    """step -> `lr` scalar of a run's TensorBoard events (engine.run_dir.events, as read_val_curve reads metrics)."""
+    logged = read_scalars(run_dir, ("lr",))
+    if "lr" not in logged:
+        raise ConfigError(f"run {str(run_dir)!r} logged no 'lr' scalar to TensorBoard (no {EVENT_FILES} with "
                           f"it); overlay a run that train.py wrote.")
-    return {event.step: event.value for event in events.Scalars("lr")}
+    return last_per_step(logged["lr"])
 
 
 def run_schedule_name(run_dir: Path) -> str:

@@ -3,7 +3,8 @@
 `lr_curve` builds the optimizer from the config around one dummy parameter (no data, no model),
 builds the schedule through `build_lr_schedule` exactly as train.py does, and records the LR of
 every optimizer step (read before the step, like train.py's `lr` scalar). Plateau schedules are fed
-a validation curve after every epoch: a built-in example, or one read from a run's TensorBoard events.
+a validation curve after every epoch: a built-in example, or one a run logged (engine.training.schedule_preview
+reads it from the run's TensorBoard events and passes it in).
 
 Speed: stepping a OneFlow scheduler costs a few microseconds, so a 200-epoch x 391-step run takes
 ~0.3 s. Schedulers whose LR is a pure function of the step (CLOSED_FORM: the specs' `closed_form`) are
@@ -39,24 +40,6 @@ def example_val_curve(metric: str, epochs: int) -> list[float]:
     if metric.endswith("loss"):
         return [0.9 + 3.7 * math.exp(-e / 12) + drift(e) for e in range(epochs)]
     return [75.0 - 70.0 * math.exp(-e / 12) - 10 * drift(e) for e in range(epochs)]
-
-
-def read_val_curve(run_dir: Path, metric: str) -> list[float]:
-    """The per-epoch values of `metric` that a run logged to TensorBoard, in epoch order."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    run_dir = Path(run_dir)
-    if not any(run_dir.glob("events.out.tfevents.*")):
-        raise ScheduleConfigError(f"--val-curve-from {run_dir}: no TensorBoard event files (events.out.tfevents.*) "
-                                  f"there; give a run directory such as runs/<date>/<time>.")
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    tags = events.Tags().get("scalars", [])
-    if metric not in tags:
-        raise ScheduleConfigError(f"--val-curve-from {run_dir}: the run logged no {metric!r} scalars (it has "
-                                  f"{sorted(tags)}); plateau previews replay the schedule's monitor metric.")
-    by_step = {event.step: event.value for event in events.Scalars(metric)}  # a resumed run may repeat steps
-    return [by_step[step] for step in sorted(by_step)]
 
 
 def build_preview_schedule(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = None,

@@ -163,12 +163,13 @@ def _pausing(name, *args, **kwargs):
     module = _import(name, *args, **kwargs)
     recorder = sys.modules.get("engine.run_dir.recorder")
     if _where == "run files" and hasattr(recorder, "RunRecorder") and not hasattr(recorder, "_paused"):
-        recorder._paused, init = True, recorder.RunRecorder.__init__
-        def paused_init(self, *a, **k):
-            init(self, *a, **k)
+        recorder._paused, restore = True, recorder.RunRecorder.restore_newest
+        def paused_restore(self, *a, **k):
+            progress = restore(self, *a, **k)
             print("paused", flush=True)
             time.sleep(30)
-        recorder.RunRecorder.__init__ = paused_init
+            return progress
+        recorder.RunRecorder.restore_newest = paused_restore
     return module
 builtins.__import__ = _pausing
 '''

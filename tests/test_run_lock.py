@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from engine.run_dir.files import open_event_writer
+from engine.platform.errors import fail
+from engine.run_dir.events import open_event_writer
 from engine.run_dir.lock import RunDirBusy, hold_run_dir
+from engine.run_dir.summary import RunSummary, read_summary
 from tests.conftest import ROOT
 from tests.engine_runs import TINY, file_hashes
 
@@ -75,3 +77,18 @@ def test_runs_started_in_the_same_second_get_their_own_directories_named_by_thei
     assert all(len(d) == 2 and d[0] == d[1] for d in dirs)
     assert all(re.fullmatch(r"runs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d_step_[0-9a-f]{6}", d[0]) for d in dirs)
     assert dirs[0][0] != dirs[1][0]
+
+
+def test_a_user_error_is_recorded_in_the_summary_of_the_run_dir_held_and_only_while_it_is_held(tmp_path):
+    """engine.platform.errors.fail knows nothing of run directories: hold_run_dir registers the recording."""
+    with hold_run_dir(tmp_path):
+        with pytest.raises(SystemExit):
+            fail("before the run began")  # no summary.json yet: nothing written
+        assert read_summary(tmp_path) is None
+        RunSummary(tmp_path, epochs=1)
+        with pytest.raises(SystemExit):
+            fail("no usable   checkpoint", command="python train.py resume=x")
+    assert read_summary(tmp_path) == {"status": "failed", "epochs": 1, "error": "no usable checkpoint python train.py resume=x"}
+    with pytest.raises(SystemExit):
+        fail("after the lock was released")
+    assert read_summary(tmp_path)["error"] == "no usable checkpoint python train.py resume=x"

@@ -1,6 +1,8 @@
 """Sweep job names (= TensorBoard run names) keep only the overrides that vary (engine.config.sweep_names)."""
 import json
 
+from engine.config.compose import compose_config
+from engine.config.keys import HARMLESS_KEYS, JOB_NAME_EXCLUDED_KEYS
 from engine.config.sweep_names import EXCLUDE_KEYS, varying_names_argv
 from tests.conftest import run_train
 
@@ -14,6 +16,12 @@ def excluded(argv):
     (override,) = added
     assert override.startswith(EXCLUDE_KEYS + "=[")
     return [k.strip("'") for k in override.split("=", 1)[1].strip("[]").split(",")]
+
+
+def test_the_configured_excludes_are_harmless_keys_named_once_in_engine_config_keys():
+    cfg = compose_config(hydra_config=True)  # conf/config.yaml reads them through ${job_name_excluded_keys:}
+    assert list(cfg.hydra.job.config.override_dirname.exclude_keys) == list(JOB_NAME_EXCLUDED_KEYS) == CONFIGURED
+    assert set(JOB_NAME_EXCLUDED_KEYS) <= set(HARMLESS_KEYS)  # leaving them out of a name never merges two experiments
 
 
 def test_shared_overrides_leave_the_names_and_the_configured_excludes_stay():

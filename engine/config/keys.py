@@ -10,12 +10,19 @@ from typing import Any, Iterable
 
 # Logging, progress display, checkpoint cadence, where the data lives and which device runs it:
 # none of them alters the trained model or its measured accuracy.
+# The ones a refused resume names (besides the data paths), in this order:
+RESUME_MAY_CHANGE = (
+    "device", "trainer.progress", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
+    "trainer.keep_last", "trainer.strict_resume",
+)
+DATA_PATH_KEYS = ("data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5")
 HARMLESS_KEYS = (
-    "resume", "device", "trainer.progress", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
-    "trainer.keep_last", "trainer.strict_resume", "trainer.acc1_thresholds", "data.eval_batch_size",
-    "data.dataset.root", "data.dataset.url", "data.dataset.download", "data.dataset.md5",
+    "resume", *RESUME_MAY_CHANGE, "trainer.acc1_thresholds", "data.eval_batch_size", *DATA_PATH_KEYS,
     "optimized_metric",
 )
+# The harmless keys left out of sweep job directory names (conf/config.yaml reads them through the
+# `${job_name_excluded_keys:}` resolver, engine/config/resolvers.py): how the run is watched, where it runs.
+JOB_NAME_EXCLUDED_KEYS = ("trainer.progress", "trainer.log_every_n_steps", "device", "data.dataset.root")
 
 
 def is_under(key: str, prefixes: Iterable[str]) -> bool:

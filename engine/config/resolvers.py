@@ -12,6 +12,7 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from engine.config.keys import JOB_NAME_EXCLUDED_KEYS
 from engine.platform.console import job_prefix
 
 
@@ -37,8 +38,15 @@ def run_name(schedule: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9._-]+', '-', str(schedule)).strip('.-') or 'run'}_{_START_ID}"
 
 
+def job_name_excluded_keys() -> list[str]:
+    """`${job_name_excluded_keys:}`: hydra.job.config.override_dirname.exclude_keys, the harmless keys left out of
+    sweep job names (engine.config.keys.JOB_NAME_EXCLUDED_KEYS, the one list)."""
+    return list(JOB_NAME_EXCLUDED_KEYS)
+
+
 def register() -> None:
-    for name, resolver in (("config_subdir_once", config_subdir_once), ("job_prefix", job_prefix), ("run_name", run_name)):
+    for name, resolver in (("config_subdir_once", config_subdir_once), ("job_prefix", job_prefix), ("run_name", run_name),
+                           ("job_name_excluded_keys", job_name_excluded_keys)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver, use_cache=False)
 

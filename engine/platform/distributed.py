@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import oneflow as flow
@@ -71,17 +71,17 @@ def replica_report(model: flow.nn.Module) -> dict:
     return {"rank": rank(), "world_size": world_size(), "weights_sha256": digest, "max_abs_diff_to_rank0": diff}
 
 
-def check_replicas(model: flow.nn.Module, summary: Any) -> None:
-    """On several ranks: print each rank's weight fingerprint and record rank 0's report in summary.json."""
+def check_replicas(model: flow.nn.Module) -> Optional[dict]:
+    """On several ranks: print each rank's weight fingerprint and return this rank's report (for summary.json); None on one."""
     if world_size() == 1:
-        return
+        return None
     report = replica_report(model)
     # One write, newline included: the ranks share the launcher's stdout, and print()'s separate write of
     # the newline let another rank's line land in between (seen in CI: two reports on one line).
     sys.stdout.write(f"rank {report['rank']}: final weights sha256 {report['weights_sha256']}, "
                      f"max |diff| to rank 0 {report['max_abs_diff_to_rank0']}\n")
     sys.stdout.flush()
-    summary.update(distributed=report)
+    return report
 
 
 class Discard:

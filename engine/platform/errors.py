@@ -8,13 +8,18 @@ from __future__ import annotations
 import sys
 import textwrap
 from contextlib import contextmanager
-from typing import Iterator, NoReturn, Optional
+from typing import Callable, Iterator, NoReturn, Optional
 
 from hydra.errors import CompactHydraException, InstantiationException
 
 from common.errors import ConfigError, DataError, UserError
 
-__all__ = ["ConfigError", "DataError", "UserError", "SweepJobFailed", "fail", "paragraph", "user_errors"]
+__all__ = ["ConfigError", "DataError", "UserError", "SweepJobFailed", "fail", "failures_recorded_by", "paragraph",
+           "user_errors"]
+
+# Who else hears of a `fail`: the run directory this process holds (engine.run_dir.lock registers it), which
+# records the message in its summary.json. A hook, so that this bottom layer never imports the run directory.
+_failure_recorders: list[Callable[[str], None]] = []
 
 
 class SweepJobFailed(CompactHydraException):
@@ -41,24 +46,32 @@ def _in_sweep_job() -> bool:
 def fail(message: str, code: int = 2, command: Optional[str] = None) -> NoReturn:
     """End with `message` as one paragraph on stderr (and in train.log), then `command` (if any) alone on a line; exit `code`.
 
-    When this process holds a run directory (engine.run_dir.lock) whose run has begun (it has a
-    summary.json), that file says status failed with the message; a run that never began leaves no
-    summary (engine.run_dir.files.discard_if_stopped_early removes its directory). In a sweep job, SweepJobFailed is raised instead of exiting, so the sweep's
-    other jobs still run (a process exit would end them all)."""
+    The recorders registered with `failures_recorded_by` get the one-line message first (the run directory
+    this process holds: its summary.json then says status failed, when its run has begun). In a sweep job,
+    SweepJobFailed is raised instead of exiting, so the sweep's other jobs still run (a process exit would
+    end them all)."""
     from engine.platform.console import command as print_command
     from engine.platform.console import error
     error(paragraph(message))
     if command:
         print_command(command)
         message = f"{message} {command}"
-    from engine.run_dir.lock import held_run_dir
-    if held_run_dir() is not None and (held_run_dir() / "summary.json").is_file():
-        from engine.run_dir.files import record_failure
-        record_failure(held_run_dir(), one_line(message))
+    for record in list(_failure_recorders):
+        record(one_line(message))
     if _in_sweep_job():
         raise SweepJobFailed(f"a job of this sweep failed (its error is above, and in its summary.json): "
                              f"{one_line(message)[:300]}")
     sys.exit(code)
+
+
+@contextmanager
+def failures_recorded_by(record: Callable[[str], None]) -> Iterator[None]:
+    """Inside the block, every `fail` also hands its one-line message to `record`."""
+    _failure_recorders.append(record)
+    try:
+        yield
+    finally:
+        _failure_recorders.remove(record)
 
 
 @contextmanager

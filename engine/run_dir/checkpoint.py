@@ -16,7 +16,7 @@ import hashlib
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 import oneflow as flow
@@ -29,6 +29,20 @@ CHECKPOINT_NAME = re.compile(r"^epoch=(\d+)-step=(\d+)\.ckpt$")
 BEST_NAME = "best.ckpt"
 MAGIC = b"lrs-checkpoint v2 "
 HEADER = re.compile(rb"^lrs-checkpoint v2 sha256=([0-9a-f]{64}) bytes=(\d+)\n")
+
+
+class RunState(NamedTuple):
+    """What a run's checkpoint holds (engine.training.run.Run.state builds it): the one list of its keys."""
+
+    config: dict  # the resolved config, compared on resume (engine.run_dir.resume.check_same_experiment)
+    progress: dict  # engine.training.progress.Progress.state_dict()
+    model: dict
+    steps: dict  # optimizer (and AMP scaler) state
+    schedule: dict
+    rng: dict  # every random generator (engine.training.seeding.rng_states)
+
+
+STATE_KEYS = RunState._fields
 
 
 class CheckpointError(ConfigError):

@@ -1,9 +1,10 @@
-"""Files a run leaves in its directory (summary.json, run_info.json, events), each written atomically."""
+"""run_info.json (what ran where), and the run directory of a run stopped before it began (removed).
+
+summary.json is engine.run_dir.summary's, the TensorBoard events engine.run_dir.events'."""
 from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import platform
 import shutil
 import socket
@@ -12,51 +13,14 @@ import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Optional
-
-from tensorboardX import SummaryWriter
-from tensorboardX.event_file_writer import _EventLoggerThread
+from typing import Iterator, Optional
 
 from common.files import atomic_write_json
+from engine.run_dir.events import open_event_writer  # noqa: F401  (scripts/bench.py imports it from here)
 from engine.run_dir.lock import LOCK_NAME, held_by_another
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import replace_status
 from engine.training.stopping import StartUpInterrupted
-
-
-class RunSummary:
-    """summary.json: the machine-readable outcome of a run, rewritten whenever it changes."""
-
-    def __init__(self, run_dir: Path, **fields: Any) -> None:
-        self.path = Path(run_dir) / "summary.json"
-        self.fields: dict[str, Any] = {"status": "running", **fields}
-        self.write()
-
-    def update(self, **fields: Any) -> None:
-        self.fields.update(fields)
-        self.write()
-
-    def write(self) -> None:
-        atomic_write_json(self.path, self.fields)
-
-    def fail(self, reason: str) -> None:
-        """Status 'failed' with the one-line `reason` (why the run stopped: a user error, a full disk, ...)."""
-        self.update(status="failed", error=" ".join(str(reason).split()))
-
-
-def record_failure(run_dir: Path, reason: str) -> None:
-    """summary.json of the run in `run_dir` (which this process writes) says status failed with `reason`.
-
-    For a failure outside the training loop's RunSummary (e.g. no usable checkpoint to resume from):
-    the existing fields are kept (a new file has just these two). Best effort: a disk that cannot take it leaves the file as it was."""
-    path = Path(run_dir) / "summary.json"
-    try:
-        fields = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        fields = {}
-    fields = fields if isinstance(fields, dict) else {}
-    try:
-        atomic_write_json(path, {**fields, "status": "failed", "error": " ".join(str(reason).split())})
-    except OSError as error:
-        print(f"(summary.json could not record the failure: {error})", file=sys.stderr)
 
 
 def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int], data_root: Optional[str] = None) -> None:
@@ -97,47 +61,6 @@ def _git_commit() -> Optional[str]:
     return result.stdout.strip() or None
 
 
-class EventWriter(SummaryWriter):
-    """tensorboardX's SummaryWriter whose `flush()` returns only once every event added before it is in the file.
-
-    tensorboardX 2.6 hands events to a writer thread through a queue, and its flush() flushes the file
-    but not the queue: a kill -9 right after a checkpoint lost the events still queued (typically the
-    last `train/loss` point before it, which a resume does not write again). Here flush stops the thread
-    (it writes every queued event before the stop signal, in order), flushes the file, and starts a new one.
-    """
-
-    def flush(self) -> None:
-        for file_writer in (self.all_writers or {}).values():
-            events = file_writer.event_writer
-            if events._closed:
-                continue
-            events._worker.stop()
-            events._worker = _EventLoggerThread(events._event_queue, events._ev_writer, events._flush_secs)
-            events._worker.start()
-        super().flush()
-
-
-def open_event_writer(run_dir: Path, global_step: int, history: dict) -> SummaryWriter:
-    """A TensorBoard writer that continues the run's curves at `global_step` without duplicated steps.
-
-    Events a killed run wrote after its last checkpoint are purged (TensorBoard drops every event at
-    or after `purge_step` that precedes the purge marker); per-epoch scalars that the purge would
-    also drop (their x is the epoch number) are written again from the checkpoint's history. The
-    file name (`events.out.tfevents.<time>.<host>.<step>.<pid>`) keeps event files in write order even when
-    two start within the same second, and no two processes ever share one.
-    """
-    # Always a purge marker: at step 0 it hides what a run killed before its first checkpoint wrote.
-    writer = EventWriter(logdir=str(run_dir), purge_step=global_step,
-                           filename_suffix=f".{global_step:012d}.{os.getpid()}")
-    if global_step:
-        for i, epoch in enumerate(history.get("epoch", [])):
-            if epoch >= global_step:
-                for key, values in history.items():
-                    if key not in ("epoch", "lr"):
-                        writer.add_scalar(key, values[i], epoch)
-    return writer
-
-
 # What a run directory holds before its run began: Hydra's files, the lock, the console lines so far.
 HYDRA_ONLY = {".hydra", "train.log", LOCK_NAME}
 
@@ -171,7 +94,7 @@ def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
         if fresh and (start_up or _holds_only_hydra_files(run_dir)):
             _remove_run_dir(run_dir)
         elif start_up:
-            _mark_interrupted(run_dir)
+            replace_status(run_dir, RunStatus.RUNNING, RunStatus.INTERRUPTED)
         raise
 
 
@@ -187,14 +110,4 @@ def _remove_run_dir(run_dir: Path) -> None:
     try:
         Path(run_dir).parent.rmdir()  # only succeeds when empty
     except OSError:
-        pass
-
-
-def _mark_interrupted(run_dir: Path) -> None:
-    path = Path(run_dir) / "summary.json"
-    try:
-        fields = json.loads(path.read_text())
-        if isinstance(fields, dict) and fields.get("status") == "running":
-            atomic_write_json(path, {**fields, "status": "interrupted"})
-    except (OSError, ValueError):
         pass

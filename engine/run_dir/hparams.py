@@ -17,12 +17,14 @@ from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData, SessionEndI
 from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
 from tensorboardX.summary import hparams as hparams_summaries
 
+from engine.run_dir.status import RunStatus
+
 # Metric columns of the HParams dashboard: scalar tag -> summary.json key.
 METRICS = {"hparams/best_acc1": "best_acc1", "hparams/final_acc1": "final_acc1",
            "hparams/best_acc5": "best_acc5", "hparams/final_acc5": "final_acc5"}
 # summary.json status -> HParams session status (shown, and filterable, in the dashboard).
 # (The proto has no "aborted": a stopped run records its session end only when it really ends.)
-STATUS = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE", "running": "STATUS_RUNNING"}
+STATUS = {RunStatus.COMPLETED: "STATUS_SUCCESS", RunStatus.DIVERGED: "STATUS_FAILURE", RunStatus.RUNNING: "STATUS_RUNNING"}
 
 
 def run_hparams(cfg: DictConfig) -> dict:
@@ -47,7 +49,7 @@ def log_hparams_end(writer: Any, summary: Mapping[str, Any], step: Optional[int]
     for tag, key in METRICS.items():
         if summary.get(key) is not None:
             writer.add_scalar(tag, float(summary[key]), step if step is not None else summary.get("epochs", 0))
-    status = STATUS.get(summary.get("status", "completed"), "STATUS_UNKNOWN")
+    status = STATUS.get(summary.get("status", RunStatus.COMPLETED), "STATUS_UNKNOWN")
     content = HParamsPluginData(session_end_info=SessionEndInfo(status=Status.Value(status)), version=0)
     metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=content.SerializeToString()))
     writer.file_writer.add_summary(Summary(value=[Summary.Value(tag="_hparams_/session_end_info", metadata=metadata)]))
@@ -59,7 +61,7 @@ def objective(cfg: DictConfig, summary: Mapping[str, Any]) -> Optional[float]:
     key = cfg.get("optimized_metric")
     if key is None:
         return None
-    if summary.get("status") == "diverged":
+    if summary.get("status") == RunStatus.DIVERGED:
         return float("nan")  # Optuna records a NaN objective as a failed trial and samples elsewhere
     if key not in summary:
         from engine.platform.errors import ConfigError

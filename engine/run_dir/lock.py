@@ -22,10 +22,12 @@ from omegaconf import DictConfig
 
 from common.errors import UserError
 from engine.platform.console import stop_run_log
+from engine.platform.errors import failures_recorded_by, paragraph
+from engine.run_dir.summary import has_summary, record_failure
 
 LOCK_NAME = ".lock"
 
-_held: Optional[Path] = None  # the run directory this process holds, for engine.platform.errors.fail
+_held: Optional[Path] = None  # the run directory this process holds
 
 
 class RunDirBusy(UserError):
@@ -56,7 +58,6 @@ def refuse_unwritable_output(folder: Any, key: str) -> None:
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
         return
-    from engine.platform.errors import paragraph
     where = "it" if existing == folder else f"{existing}, the folder it would be made in,"
     print(paragraph(f"{key}={folder} cannot be written: {where} is {_why_unwritable(existing)}. A run writes its "
                     f"config, checkpoints, TensorBoard events and summary.json there; nothing was written. Give it a "
@@ -73,11 +74,6 @@ class WritableOutput(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         refuse_unwritable_output(config.hydra.sweep.dir, "hydra.sweep.dir")
-
-
-def held_run_dir() -> Optional[Path]:
-    """The run directory this process holds the lock of (it alone may write there), or None."""
-    return _held
 
 
 def held_by_another(run_dir: Path) -> bool:
@@ -152,13 +148,20 @@ def _busy_message(run_dir: Path, pid: str, host: str) -> str:
     return message
 
 
+def _record_failure(run_dir: Path, message: str) -> None:
+    """A user error ends the run (engine.platform.errors.fail): its summary.json says so, once the run has begun
+    (a run that never began leaves no summary: engine.run_dir.files.discard_if_stopped_early removes its directory)."""
+    if has_summary(run_dir):
+        record_failure(run_dir, message)
+
+
 @contextmanager
 def hold_run_dir(run_dir: Path, writer: bool = True) -> Iterator[None]:
     """Be the only process writing `run_dir` inside the block; a second one gets RunDirBusy (one paragraph).
 
     Call it as soon as the run directory is known and before anything is written there. `writer`
     False (ranks other than 0 of a distributed run, which only read the run directory): no lock,
-    and the process's console lines stay out of train.log."""
+    and the process's console lines stay out of train.log. While held, a `fail` is recorded in its summary.json."""
     global _held
     run_dir = Path(run_dir)
     if not writer:
@@ -193,7 +196,8 @@ def hold_run_dir(run_dir: Path, writer: bool = True) -> Iterator[None]:
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         _held = run_dir
         try:
-            yield
+            with failures_recorded_by(lambda message: _record_failure(run_dir, message)):
+                yield
         finally:
             _held = None
             try:

@@ -1,7 +1,9 @@
 """What a run leaves behind, and the one way it ends.
 
 `RunRecorder` owns the run directory's files: checkpoints, summary.json, TensorBoard events and
-run_info.json (on rank 0 only). `finish(outcome)` is the single exit of a run, whatever ended it:
+run_info.json (on rank 0 only). `restore_newest()` is the run's start: the newest checkpoint loaded
+(or none), and the files opened at the step the run continues from. `finish(outcome)` is the single exit of a run,
+whatever ended it:
 completed, diverged, interrupted (Ctrl-C, SIGTERM), requeued (a cluster's preemption notice) or
 failed (a full disk, any unexpected error). Each ends with one message, a final status in
 summary.json and, when the run stopped mid-epoch, a checkpoint at the step boundary it stopped at.
@@ -22,13 +24,16 @@ from engine.run_dir.checkpoint import CheckpointDir
 from engine.platform.errors import SweepJobFailed, paragraph
 from engine.training.fork import fork_progress
 from engine.run_dir.hparams import log_hparams_end, log_hparams_start, objective
-from engine.training.progress import Progress, StepMeter, describe_run
+from engine.training.progress import Progress, StepMeter
 from engine.training.run import Run
 from engine.platform.console import command as print_command
 from engine.platform.console import error as print_error
 from engine.platform.console import say, warn
-from engine.run_dir.resume import FINAL_STATUSES, newest_valid_state, resume_command
-from engine.run_dir.files import RunSummary, open_event_writer, record_run_info
+from engine.run_dir.resume import newest_valid_state, resume_command
+from engine.run_dir.events import open_event_writer
+from engine.run_dir.files import record_run_info
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import RunSummary, describe_run
 
 if TYPE_CHECKING:  # engine.training.loop makes the Outcome (and imports this module for its types)
     from engine.training.loop import Outcome
@@ -41,22 +46,33 @@ def in_sweep() -> bool:
 
 
 class RunRecorder:
-    """The run directory's files and the run's progress; `finish` ends the run."""
+    """The run directory's files and the run's progress; `restore_newest` starts it, `finish` ends it."""
 
     def __init__(self, run_dir: Path, run: Run) -> None:
+        """Nothing is read or written yet: `restore_newest` decides where the run starts and opens its files."""
         self.run_dir, self.run, self.cfg = Path(run_dir), run, run.cfg
-        rank0 = distributed.is_rank_zero()  # other ranks of a distributed run write nothing
-        self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", keep_last=self.cfg.trainer.keep_last, read_only=not rank0)
+        self.rank0 = distributed.is_rank_zero()  # other ranks of a distributed run write nothing
+        self.checkpoints = CheckpointDir(self.run_dir / "checkpoints", keep_last=self.cfg.trainer.keep_last, read_only=not self.rank0)
+
+    def restore_newest(self) -> Progress:
+        """Load the newest valid checkpoint into the run (a fork's first start: the parent's), then open the run's
+        files at the step it continues from (run_info.json, TensorBoard events, summary.json); returns its progress
+        (a fresh one, from step 0, when there is no checkpoint)."""
         self.progress = self._restore()
+        self._open_files()
+        return self.progress
+
+    def _open_files(self) -> None:
+        """run_info.json (this start or resume), the event writer and summary.json, continuing at the run's step."""
         resumed = self.progress.global_step > 0
-        if rank0:
-            record_run_info(self.run_dir, run.device, resumed_from_step=self.progress.global_step if resumed else None,
+        if self.rank0:
+            record_run_info(self.run_dir, self.run.device, resumed_from_step=self.progress.global_step if resumed else None,
                             data_root=self.cfg.data.dataset.get("root"))  # free disk and archive there (engine.platform.machine)
-        self.writer = open_event_writer(self.run_dir, self.progress.global_step, self.progress.history) if rank0 else distributed.Discard()
+        self.writer = open_event_writer(self.run_dir, self.progress.global_step, self.progress.history) if self.rank0 else distributed.Discard()
         log_hparams_start(self.writer, self.cfg)
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-        self.summary = (RunSummary if rank0 else distributed.Discard)(
-            self.run_dir, **describe_run(self.cfg, choices, run.schedule, run.device), **self._progress_fields())
+        self.summary = (RunSummary if self.rank0 else distributed.Discard)(
+            self.run_dir, **describe_run(self.cfg, choices, self.run.schedule, self.run.device), **self._progress_fields())
         self.meter = StepMeter(self.writer, self.progress)
 
     def _restore(self) -> Progress:
@@ -95,9 +111,9 @@ class RunRecorder:
 
     def finish(self, outcome: Outcome, wall_time_s: float) -> Optional[float]:
         """End the run with `outcome` (its status: see the module doc); returns the sweep objective, or exits."""
-        status, diverged, error = outcome.status, outcome.diverged, outcome.error
+        status, diverged, error = RunStatus(outcome.status), outcome.diverged, outcome.error
         self.progress.wall_time_s = wall_time_s
-        if status in ("interrupted", "requeued", "failed") and self.progress.batch_in_epoch:
+        if status.stopped_mid_run and self.progress.batch_in_epoch:
             self._save_stop_checkpoint(status)
         fields: dict[str, Any] = {"status": status, **self._progress_fields()}
         if diverged:
@@ -107,7 +123,7 @@ class RunRecorder:
         self._close(fields)
         return self._report(status, diverged, error)
 
-    def _save_stop_checkpoint(self, status: str) -> None:
+    def _save_stop_checkpoint(self, status: RunStatus) -> None:
         try:
             self.meter.check(self.progress.epoch + 1)  # the pending steps join the epoch's sums first
             self.save_checkpoint()
@@ -119,27 +135,29 @@ class RunRecorder:
     def _close(self, fields: dict) -> None:
         try:
             self.summary.update(**fields)
-            if fields["status"] == "completed":
-                distributed.check_replicas(self.run.model, self.summary)  # several ranks: did DDP keep weights identical?
-            if fields["status"] in FINAL_STATUSES:  # a stopped run's HParams end comes when it really ends (no duplicate)
+            if fields["status"] == RunStatus.COMPLETED:
+                replicas = distributed.check_replicas(self.run.model)  # several ranks: did DDP keep weights identical?
+                if replicas is not None:
+                    self.summary.update(distributed=replicas)
+            if fields["status"].is_final:  # a stopped run's HParams end comes when it really ends (no duplicate)
                 log_hparams_end(self.writer, self.summary.fields)
             self.writer.close()
         except OSError as error:
             warn(paragraph(f"could not record the run's end in {self.run_dir} ({error}).", prefix="warning: "))
 
-    def _report(self, status: str, diverged: Optional[dict], error: Optional[BaseException]) -> Optional[float]:
+    def _report(self, status: RunStatus, diverged: Optional[dict], error: Optional[BaseException]) -> Optional[float]:
         where = f"at step {self.progress.global_step} (epoch {self.progress.epoch + 1})"
-        if status == "completed":
+        if status == RunStatus.COMPLETED:
             say(f"run directory: {self.run_dir}")
             return objective(self.cfg, self.summary.fields)
-        if status == "diverged":  # exit 0: a sweep over learning rates goes on to its next member
+        if status == RunStatus.DIVERGED:  # exit 0: a sweep over learning rates goes on to its next member
             say(f"diverged: non-finite loss at step {diverged['step']} (epoch {diverged['epoch']}, lr {diverged['lr']:.4g}); "
                   f"run directory: {self.run_dir}")
             return objective(self.cfg, self.summary.fields)
-        if status == "requeued":  # the cluster launcher requeues the job; it continues from this checkpoint
+        if status == RunStatus.REQUEUED:  # the cluster launcher requeues the job; it continues from this checkpoint
             say(f"requeued {where}; the job continues from its checkpoint in {self.run_dir}")
             return None
-        if status == "interrupted":
+        if status == RunStatus.INTERRUPTED:
             print_error(paragraph(f"interrupted {where}; the run is saved. Continue with:", prefix=""))
             print_command(resume_command(self.run_dir))
             self._flush_and_exit(INTERRUPTED_EXIT)

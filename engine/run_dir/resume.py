@@ -9,7 +9,6 @@ hydra.output_subdir); `check_run_dir` refuses a different one, and a finished ru
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -25,15 +24,15 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 import engine.config.resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
-from engine.run_dir.checkpoint import CheckpointDir
+from engine.run_dir.checkpoint import STATE_KEYS, CheckpointDir
 from engine.config.compose import with_overrides
-from engine.config.keys import HARMLESS_KEYS, flatten, is_harmless, is_under  # HARMLESS_KEYS: the keys a resumed run may change
+from engine.config.keys import RESUME_MAY_CHANGE, flatten, is_harmless, is_under
 from engine.platform.console import stop_run_log
 from engine.platform.errors import ConfigError, fail
 from engine.run_dir.lock import other_dir_advice
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import finished_status
 
-FINAL_STATUSES = ("completed", "diverged")
-STATE_KEYS = ("config", "progress", "model", "steps", "schedule", "rng")  # what run_state saves
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 
 
@@ -179,18 +178,8 @@ def check_same_experiment(saved: dict, cfg: DictConfig, checkpoint: Path) -> Non
     if differences:
         hint, command = _growth_hint(differences, checkpoint.parent.parent)
         raise ConfigError(f"cannot resume from {checkpoint}: this config changes the experiment ({'; '.join(differences)}). "
-                          f"Resume with the run's own config (only {', '.join(HARMLESS_KEYS[1:6])} and data paths may change), "
+                          f"Resume with the run's own config (only {', '.join(RESUME_MAY_CHANGE)} and data paths may change), "
                           f"or start a new run in another directory.{hint}", command=command)
-
-
-def finished_status(run_dir: Path) -> Optional[str]:
-    """'completed' or 'diverged' when the run in `run_dir` already ended that way, else None."""
-    path = Path(run_dir) / "summary.json"
-    try:
-        status = json.loads(path.read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return status if status in FINAL_STATUSES else None
 
 
 def _saved_config(path: Path, current: dict, settle_s: float = 5.0) -> Optional[dict]:
@@ -214,7 +203,7 @@ def _saved_config(path: Path, current: dict, settle_s: float = 5.0) -> Optional[
         time.sleep(0.2)
 
 
-def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
+def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[RunStatus]:
     """Call first in the task: the final status when the run in `run_dir` already ended (nothing to do), else None.
 
     A run directory keeps the config it was started with (Hydra's .hydra/config.yaml, which is not
@@ -236,7 +225,7 @@ def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
         stop_run_log(run_dir)
         what = (f"{run_dir} already ended ({status}) and a finished run is never changed" if status else
                 f"{run_dir} was started with another config and continues only with it (only "
-                f"{', '.join(HARMLESS_KEYS[1:7])} and data paths may change)")
+                f"{', '.join(RESUME_MAY_CHANGE)} and data paths may change)")
         hint, command = _growth_hint(differences, run_dir)
         raise ConfigError(f"{what}; this config differs: {'; '.join(differences)}. Nothing in {run_dir} was written. "
                           f"To train this config in a directory of its own, {other_dir_advice()}.{hint}",
@@ -247,7 +236,7 @@ def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[str]:
 
 
 def missing_state(state: dict) -> Optional[str]:
-    """Why `state` is not a run's checkpoint (the keys run_state saves that it lacks), or None."""
+    """Why `state` is not a run's checkpoint (the keys of a RunState that it lacks), or None."""
     missing = [key for key in STATE_KEYS if key not in state]
     return f"lacks {', '.join(missing)}: it is not a checkpoint of a train.py run" if missing else None
 

@@ -21,6 +21,7 @@ from engine.training.run import Run
 from engine.training.seeding import seed_epoch
 from engine.training.steps import train_step
 from engine.training.stopping import stop_requested
+from engine.run_dir.status import RunStatus
 from input_pipeline.loaders import Loader
 
 if TYPE_CHECKING:  # the recorder imports this module's Outcome
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # the recorder imports this module's Outcome
 @dataclass(frozen=True)
 class Outcome:
     """How a run ended: its status (completed, diverged, interrupted, requeued, failed) and what says why."""
-    status: str
+    status: RunStatus
     diverged: Optional[dict] = None  # the first non-finite step (StepMeter.diverged), for status diverged
     error: Optional[BaseException] = None  # what failed the run, for status failed
 
@@ -66,7 +67,7 @@ def train_epoch(run: Run, recorder: RunRecorder, loader: Loader) -> Optional[Out
             return Outcome(stop_requested())
     progress.train_seconds += time.time() - epoch_start
     meter.check(epoch + 1)  # the epoch's last steps join its metrics (or show the loss went non-finite)
-    return Outcome("diverged", diverged=meter.diverged) if meter.diverged else None
+    return Outcome(RunStatus.DIVERGED, diverged=meter.diverged) if meter.diverged else None
 
 
 def evaluate_epoch(run: Run, progress: Progress, eval_loaders: Mapping[str, Loader]) -> dict[str, float]:

@@ -1,12 +1,11 @@
-"""Where a run stands (saved in every checkpoint), its per-epoch history, and the summary.json fields."""
+"""Where a run stands (saved in every checkpoint), its per-epoch history, and the summary.json fields it sets."""
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Optional
 
 import oneflow as flow
-from omegaconf import DictConfig
 
 HISTORY_KEYS = ("epoch", "val/acc1", "val/acc5", "val/loss", "train/loss_epoch", "train/acc1", "lr")
 
@@ -136,14 +135,3 @@ class StepMeter:
         self.progress.epoch_loss_sum += sum(v * n for v, n in zip(values, sizes))
         self.progress.epoch_correct += correct
         return None, values[-1]
-
-
-def describe_run(cfg: DictConfig, choices: Mapping[str, Optional[str]], schedule: Any, device: str) -> dict[str, Any]:
-    """The summary.json fields that say what was run (fixed for the whole run)."""
-    return {
-        "scheduler": schedule.name, "scheduler_params": schedule.describe(), "seed": cfg.seed,
-        "model": choices.get("model"), "optimizer": choices.get("optimizer"), "data": choices.get("data"),
-        "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "val_split": cfg.data.val_split,
-        "device": device, "graph": cfg.trainer.graph, "amp": cfg.trainer.amp, "max_epochs": cfg.trainer.max_epochs,
-        "diverged": None,
-    }

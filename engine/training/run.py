@@ -20,6 +20,7 @@ from engine.config.schema import validate_config
 from engine.training.seeding import restore_rng_states, rng_states, seed_everything
 from engine.platform.device import resolve_device
 from engine.training.progress import Progress
+from engine.run_dir.checkpoint import RunState
 from engine.run_dir.resume import check_same_experiment, resolved_config
 from engine.training.steps import EagerSteps, GraphSteps, build_steps
 from input_pipeline import DatasetArrays, steps_per_epoch as count_steps
@@ -84,8 +85,8 @@ class Run:
 
     def state(self, progress: Progress) -> dict:
         """Everything a checkpoint holds to continue the run exactly."""
-        return {"config": resolved_config(self.cfg), "progress": progress.state_dict(), "model": self.model.state_dict(),
-                "steps": self.steps.state_dict(), "schedule": self.schedule.state_dict(), "rng": rng_states()}
+        return RunState(config=resolved_config(self.cfg), progress=progress.state_dict(), model=self.model.state_dict(),
+                        steps=self.steps.state_dict(), schedule=self.schedule.state_dict(), rng=rng_states())._asdict()
 
     def restore(self, state: dict, source: Any) -> Progress:
         """Load a checkpoint's `state` (read from `source`) into the run; refuses one of another experiment."""

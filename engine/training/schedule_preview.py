@@ -13,7 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from common.files import json_text
 from engine.training.run import steps_per_epoch
-from schedulers.preview import build_preview_schedule, example_val_curve, lr_curve, read_val_curve
+from engine.run_dir.events import EVENT_FILES, has_events, last_per_step, read_scalars
+from schedulers.factory import ScheduleConfigError
+from schedulers.preview import build_preview_schedule, example_val_curve, lr_curve
 
 
 @dataclass
@@ -40,6 +42,20 @@ class SchedulePreview:
     def title(self) -> str:
         return f"{self.name}: {len(self.curve) // self.steps_per_epoch} epochs x {self.steps_per_epoch} steps, " \
                f"lr {self.resolved['run']['base_lr']}"
+
+
+def read_val_curve(run_dir: Path, metric: str) -> list[float]:
+    """The per-epoch values of `metric` that a run logged to TensorBoard, in epoch order (a plateau preview replays them)."""
+    run_dir = Path(run_dir)
+    if not has_events(run_dir):
+        raise ScheduleConfigError(f"--val-curve-from {run_dir}: no TensorBoard event files ({EVENT_FILES}) "
+                                  f"there; give a run directory such as runs/<date>/<time>.")
+    scalars = read_scalars(run_dir)
+    if metric not in scalars:
+        raise ScheduleConfigError(f"--val-curve-from {run_dir}: the run logged no {metric!r} scalars (it has "
+                                  f"{sorted(scalars)}); plateau previews replay the schedule's monitor metric.")
+    by_step = last_per_step(scalars[metric])  # a resumed run may repeat steps
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def preview(cfg: DictConfig, val_curve_from: Optional[Path] = None) -> SchedulePreview:

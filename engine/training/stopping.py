@@ -24,10 +24,12 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
+from engine.run_dir.status import RunStatus  # standard library only, like this module
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NOTICE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # stop like SIGTERM when nothing else claimed them
 
-_request: Optional[str] = None
+_request: Optional[RunStatus] = None
 _start_up_stop: Optional[str] = None  # the signal that stopped the start-up
 _clean_up = False  # whether a start-up stop must unwind (a run directory may exist) or may exit at once
 
@@ -36,14 +38,14 @@ class StartUpInterrupted(SystemExit):
     """A stop signal before the training loop began: exit 130, nothing started."""
 
 
-def request_stop(status: str = "interrupted") -> None:
-    """Ask the loop to stop at the next step boundary and record `status` ('interrupted', 'requeued')."""
+def request_stop(status: RunStatus = RunStatus.INTERRUPTED) -> None:
+    """Ask the loop to stop at the next step boundary and record `status` (INTERRUPTED, REQUEUED)."""
     global _request
     if _request is None:
-        _request = status
+        _request = RunStatus(status)
 
 
-def stop_requested() -> Optional[str]:
+def stop_requested() -> Optional[RunStatus]:
     """The status a stop was requested with, or None."""
     return _request
 
@@ -129,11 +131,11 @@ def _on_signal(signum: int, frame: Any) -> None:
     if _request is not None and signum == signal.SIGINT:  # the second Ctrl-C: the user means now
         _tell("\nsecond interrupt: exiting now; the run is as its last checkpoint left it.\n")
         os._exit(130)
-    request_stop("interrupted")
+    request_stop(RunStatus.INTERRUPTED)
     _tell(f"\n{_signal_name(signum)}: stopping at the next step boundary (press Ctrl-C again to exit at once)\n")
 
 
-def stop_on_signal(signum: int, status: str) -> Any:
+def stop_on_signal(signum: int, status: RunStatus) -> Any:
     """From now on, signal `signum` requests a stop with `status` (e.g. a cluster's pre-timeout or preemption
     notice: 'requeued'); returns the previous handler. Unlike Ctrl-C, a repeat never exits at once."""
     def on_notice(received: int, frame: Any) -> None:

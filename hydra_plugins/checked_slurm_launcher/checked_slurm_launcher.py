@@ -18,7 +18,6 @@ In each job (a Slurm array task):
 """
 # (no `from __future__ import annotations`: Hydra's plugin scan runs this module outside sys.modules, where dataclasses cannot resolve string annotations)
 
-import json
 import logging
 import os
 import signal
@@ -35,10 +34,11 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
-from common.files import atomic_write_json
 from engine.platform.console import command as print_command
 from engine.platform.errors import paragraph, user_errors
-from engine.run_dir.resume import finished_status, resume_command
+from engine.run_dir.resume import resume_command
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import finished_status, read_summary, replace_status
 from hydra_plugins.checked_slurm_launcher import preflight
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
@@ -122,7 +122,7 @@ class CheckedSlurmLauncher(SlurmLauncher):
 
         ret = JobReturn(overrides=overrides, working_dir=os.getcwd(), task_name=str(sweep_config.hydra.job.name),
                         status=JobStatus.COMPLETED)
-        ret.return_value = objective(sweep_config, json.loads((run_dir / "summary.json").read_text()))
+        ret.return_value = objective(sweep_config, read_summary(run_dir) or {})
         return ret
 
     def _executor(self) -> Any:
@@ -187,9 +187,9 @@ class CheckedSlurmLauncher(SlurmLauncher):
         from engine.training import stopping
 
         # Replaces submitit's own handler, which would checkpoint and exit at once, in the middle of a step.
-        stopping.stop_on_signal(submitit.JobEnvironment._usr_sig(), "requeued")
+        stopping.stop_on_signal(submitit.JobEnvironment._usr_sig(), RunStatus.REQUEUED)
         job_return = super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
-        if stopping.stop_requested() == "requeued" and job_return.status == JobStatus.COMPLETED:
+        if stopping.stop_requested() == RunStatus.REQUEUED and job_return.status == JobStatus.COMPLETED:
             run_dir = Path(job_return.hydra_cfg.hydra.runtime.output_dir)
             status = finished_status(run_dir)
             if status:
@@ -241,13 +241,7 @@ class CheckedSlurmLauncher(SlurmLauncher):
 
 def mark_not_requeued(run_dir: Path) -> None:
     """summary.json said 'requeued', but the job ends here: the run is 'interrupted' (stopped and saved, resumable)."""
-    path = run_dir / "summary.json"
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    if summary.get("status") == "requeued":
-        atomic_write_json(path, {**summary, "status": "interrupted"})
+    replace_status(run_dir, RunStatus.REQUEUED, RunStatus.INTERRUPTED)
 
 
 def job_result(job: Any) -> JobReturn:
