@@ -235,9 +235,6 @@ def expected_job_names(sweep_dir: Path) -> Optional[list]:
     if multirun is None:
         return None
     try:
-        from hydra._internal.config_loader_impl import get_overrides_dirname
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
         from omegaconf import OmegaConf
 
         import engine.config.resolvers  # noqa: F401  (exclude_keys may be conf/config.yaml's ${job_name_excluded_keys:})
@@ -249,13 +246,39 @@ def expected_job_names(sweep_dir: Path) -> Optional[list]:
             return None
         params = hydra_cfg.sweeper.get("params") or {}
         arguments = [f"{k}={v}" for k, v in params.items()] + list(hydra_cfg.overrides.task)
-        parser = OverridesParser.create()
-        batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
         naming = hydra_cfg.job.config.override_dirname
-        return [get_overrides_dirname(parser.parse_overrides(job), list(naming.exclude_keys), naming.item_sep, naming.kv_sep)
-                for batch in batches for job in batch]
+        return grid_override_dirnames(arguments, list(naming.exclude_keys), naming.item_sep, naming.kv_sep)
     except Exception:  # an unusual sweep config: fall back to the directories that exist
         return None
+
+
+def grid_override_dirnames(arguments: list, exclude_keys: list, item_sep: str, kv_sep: str) -> list:
+    """The `hydra.job.override_dirname` of every job Hydra's BasicSweeper launches for `arguments`, in its order.
+
+    Hydra 1.3 has no public function for this: the expansion is BasicSweeper.split_arguments and the name
+    get_overrides_dirname, both in hydra._internal. It is rebuilt here from the public override grammar
+    (hydra.core.override_parser, what Hydra's own example sweeper plugin expands sweeps with): each override
+    gives `key=value` per value of its sweep, a key given twice keeps its last values at its first place, the jobs
+    are the product in command-line order; a job's name is its texts but exclude_keys, sorted, joined by item_sep,
+    each `=` written as kv_sep. tests/test_sweep_dirnames.py pins it to the directories a real multirun makes.
+    A sweep BasicSweeper refuses (interval(...)) raises ValueError."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    by_key: dict = {}  # key as written (+key, key@package) -> (its key or group, its `key=value` texts)
+    for override in OverridesParser.create().parse_overrides(arguments):
+        key = override.get_key_element()
+        if override.is_sweep_override() and not override.is_discrete_sweep():
+            raise ValueError(f"a grid sweep cannot expand {override.input_line}")
+        values = override.sweep_string_iterator() if override.is_sweep_override() else [override.get_value_element_as_str()]
+        by_key[key] = (override.key_or_group, [f"{key}={value}" for value in values])
+    groups = [group for group, _ in by_key.values()]
+    names = []
+    for job in itertools.product(*(texts for _, texts in by_key.values())):
+        kept = sorted(text for group, text in zip(groups, job) if group not in exclude_keys)
+        names.append(item_sep.join(kept).replace("=", kv_sep))
+    return names
 
 
 def _without_seed(name: str) -> str:

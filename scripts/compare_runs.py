@@ -16,7 +16,7 @@ from typing import Optional
 
 # (This script never imports oneflow, so it skips engine.platform.oneflow_env and its CUDA library loading.)
 
-from analysis.comparison import REPO_RESULTS, CompareError, compare, default_out  # noqa: F401  (tests use them from here)
+from analysis.comparison import CompareError, compare, default_out
 
 
 def main(argv: Optional[list] = None) -> int:

@@ -1,7 +1,7 @@
 """scripts/budgets.py: accuracy per budget and the steps each schedule cost, read from the runs' summary.json files."""
 import json
 
-from scripts.budgets import accuracy_and_cost, markdown
+from analysis.budgets import accuracy_and_cost, markdown
 
 
 def write(folder, **fields):

@@ -10,10 +10,10 @@ import yaml
 from scipy import stats as scipy_stats
 from tensorboardX import SummaryWriter
 
-from analysis import stats
+from analysis import comparison, stats
+from scripts import compare_runs  # its CLI (main): the library is analysis.comparison
 
 ROOT = Path(__file__).resolve().parents[1]
-from scripts import compare_runs
 
 EPOCHS = 4
 
@@ -106,7 +106,7 @@ def test_missing_job_directory_is_found_from_multirun_yaml(tmp_path):
         "  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n    max_batch_size: null\n    params: null\n"
         "  overrides:\n    task:\n    - scheduler=cosine,step\n    - seed=0,1\n    - trainer.progress=false\n"
         "  job:\n    config:\n      override_dirname:\n        kv_sep: '='\n        item_sep: ','\n        exclude_keys: [trainer.progress]\n")
-    rows = compare_runs.compare(sweep, tmp_path / "out", figures=False)
+    rows = comparison.compare(sweep, tmp_path / "out", figures=False)
     step = next(r for r in rows if r["schedule"] == "step")
     assert (step["runs"], step["completed"], step["missing"]) == (2, 1, 1)
     assert "`scheduler=step,seed=1` | step | missing" in (tmp_path / "out" / "comparison.md").read_text()
@@ -119,7 +119,7 @@ def test_epochs_to_threshold_falls_back_to_history_and_single_runs_rank_without_
     del summary["epochs_to_threshold"], summary["seed"]  # an older summary: history only, seed from .hydra
     (run / "summary.json").write_text(json.dumps(summary))
     write_run(sweep, "b", "step", 0, [30.0, 40.0, 50.0])
-    rows = compare_runs.compare(sweep, tmp_path / "out", thresholds=[70.0], figures=False)
+    rows = comparison.compare(sweep, tmp_path / "out", thresholds=[70.0], figures=False)
     assert [(r["schedule"], r["rank"], r["epochs_to_acc1>=70_mean"]) for r in rows] == [("cosine", 1, 3.0), ("step", 2, None)]
     assert "Evidence too thin" in (tmp_path / "out" / "comparison.md").read_text()
 
@@ -162,7 +162,7 @@ def test_equal_results_are_a_tie_and_no_winner_is_named(tmp_path):
     for schedule in ("cosine", "step", "plateau"):
         for seed in range(3):
             write_run(sweep, f"scheduler={schedule},seed={seed}", schedule, seed, [90.0, 100.0])
-    rows = compare_runs.compare(sweep, figures=False)
+    rows = comparison.compare(sweep, figures=False)
     assert [r["rank"] for r in rows] == [1, 1, 1] and all(r["tie_with"] for r in rows)
     assert [r["test"] for r in rows[1:]] == ["equal means", "equal means"] and rows[1]["indistinguishable_from_best"]
     table = (sweep / "comparison" / "comparison.md").read_text()
@@ -175,7 +175,7 @@ def test_close_results_are_indistinguishable_not_a_winner(tmp_path):
     for schedule, finals in (("cosine", [70.0, 74.0, 72.0]), ("step", [71.0, 69.0, 73.5]), ("linear", [50.0, 51.0, 52.0])):
         for seed, final in enumerate(finals):
             write_run(sweep, f"scheduler={schedule},seed={seed}", schedule, seed, [10.0, final])
-    rows = compare_runs.compare(sweep, figures=False)
+    rows = comparison.compare(sweep, figures=False)
     assert [r["setting"] for r in rows] == ["cosine", "step", "linear"]
     assert rows[1]["indistinguishable_from_best"] and not rows[2]["indistinguishable_from_best"]
     verdict = (sweep / "comparison" / "comparison.md").read_text()
@@ -184,7 +184,7 @@ def test_close_results_are_indistinguishable_not_a_winner(tmp_path):
 
 
 def test_default_output_is_inside_the_compared_folder_never_results(tmp_path, capsys):
-    results = compare_runs.REPO_RESULTS
+    results = comparison.REPO_RESULTS
     before = {p: p.stat().st_mtime_ns for p in results.rglob("*")}
     sweep = tmp_path / "sweep"
     write_run(sweep, "a", "cosine", 0, [30.0, 40.0])
@@ -193,8 +193,8 @@ def test_default_output_is_inside_the_compared_folder_never_results(tmp_path, ca
     assert f"wrote {sweep / 'comparison'}/comparison.md" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in results.rglob("*")} == before
     # A folder inside results/ would get its default output there too: that takes an explicit --out.
-    with pytest.raises(compare_runs.CompareError, match="pass --out explicitly"):
-        compare_runs.default_out(results / "some_sweep")
+    with pytest.raises(comparison.CompareError, match="pass --out explicitly"):
+        comparison.default_out(results / "some_sweep")
 
 
 def test_harmless_keys_join_a_row_and_ignore_pools_a_key_and_says_so(tmp_path):
@@ -203,7 +203,7 @@ def test_harmless_keys_join_a_row_and_ignore_pools_a_key_and_says_so(tmp_path):
         write_run(sweep, f"a{seed}", "cosine", seed, [10.0, 60.0 + seed],
                   config={"data": {"batch_size": 64, "dataset": {"root": f"/data{seed}"}}, "device": "cpu" if seed else "auto"})
         write_run(sweep, f"b{seed}", "cosine", seed, [10.0, 50.0 + seed], config={"data": {"batch_size": 128}})
-    rows = compare_runs.compare(sweep, tmp_path / "split", figures=False)
+    rows = comparison.compare(sweep, tmp_path / "split", figures=False)
     assert sorted(r["setting"] for r in rows) == ["cosine, data.batch_size=128", "cosine, data.batch_size=64"]
     assert all(r["completed"] == 3 for r in rows)  # data root and device differ within a row: they change nothing
     assert compare_runs.main([str(sweep), "--out", str(tmp_path / "pooled"), "--ignore", "data.batch_size", "--no-figures"]) == 0
@@ -222,7 +222,7 @@ def test_config_group_choices_label_rows_without_listing_their_keys(tmp_path):
                             config={"data": {"train_size": size, "batch_size": 64}, "model": {"num_classes": 10}})
             (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
                 {"hydra": {"runtime": {"choices": {"data": data, "model": "tiny", "scheduler": "cosine", "hydra/launcher": "basic"}}}}))
-    rows = compare_runs.compare(sweep, figures=False)
+    rows = comparison.compare(sweep, figures=False)
     assert sorted(r["setting"] for r in rows) == ["cosine, data=digits", "cosine, data=synthetic"]
     assert "All rows share: model=tiny, scheduler=cosine." in (sweep / "comparison" / "comparison.md").read_text()
 
@@ -259,7 +259,7 @@ def test_a_setting_whose_every_job_never_started_is_its_own_row(tmp_path):
         "  sweeper:\n    _target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n    max_batch_size: null\n    params: null\n"
         "  overrides:\n    task:\n    - scheduler=cosine,step\n    - seed=0,1\n"
         "  job:\n    config:\n      override_dirname:\n        kv_sep: '='\n        item_sep: ','\n        exclude_keys: []\n")
-    rows = compare_runs.compare(sweep, figures=False)
+    rows = comparison.compare(sweep, figures=False)
     assert [(r["setting"], r["completed"], r["missing"]) for r in rows] == [("cosine", 2, 0), ("scheduler=step (never started)", 0, 2)]
 
 
@@ -268,7 +268,7 @@ def test_a_schedule_that_never_changed_the_lr_is_flagged(tmp_path, capsys):
     for schedule, lrs in (("step", [0.05] * 6), ("constant", [0.05] * 6), ("cosine", [0.05, 0.04, 0.01])):
         for seed in range(2):
             write_run(sweep, f"scheduler={schedule},seed={seed}", schedule, seed, [90.0, 95.0 + seed], lrs=lrs)
-    compare_runs.compare(sweep, figures=False)
+    comparison.compare(sweep, figures=False)
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: step: every run kept the LR constant")
     table = (sweep / "comparison" / "comparison.md").read_text()

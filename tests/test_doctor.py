@@ -8,7 +8,7 @@ import time
 from engine.platform.device import SIMULATE_UNUSABLE_GPU
 from engine.run_dir.files import record_run_info
 from input_pipeline.cifar100 import ARCHIVE_NAME
-from scripts.doctor import data_lines
+from engine.platform.doctor import data_lines
 from tests.conftest import ROOT
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "scripts", "hydra_plugins", "train", "tests"}
+PROJECT = {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks", "scripts", "hydra_plugins", "train", "tests"}
 # package -> the project packages it may import (itself included)
 ALLOWED = {
     "common": {"common"},
@@ -16,8 +16,11 @@ ALLOWED = {
     "engine": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
     "analysis": {"common", "engine", "analysis"},  # reading many runs: oneflow-free (engine.config.keys only)
     "explorer": {"common", "schedulers", "engine", "analysis", "explorer"},
+    # measuring the project's own code, the explorer included (bench_explore): above every library, below scripts
+    "benchmarks": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks"},
     "hydra_plugins": {"common", "engine", "hydra_plugins"},
-    "scripts": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "scripts"},
+    "scripts": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks",
+                "scripts"},
     "train": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
 }
 

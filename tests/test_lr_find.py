@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.lr_find import exponential_lrs, smoothed, suggestions
+from engine.training.lr_find import exponential_lrs, smoothed, suggestions
 from tests.engine_runs import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
