@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,8 @@ from typing import Sequence
 
 from analysis.stats import spread
 from common.files import atomic_save_figure, atomic_write_text
+from engine.run_dir.status import RunStatus
+from engine.run_dir.summary import read_summary, run_dirs_with_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,10 +34,10 @@ def train(*overrides: str) -> None:
 
 def summaries(sweep: Path) -> list[dict]:
     found = []
-    for path in sorted(sweep.glob("**/summary.json")):
-        summary = json.loads(path.read_text())
-        if summary.get("status") == "completed":
-            found.append({**summary, "run_dir": str(path.parent)})
+    for run_dir in run_dirs_with_summary(sweep):
+        summary = read_summary(run_dir)
+        if summary is not None and summary.get("status") == RunStatus.COMPLETED:
+            found.append({**summary, "run_dir": str(run_dir)})
     return found
 
 

@@ -17,7 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from engine.config.compose import CONF, compose_config
-from engine.run_dir.files import open_event_writer, record_run_info
+from engine.run_dir.events import open_event_writer
+from engine.run_dir.files import record_run_info
 from engine.training.progress import Progress, StepMeter
 from engine.training.run import build_run
 from engine.training.seeding import seed_epoch

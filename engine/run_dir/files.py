@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from common.files import atomic_write_json
-from engine.run_dir.events import open_event_writer  # noqa: F401  (scripts/bench.py imports it from here)
 from engine.run_dir.lock import LOCK_NAME, held_by_another
 from engine.run_dir.status import RunStatus
 from engine.run_dir.summary import replace_status
