@@ -122,7 +122,8 @@ def test_the_report_page_renders_the_study_in_chromium(tiny_study, tmp_path):
         # the comparison table: one row per schedule, its mean as the data says
         cells = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
                  for tr in driver.find_elements(By.CSS_SELECTOR, "#comparison table:first-of-type tbody tr")]
-        assert sorted(c[1] for c in cells) == ["constant", "cosine"]
+        # a row's label is its schedule, then its tuned LR when the schedules' tuned LRs differ (they do on some CPUs)
+        assert sorted(c[1].split(",")[0] for c in cells) == ["constant", "cosine"]
         for row in data["rows"]:
             shown = next(c for c in cells if c[1] == row["setting"])
             assert shown[3].startswith(f"{row['mean']:.2f}")
