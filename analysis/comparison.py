@@ -28,7 +28,6 @@ summary.json, or (for grid sweeps, from multirun.yaml) when the job directory do
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json

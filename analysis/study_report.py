@@ -16,7 +16,6 @@ import io
 import json
 import math
 import re
-import statistics
 from pathlib import Path
 from typing import Optional
 

@@ -109,7 +109,7 @@ def _read_member(tar: tarfile.TarFile, archive: Path, split: str) -> bytes:
     try:
         member = tar.getmember(name)
     except KeyError:
-        raise DataError(f"{archive} has no {name}; it is not the CIFAR-100 python archive. Delete it and download it again.")
+        raise DataError(f"{archive} has no {name}; it is not the CIFAR-100 python archive. Delete it and download it again.") from None
     if not member.isfile() or member.size > MAX_MEMBER_BYTES:
         raise DataError(f"{archive}: {name} is not a regular file of at most {MAX_MEMBER_BYTES} bytes; it is not the CIFAR-100 archive.")
     return tar.extractfile(member).read()
@@ -149,7 +149,7 @@ def _parse_batch(payload: bytes, source: str, split: str) -> dict:
     try:
         data, fine, coarse = batch["data"], batch["fine_labels"], batch["coarse_labels"]
     except KeyError as missing:
-        raise DataError(f"{source} lacks the key {missing}; it is not a CIFAR-100 batch. Delete it and download the dataset again.")
+        raise DataError(f"{source} lacks the key {missing}; it is not a CIFAR-100 batch. Delete it and download the dataset again.") from None
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{source} holds data of type {getattr(data, 'dtype', type(data).__name__)} and shape "
                         f"{getattr(data, 'shape', '?')}; expected uint8 [N, 3072]. Delete it and download the dataset again.")

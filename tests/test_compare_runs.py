@@ -179,7 +179,8 @@ def test_close_results_are_indistinguishable_not_a_winner(tmp_path):
     assert [r["setting"] for r in rows] == ["cosine", "step", "linear"]
     assert rows[1]["indistinguishable_from_best"] and not rows[2]["indistinguishable_from_best"]
     verdict = (sweep / "comparison" / "comparison.md").read_text()
-    assert "No clear winner: **cosine** (72.00 ± 2.00, n=3) has the highest mean final test top-1, but **step** (71.17 ± 2.25, n=3; p = 0.728) is not distinguishable" in verdict
+    assert ("No clear winner: **cosine** (72.00 ± 2.00, n=3) has the highest mean final test top-1, "
+            "but **step** (71.17 ± 2.25, n=3; p = 0.728) is not distinguishable") in verdict
     assert "linear" not in verdict.split("**Verdict.**")[1].split("\n")[0].split("Power")[0]  # named only in the power note
 
 

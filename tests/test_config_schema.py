@@ -86,7 +86,8 @@ def test_every_shipped_experiment_is_valid(experiment):
     validate_config(compose_config(f"experiment={experiment}"))
 
 
-@pytest.mark.parametrize("data", sorted(p.stem for p in (CONF / "data").glob("*.yaml") if not p.stem.startswith("_")))  # _base: keys shared, no dataset
+# _base: keys shared, no dataset
+@pytest.mark.parametrize("data", sorted(p.stem for p in (CONF / "data").glob("*.yaml") if not p.stem.startswith("_")))
 def test_every_shipped_data_config_is_valid(data):
     validate_config(compose_config(f"data={data}"))
 

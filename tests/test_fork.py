@@ -4,8 +4,6 @@ One parent (WSD, 4 epochs of 10 steps), a sweep of two branches (budgets 2 and 3
 a separate 3-epoch WSD run: the branch of budget 3 must equal the separate run bit for bit, at the cost
 of its own steps only.
 """
-import json
-import sys
 from pathlib import Path
 
 import pytest

@@ -82,7 +82,8 @@ def test_graph_run_resumes_exactly(tmp_path, train):
     assert result.returncode == 0 and "resuming from" in result.stdout, result.stderr[-3000:]
     expected, actual = read_scalars(reference), read_scalars(resumed)
     assert actual["lr"] == [p for p in expected["lr"] if p[0] >= 10]
-    np.testing.assert_allclose([v for s, v in actual["train/loss"]], [v for s, v in expected["train/loss"] if s >= 10], rtol=1e-5)  # x is the step index, as for lr
+    # x is the step index, as for lr
+    np.testing.assert_allclose([v for s, v in actual["train/loss"]], [v for s, v in expected["train/loss"] if s >= 10], rtol=1e-5)
     np.testing.assert_allclose(actual["val/loss"][-1][1], expected["val/loss"][-1][1], rtol=1e-5)
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks", "scripts", "hydra_plugins", "train", "tests"}
+PROJECT = {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks", "scripts",
+           "hydra_plugins", "train", "tests"}
 # package -> the project packages it may import (itself included)
 ALLOWED = {
     "common": {"common"},

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from engine.training.lr_find import exponential_lrs, smoothed, suggestions
 from tests.engine_runs import TINY

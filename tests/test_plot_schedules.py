@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from tensorboardX import SummaryWriter
 
-ROOT = Path(__file__).resolve().parents[1]
 from scripts import plot_schedules
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SCHEDULES = sorted(p.stem for p in (ROOT / "conf" / "scheduler").glob("*.yaml"))
 RUN = ["data.train_size=640", "data.batch_size=128", "trainer.max_epochs=200"]  # 5 steps per epoch

@@ -51,7 +51,7 @@ def test_hold_out_is_deterministic_disjoint_and_stratified():
     assert np.array_equal(first.val_images, second.val_images) and np.array_equal(first.val_labels, second.val_labels)
     assert len(first.val_labels) == 200 and len(first.train_labels) == 800
     assert np.bincount(first.val_labels).tolist() == [20] * 10
-    train_rows = {r.tobytes() + bytes([l]) for r, l in zip(first.train_images, first.train_labels)}
-    assert not any(r.tobytes() + bytes([l]) in train_rows for r, l in zip(first.val_images, first.val_labels))
+    train_rows = {r.tobytes() + bytes([label]) for r, label in zip(first.train_images, first.train_labels)}
+    assert not any(r.tobytes() + bytes([label]) in train_rows for r, label in zip(first.val_images, first.val_labels))
     with pytest.raises(DataError, match="data.val_split=1000"):
         hold_out_validation(images, labels, 1000)

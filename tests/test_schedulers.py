@@ -266,7 +266,7 @@ def test_every_param_group_follows_the_schedule():
     optimizer = flow.optim.SGD([{"params": [flow.nn.Parameter(flow.zeros(1))], "lr": 0.1},
                                 {"params": [flow.nn.Parameter(flow.zeros(1))], "lr": 0.01}])
     schedule = build_lr_schedule(cfg.scheduler, optimizer, SPE, max_epochs=EPOCHS)
-    for step in range(400):
+    for _ in range(400):
         assert math.isclose(optimizer.param_groups[1]["lr"], 0.1 * optimizer.param_groups[0]["lr"], rel_tol=1e-12)
         schedule.after_optimizer_step()
 

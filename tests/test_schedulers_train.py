@@ -10,7 +10,8 @@ from engine.training.run import planned_lr_curve
 
 def test_bad_schedule_fails_before_data_is_loaded(tmp_path, train):
     # the dataset does not exist: had the run got as far as loading data it would report that instead
-    result = train("scheduler=warmup_cosine", "scheduler.lr_scheduler.warmup_iters=5", "trainer.max_epochs=3", f"data.dataset.root={tmp_path / 'none'}",
+    result = train("scheduler=warmup_cosine", "scheduler.lr_scheduler.warmup_iters=5", "trainer.max_epochs=3",
+                   f"data.dataset.root={tmp_path / 'none'}",
                    "data.dataset.download=false", "model=tiny", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "scheduler.lr_scheduler.warmup_iters = 5" in result.stderr and "CIFAR" not in result.stderr

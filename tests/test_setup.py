@@ -49,8 +49,9 @@ def test_an_install_shows_each_step_and_what_pip_fetches_and_a_rerun_does_nothin
     fake.parent.mkdir(parents=True)
     fake.write_text(FAKE_PYTHON.replace("{python}", sys.executable))
     fake.chmod(0o755)
-    run = lambda: subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], capture_output=True, text=True,
-                                 timeout=60, env={**os.environ, "PYTHON": sys.executable})
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "PYTHON": sys.executable})
     first = run()
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()

@@ -47,7 +47,7 @@ def test_the_study_command_runs_at_a_tiny_budget(tiny_study):
     import re
     assert re.search(r"trials constant [12]/2, cosine 0/2 \| seeds constant 0/2, cosine 0/2 \| elapsed \d+m\d\ds, "
                      r"about \d+m\d\ds left \(", output), output
-    assert "[study] constant: tuned lr=" in output and f"done in" in output
+    assert "[study] constant: tuned lr=" in output and "done in" in output
     # search runs hold a validation split out of the training set; the seeds are scored on the test set
     summary = json.loads(next((study_dir / "search" / "cosine").glob("lr=*/summary.json")).read_text())
     assert summary["status"] == "completed" and "test_acc1" in summary

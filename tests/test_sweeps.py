@@ -41,7 +41,8 @@ def test_two_schedules_by_two_seeds_give_four_named_runs_and_a_two_row_table(tmp
 
     for name in runs:  # events directly in the run directory, HParams included (no timestamped sub-run)
         run_dir = sweep / name
-        assert list(run_dir.glob("events.out.tfevents.*")) and not [p for p in run_dir.iterdir() if p.is_dir() and p.name not in (".hydra", "checkpoints")]
+        assert list(run_dir.glob("events.out.tfevents.*"))
+        assert not [p for p in run_dir.iterdir() if p.is_dir() and p.name not in (".hydra", "checkpoints")]
         hp = hparams_of(run_dir)
         summary = json.loads((run_dir / "summary.json").read_text())
         assert hp["experiment"] and hp["status"] == 1  # STATUS_SUCCESS

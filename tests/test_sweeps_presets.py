@@ -12,7 +12,8 @@ def test_compare_all_sweeps_every_schedule_over_three_seeds_on_the_standard_reci
     assert cfg.hydra.mode.name == "MULTIRUN"
     assert cfg.hydra.sweeper.params == {"scheduler": "glob(*)", "seed": "0,1,2"}
     assert (cfg.hydra.runtime.choices["data"], cfg.hydra.runtime.choices["model"]) == ("cifar100", "resnet18")
-    assert (cfg.trainer.max_epochs, cfg.data.batch_size, cfg.optimizer.lr, cfg.optimizer.momentum, cfg.optimizer.weight_decay) == (200, 128, 0.1, 0.9, 5e-4)
+    optimizer = cfg.optimizer
+    assert (cfg.trainer.max_epochs, cfg.data.batch_size, optimizer.lr, optimizer.momentum, optimizer.weight_decay) == (200, 128, 0.1, 0.9, 5e-4)
 
 
 def test_reproduce_pytorch_cifar100_is_warmup_then_multistep():

@@ -103,7 +103,8 @@ def test_final_and_best_epoch_rankings_disagree_out_loud(tmp_path):
 def test_no_clear_winner_always_comes_with_its_power(tmp_path):
     sweep = clear_sweep(tmp_path, cosine=(80.0, 81.0, 82.5), step=(80.5, 79.0, 82.0))
     verdict, table, _ = verdict_of(sweep, tmp_path)
-    assert verdict.startswith("No clear winner") and "Power (the best row against the runner-up, step): with n = 3 seeds and paired differences of std" in verdict
+    assert verdict.startswith("No clear winner")
+    assert "Power (the best row against the runner-up, step): with n = 3 seeds and paired differences of std" in verdict
     import statistics
     spread = statistics.stdev([80.0 - 80.5, 81.0 - 79.0, 82.5 - 82.0])
     assert f"std {spread:.2f} points" in verdict

@@ -16,7 +16,8 @@ In each job (a Slurm array task):
     from that checkpoint in the same run directory. Requeues after time limits are bounded by
     `hydra.launcher.max_num_timeout`; preemptions are not counted.
 """
-# (no `from __future__ import annotations`: Hydra's plugin scan runs this module outside sys.modules, where dataclasses cannot resolve string annotations)
+# (no `from __future__ import annotations`: Hydra's plugin scan runs this module outside sys.modules,
+# where dataclasses cannot resolve string annotations)
 
 import logging
 import os

@@ -6,7 +6,8 @@ GPUs, time, nodes) is compared with what `scontrol show partition` and `sinfo` r
 anything is submitted; a request that can never be met becomes one ConfigError paragraph naming
 each field, its value, the partition's limit and the override to use.
 """
-# (no `from __future__ import annotations`: Hydra's plugin scan runs this module outside sys.modules, where dataclasses cannot resolve string annotations)
+# (no `from __future__ import annotations`: Hydra's plugin scan runs this module outside sys.modules,
+# where dataclasses cannot resolve string annotations)
 
 import re
 import shutil

@@ -12,7 +12,6 @@ so the numbers are made once, with PyTorch and the Schedule-Free authors' packag
   with an external LR ramp and a train/eval switch mid-run: y after every step, x at every eval.
 """
 import json
-import math
 from pathlib import Path
 
 import numpy as np
