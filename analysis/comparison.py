@@ -259,7 +259,7 @@ def grid_override_dirnames(arguments: list, exclude_keys: list, item_sep: str, k
     (hydra.core.override_parser, what Hydra's own example sweeper plugin expands sweeps with): each override
     gives `key=value` per value of its sweep, a key given twice keeps its last values at its first place, the jobs
     are the product in command-line order; a job's name is its texts but exclude_keys, sorted, joined by item_sep,
-    each `=` written as kv_sep. tests/test_sweep_dirnames.py pins it to the directories a real multirun makes.
+    each `=` written as kv_sep. tests/analysis/test_sweep_dirnames.py pins it to the directories a real multirun makes.
     A sweep BasicSweeper refuses (interval(...)) raises ValueError."""
     import itertools
 

@@ -1,6 +1,6 @@
 """Drive scripts/explore.py in a real headless Chromium and read back what its chart draws.
 
-Used by tests/test_explore_browser.py and scripts/bench_explore.py --browser (needs selenium and Debian's
+Used by tests/explorer/test_explore_browser.py and scripts/bench_explore.py --browser (needs selenium and Debian's
 chromium + chromium-driver). The chart's rows are read from
 Vega's scenegraph (the marks the SVG renderer drew from, each with its datum and pixel position), reached from
 any drawn SVG element: Vega's SVG renderer keeps each scenegraph item on its element (`__data__`), and a group

@@ -166,7 +166,7 @@ def apply_value_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
     The one use of private Hydra, kept here: Hydra 1.3 applies overrides publicly only while composing
     (hydra.compose: the whole config again, ~0.15 s an edit), and OmegaConf's from_dotlist/merge know none of the
     override grammar (+, ++, ~, quoting, typed values, refusing an unknown key). So this calls the function compose
-    itself ends with. tests/test_explore_overrides.py pins it to compose_config, override kind by kind."""
+    itself ends with. tests/explorer/test_explore_overrides.py pins it to compose_config, override kind by kind."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
     ConfigLoaderImpl._apply_overrides_to_config(OverridesParser.create().parse_overrides(list(overrides)), cfg)

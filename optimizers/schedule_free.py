@@ -13,7 +13,7 @@ follows: only z is stored, x is recovered from y and z), the parameters hold y i
 in eval mode: `train()` / `eval()` switch them, and the training loop calls them around evaluation
 (engine.training.run.Run.train_mode / eval_mode), so evaluation, end-of-epoch checkpoints and best.ckpt hold
 x. The mode is saved in the optimizer's state, so a resumed run switches back exactly.
-tests/test_schedule_free.py checks every iterate against the equations above and the authors'
+tests/optimizers/test_schedule_free.py checks every iterate against the equations above and the authors'
 PyTorch optimizers (tests/reference/).
 """
 from __future__ import annotations

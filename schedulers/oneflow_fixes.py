@@ -4,7 +4,7 @@ Each subclass changes only `get_lr`; state_dict and arguments are OneFlow's. `gr
 says whether nn.Graph (which compiles OneFlow's own C++ version from `_generate_conf_for_graph`)
 computes the same curve, i.e. whether the fix changes anything for these arguments.
 Deviations kept as OneFlow computes them (SequentialLR, ChainedScheduler) are documented in the
-README and pinned by tests/test_schedulers_oneflow.py.
+README and pinned by tests/schedulers/test_schedulers_oneflow.py.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ resume would. The new run's schedule is the one its config describes, positioned
 
 `fork.at_epoch: auto` picks the latest parent epoch up to which the new run's planned LR curve equals
 the parent's: a WSD cooldown branch then forks where the stable phase ends, and trains bit for bit
-what a separate run of that length would (tests/test_fork.py), at the cost of its own steps only.
+what a separate run of that length would (tests/runs/test_fork.py), at the cost of its own steps only.
 The run records its parent in summary.json (`forked_from`); only scheduler.*, trainer.max_epochs
 and the keys a resume may change may differ from the parent's config.
 """

@@ -1,4 +1,5 @@
-"""Reference numbers from PyTorch for tests/test_schedule_free.py and tests/test_schedulers.py (WSD), written to torch_references.json.
+"""Reference numbers from PyTorch for tests/optimizers/test_schedule_free.py and tests/schedulers/test_schedulers.py (WSD),
+written to torch_references.json.
 
 OneFlow and PyTorch cannot share this project's Python (the PyTorch 2.13 CPU wheel is for Python 3.11),
 so the numbers are made once, with PyTorch and the Schedule-Free authors' package, and committed:
@@ -7,7 +8,7 @@ so the numbers are made once, with PyTorch and the Schedule-Free authors' packag
     /tmp/torch311/bin/python tests/reference/make_torch_references.py
 
 - wsd: PyTorch's SequentialLR of LinearLR warmup, constant, and a LinearLR or CosineAnnealingLR cooldown
-  (the WSD shapes PyTorch can compose), LR of every step for the run of tests/test_schedulers.py.
+  (the WSD shapes PyTorch can compose), LR of every step for the run of tests/schedulers/test_schedulers.py.
 - schedule_free: schedulefree.SGDScheduleFree / AdamWScheduleFree on PROBLEM (least squares in float64),
   with an external LR ramp and a train/eval switch mid-run: y after every step, x at every eval.
 """
@@ -19,7 +20,7 @@ import schedulefree
 import torch
 
 OUT = Path(__file__).with_name("torch_references.json")
-SPE, EPOCHS, LR = 5, 200, 0.1  # tests/test_schedulers.py's run
+SPE, EPOCHS, LR = 5, 200, 0.1  # tests/schedulers/test_schedulers.py's run
 PROBLEM = {"seed": 0, "n": 32, "d": 5, "m": 3, "steps": 24, "eval_after": [7, 15, 23]}
 
 

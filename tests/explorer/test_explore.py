@@ -1,0 +1,341 @@
+"""scripts/explore.py, the schedule explorer: headless (Streamlit's AppTest) and in a real headless Chromium."""
+import csv
+import io
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from streamlit.testing.v1 import AppTest
+
+from engine.config.compose import compose_config
+from engine.training.run import steps_per_epoch
+from schedulers.preview import lr_curve
+from explorer import core
+from scripts import plot_schedules
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "scripts" / "explore.py"
+RUN_KEY = "run:cifar100:sgd:"
+SHORT_RUN = {"data.train_size": 5000}  # 200 epochs x 40 steps: every default schedule is valid, reruns stay cheap
+EPOCHS = 200
+
+
+@pytest.fixture(scope="module")
+def app():
+    """One app for the module (the first run imports OneFlow and composes); tests set what they need."""
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    for key, value in SHORT_RUN.items():
+        at.number_input(key=RUN_KEY + key).set_value(value)
+    return at.run()
+
+
+def checked(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def computed(at: AppTest) -> dict:
+    return at.session_state["explorer"]["computed"]
+
+
+def curve(at: AppTest, slot: int = 1) -> list:
+    return next(c for label, c in computed(at).items() if label.startswith(f"{slot}: ")).preview.curve
+
+
+def yaml_leaves(node, prefix="scheduler"):
+    """Override keys of every value in a scheduler YAML (nested `_target_` nodes and lists of them walked)."""
+    for name, value in node.items():
+        key = f"{prefix}.{name}"
+        if isinstance(value, dict):
+            yield from yaml_leaves(value, key)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, child in enumerate(value):
+                yield from yaml_leaves(child, f"{key}.{i}")
+        else:
+            yield key
+
+
+def test_every_schedule_renders_with_a_widget_for_every_field(app):
+    spe = steps_per_epoch(compose_config(*(f"{k}={v}" for k, v in SHORT_RUN.items())))
+    app.number_input(key="curves").set_value(1)
+    for choice in core.scheduler_choices():
+        app.selectbox(key="c0:scheduler").set_value(choice)
+        checked(app)
+        assert not app.error, (choice, [e.value for e in app.error])
+        assert len(curve(app)) == EPOCHS * spe, choice
+        widget_keys = {w.key for w in [*app.number_input, *app.text_input, *app.selectbox, *app.checkbox]}
+        node = OmegaConf.to_container(compose_config(f"scheduler={choice}").scheduler, resolve=False)
+        for key in yaml_leaves(node):
+            assert f"c0:{choice}:{key}" in widget_keys or f"c0:{choice}:{key}:follow" in widget_keys, (choice, key)
+        assert app.get("vega_lite_chart"), choice
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    app.number_input(key="curves").set_value(2)
+    checked(app)
+
+
+def test_editing_a_field_recomputes_the_exact_curve_and_the_command(app):
+    before = curve(app)
+    app.number_input(key="c0:cosine:scheduler.lr_scheduler.eta_min").set_value(0.01)
+    checked(app)
+    after = curve(app)
+    assert after != before and min(lr for _, _, lr in after) == pytest.approx(0.01)
+    command = app.code[0].value
+    assert command.endswith("scheduler.lr_scheduler.eta_min=0.01") and "data.train_size=5000" in command
+    cfg = compose_config(*shlex.split(command)[2:])
+    assert after == lr_curve(cfg, steps_per_epoch=steps_per_epoch(cfg))  # the factory's curve, step for step
+    app.number_input(key="c0:cosine:scheduler.lr_scheduler.eta_min").set_value(0.0)
+    checked(app)
+
+
+def test_the_log_scale_toggle_and_the_hover_fields(app):
+    app.toggle(key="log_scale").set_value(True)
+    checked(app)
+    layers = json.loads(app.get("vega_lite_chart")[0].proto.spec)["layer"]
+    assert [layer["encoding"]["y"]["scale"] for layer in layers[1:]] == [{"type": "log"}] * 3
+    tooltip = [t["field"] for t in layers[-1]["encoding"]["tooltip"]]
+    assert tooltip == ["curve", "step", "epoch", "lr"]
+    app.toggle(key="log_scale").set_value(False)
+    checked(app)
+
+
+def test_nested_fields_of_a_composition_are_editable(app):
+    app.selectbox(key="c0:scheduler").set_value("sequential")
+    checked(app)
+    app.checkbox(key="c0:sequential:scheduler.lr_scheduler.schedulers.0.total_iters:follow").uncheck()  # 2.5% of the run
+    checked(app)
+    app.number_input(key="c0:sequential:scheduler.lr_scheduler.schedulers.0.total_iters").set_value(2.0)
+    app.text_input(key="c0:sequential:scheduler.lr_scheduler.milestones").set_value("2, 150")
+    checked(app)
+    assert not app.error, [e.value for e in app.error]
+    command = app.code[0].value
+    assert "scheduler.lr_scheduler.schedulers.0.total_iters=2" in command
+    assert "'scheduler.lr_scheduler.milestones=[2,150]'" in command
+    spe = len(curve(app)) // EPOCHS
+    lrs = [lr for _, _, lr in curve(app)]
+    assert lrs[2 * spe] == pytest.approx(0.1) and lrs[2 * spe - 1] < 0.1  # warmup ends at the edited 2 epochs
+
+
+def test_invalid_values_show_the_config_error_not_a_traceback(app):
+    app.selectbox(key="c0:scheduler").set_value("multistep")
+    checked(app)
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60, 250")
+    checked(app)  # 250 lies outside the 200-epoch run
+    errors = [e.value for e in app.error]
+    assert len(errors) == 1 and "scheduler.lr_scheduler.milestones = [60, 250]" in errors[0]
+    assert "trainer.max_epochs = 200" in errors[0] and "Traceback" not in errors[0]
+    assert app.get("vega_lite_chart"), "the other curve is still drawn"
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("5, [oops")
+    checked(app)
+    assert any("is not a value Hydra can parse" in e.value for e in app.error)
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("5, 10")
+    checked(app)
+    assert not app.error
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+
+
+def test_the_copied_command_through_plot_schedules_writes_the_same_files(app, tmp_path):
+    app.selectbox(key="c0:scheduler").set_value("warmup_cosine")
+    checked(app)
+    app.checkbox(key="c0:warmup_cosine:scheduler.lr_scheduler.warmup_iters:follow").uncheck()  # 2.5% of the run
+    checked(app)
+    app.number_input(key="c0:warmup_cosine:scheduler.lr_scheduler.warmup_iters").set_value(3.5)
+    app.number_input(key=RUN_KEY + "data.val_split").set_value(1000)  # steps per epoch: the run builder's count
+    checked(app)
+    shown = next(c for label, c in computed(app).items() if label.startswith("1: ")).preview
+    command = app.code[0].value
+    assert command.startswith("python train.py ") and "data.val_split=1000" in command
+    plot_schedules.main([*shlex.split(command)[2:], "--out", str(tmp_path)])
+    assert (tmp_path / "warmup_cosine.csv").read_text() == shown.csv_text
+    assert (tmp_path / "warmup_cosine.json").read_text() == shown.json_text
+    rows = list(csv.reader(io.StringIO(shown.csv_text)))
+    assert len(rows) - 1 == EPOCHS * 32 and rows[0] == ["step", "epoch", "lr"]  # (5000 - 1000) / 128 -> 32 steps
+    app.number_input(key=RUN_KEY + "data.val_split").set_value(0)
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+
+
+def test_a_real_runs_logged_lr_matches_its_planned_curve(app, tmp_path, train):
+    sweep = tmp_path / "multiruns"
+    result = train("--multirun", "scheduler=onecycle,plateau", "data=synthetic", "model=tiny", "data.train_size=256",
+                   "data.batch_size=32", "trainer.max_epochs=2", "trainer.progress=false", "device=cpu",
+                   f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    app.text_input(key="runs_folder").set_value(str(sweep))
+    checked(app)
+    runs = app.multiselect(key="runs_chosen")
+    assert len(runs.options) == 2 and [o.split(":")[0] for o in runs.options] == ["onecycle", "plateau"]
+    runs.set_value([str(run) for run in core.find_runs(sweep)])
+    checked(app)
+    assert not app.error, [e.value for e in app.error]
+    overlays = app.session_state["explorer"]["overlays"]
+    assert sorted(o.planned and OmegaConf.load(o.run_dir / ".hydra/config.yaml").scheduler.name for o in overlays) == \
+        ["onecycle", "plateau"]
+    for o in overlays:
+        assert len(o.logged) == len(o.planned) == 2 * 8
+        assert o.max_float32_difference == 0.0  # exactly the plan, as TensorBoard's float32 stores it
+        assert o.max_abs_difference < 1e-7 * max(lr for _, _, lr in o.planned)
+    assert [o.monitor for o in overlays if o.monitor] == ["val/loss"]  # the plateau run replayed its own metric
+    codes = [c.value for c in app.code]
+    assert any(c.startswith("python train.py --multirun") and "scheduler=onecycle,plateau" in c for c in codes)
+    app.text_input(key="runs_folder").set_value("")
+    checked(app)
+
+
+def test_fast_compose_equals_compose_config_on_every_kind_of_field():
+    """Nested nodes, lists of nodes, lists, null, strings, bools, numbers: every field of these schedules set."""
+    run = ["trainer.max_epochs=150", "data.val_split=1000", "trainer.graph=true", "optimizer.lr=0.05"]
+    for choice in ("chained", "sequential", "warmup_cosine", "warmup_plateau", "noam", "onecycle"):
+        resolved = OmegaConf.to_container(compose_config(f"scheduler={choice}").scheduler, resolve=True)
+        edits = [f"{key}={core.hydra_value(core.select({'scheduler': resolved}, key))}"
+                 for key in yaml_leaves(resolved) if not key.endswith("._target_")]
+        overrides = (f"scheduler={choice}", "data=synthetic", *run, *edits)
+        assert OmegaConf.to_container(core.compose(overrides)) == \
+            OmegaConf.to_container(compose_config(*overrides)), choice
+    with pytest.raises(core.ConfigError, match="Could not override 'scheduler.lr_scheduler.nope'"):
+        core.compose(("scheduler=cosine", "scheduler.lr_scheduler.nope=1"))
+
+
+@pytest.mark.parametrize("overrides", [
+    *[[f"scheduler={name}"] for name in ("constant", "cosine", "cosine_decay", "cosine_restarts", "cyclic",
+                                          "exponential", "linear", "linear_to_zero", "multistep", "onecycle",
+                                          "polynomial", "step")],
+    ["scheduler=polynomial", "scheduler.lr_scheduler.cycle=true", "scheduler.lr_scheduler.decay_batch=30"],
+    ["scheduler=cosine_restarts", "scheduler.lr_scheduler.T_mult=1", "scheduler.lr_scheduler.restart_limit=3"],
+    ["scheduler=cyclic", "scheduler.lr_scheduler.mode=exp_range", "scheduler.lr_scheduler.gamma=0.98"],
+    ["scheduler=onecycle", "scheduler.lr_scheduler.three_phase=true", "scheduler.lr_scheduler.anneal_strategy=linear"],
+    ["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=cosine", "scheduler.lr_scheduler.decay_fraction=0.3"],
+])
+def test_closed_form_curves_equal_the_stepped_ones(overrides):
+    from schedulers.preview import CLOSED_FORM, build_preview_schedule, closed_form_lrs, stepped_lrs
+
+    cfg = compose_config(*overrides, "data.train_size=1000", "data.batch_size=64")  # 16 steps x 200 epochs
+    spe = steps_per_epoch(cfg)
+    fast = closed_form_lrs(build_preview_schedule(cfg, spe, 200), 200 * spe)
+    assert type(build_preview_schedule(cfg, spe, 200).scheduler) in CLOSED_FORM and fast is not None
+    assert fast == stepped_lrs(build_preview_schedule(cfg, spe, 200), spe, 200)  # bit for bit
+
+
+def test_display_downsampling_keeps_peaks_drops_and_ends():
+    cfg = compose_config("scheduler=cosine_restarts")  # restarts: a jump from ~0 back to the peak at each cycle
+    lrs = core.np.array([lr for _, _, lr in lr_curve(cfg, steps_per_epoch=steps_per_epoch(cfg))])
+    keep = core.display_indices(lrs)
+    assert len(keep) <= core.DISPLAY_POINTS + 2 and keep[0] == 0 and keep[-1] == len(lrs) - 1
+    spe, bucket = steps_per_epoch(cfg), 2 * len(lrs) / core.DISPLAY_POINTS
+    for restart in (5 * spe, 20 * spe, 65 * spe):  # cycles of 5, 15, 45 epochs: each ends near 0, restarts at 0.1
+        near = [i for i in keep if abs(i - restart) <= bucket]
+        assert max(lrs[near]) > 0.099 and min(lrs[near]) < 0.001, restart
+    assert lrs[keep].max() == lrs.max() and lrs[keep].min() == lrs.min()
+
+
+def test_overrides_round_trip_through_hydra():
+    for value in (0.01, 1e-05, 200, True, None, [60, 120, 160], [True, False], "val/loss", "triangular2", 3.5,
+                  "2.5%", ["30%", "60%", "80%"]):
+        assert core.parse_hydra_value(core.hydra_value(value)) == value
+    assert core.hydra_value(["30%", "60%", "80%"]) == "[30%,60%,80%]"  # shares read as typed, unquoted
+    assert core.multirun_command([["scheduler=a", "x=1"], ["scheduler=b", "x=1"]]) == \
+        "python train.py --multirun scheduler=a,b x=1"
+    assert core.multirun_command([["scheduler=a", "x=1"], ["scheduler=b", "x=2"]]) is None  # not a product
+    assert core.multirun_command([["scheduler=a"], ["scheduler=b", "x=2"]]) is None
+
+
+def test_the_streamlit_config_serves_on_loopback_only():
+    """`streamlit run` from the repository reads .streamlit/config.toml: loopback unless --server.address says
+    otherwise (tests/explorer/test_explore_browser.py::test_served_on_loopback_only tries both addresses)."""
+    import toml
+
+    config = toml.load(ROOT / ".streamlit" / "config.toml")
+    assert config["server"]["address"] == "127.0.0.1" and config["browser"]["gatherUsageStats"] is False
+    assert "--server.address 0.0.0.0" in (ROOT / "docs" / "explorer.md").read_text()  # how to open it, documented
+
+
+def test_headings_show_each_compositions_structure():
+    """Every field sits under the heading of the node that holds it (WarmupLR's warmup_iters under WarmupLR, not
+    under the CosineAnnealingLR it wraps), one level deeper per nesting, for every conf/scheduler choice."""
+    for choice in core.scheduler_choices():
+        node, _, _ = core.defaults(choice)
+        section, sections = None, {"scheduler": 0}
+        for item in core.scheduler_form(node):
+            if isinstance(item, core.Section):
+                holder = max((k for k in sections if item.key.startswith(k + ".")), key=len)
+                assert item.depth == sections[holder] + 1, (choice, item)
+                section, sections[item.key] = item, item.depth
+                continue
+            parent = item.key.rsplit(".", 1)[0]
+            assert parent == (section.key if section else "scheduler"), (choice, item.key, section)
+            assert item.depth == (section.depth if section else 0), (choice, item.key)
+    form = core.scheduler_form(core.defaults("warmup_cosine")[0])
+    headings = [(i.label, i.depth) for i in form if isinstance(i, core.Section)]
+    assert headings == [("lr_scheduler: WarmupLR", 1), ("scheduler_or_optimizer: CosineAnnealingLR", 2)]
+
+
+def test_an_unparsable_list_names_its_field_and_curve_and_keeps_the_tab(app):
+    app.selectbox(key="c0:scheduler").set_value("multistep")
+    checked(app)
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60,,120")
+    checked(app)
+    errors = [e.value for e in app.error]
+    assert errors and all("curve 1: multistep" in e and "`milestones` (`scheduler.lr_scheduler.milestones`)" in e and
+                          "comma-separated numbers" in e for e in errors), errors
+    assert any(w.key == "c0:multistep:scheduler.lr_scheduler.gamma" for w in app.number_input)  # the rest of the tab
+    commands = [c.value for c in app.code if c.value.startswith("python train.py scheduler=")]
+    assert len(commands) == 2 and "'scheduler.lr_scheduler.milestones=[60,,120]'" in commands[0]
+    assert [b.disabled for b in app.button if b.key and b.key.endswith(":off")] == [True, True]  # downloads kept
+    assert app.get("vega_lite_chart"), "the other curve is still drawn"
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60, 120, 160")
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+    assert not app.error
+
+
+def test_an_unticked_length_tracks_the_run_until_typed_over(app):
+    follow, value = "c0:cosine:scheduler.lr_scheduler.T_max:follow", "c0:cosine:scheduler.lr_scheduler.T_max"
+    app.checkbox(key=follow).uncheck()
+    checked(app)
+    assert app.number_input(key=value).value == EPOCHS
+    app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(100)
+    checked(app)
+    assert app.number_input(key=value).value == 100  # untouched: follows the new length (it froze at 200)
+    app.number_input(key=value).set_value(150)
+    app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(120)
+    checked(app)
+    assert app.number_input(key=value).value == 150  # typed over: stays
+    assert "scheduler.lr_scheduler.T_max=150" in app.code[0].value and "trainer.max_epochs=120" in app.code[0].value
+    app.checkbox(key=follow).check()
+    app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(EPOCHS)
+    checked(app)
+    assert not app.error and "T_max" not in app.code[0].value
+
+
+def test_sliders_and_typing_edit_the_same_value(app):
+    """The common fields have a slider over a sensible range (epochs 1..400, lengths 0..the run, fractions 0..1);
+    typing stays possible, beyond the slider's range too."""
+    app.selectbox(key="c0:scheduler").set_value("onecycle")
+    checked(app)
+    key = "c0:onecycle:scheduler.lr_scheduler.pct_start"
+    app.slider(key=key + ":slider").set_value(0.5)
+    checked(app)
+    assert app.number_input(key=key).value == 0.5 and "scheduler.lr_scheduler.pct_start=0.5" in app.code[0].value
+    app.number_input(key=key).set_value(0.25)
+    checked(app)
+    assert app.slider(key=key + ":slider").value == 0.25
+    epochs = RUN_KEY + "trainer.max_epochs"
+    assert (app.slider(key=epochs + ":slider").min, app.slider(key=epochs + ":slider").max) == (1, 400)
+    app.number_input(key=epochs).set_value(600)  # typed beyond the slider: kept, the slider at its end
+    checked(app)
+    assert "trainer.max_epochs=600" in app.code[0].value and app.slider(key=epochs + ":slider").value == 400
+    app.slider(key=epochs + ":slider").set_value(EPOCHS)
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+    assert not app.error and "trainer.max_epochs" not in app.code[0].value
+
+
+def test_wsd_cooldown_fields_are_a_shape_choice_and_a_fraction():
+    scheduler, _, _ = core.defaults("wsd", "digits")
+    fields = {f.name: f for f in core.scheduler_form(scheduler) if isinstance(f, core.Field)}
+    assert fields["decay_shape"].kind == "choice" and fields["decay_shape"].choices == ("linear", "cosine", "1-sqrt")
+    assert fields["decay_fraction"].kind == "float" and (fields["decay_fraction"].minimum, fields["decay_fraction"].maximum) == (0.0, 1.0)
+    assert fields["total_iters"].kind == fields["warmup_iters"].kind == "length"

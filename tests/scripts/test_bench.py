@@ -1,0 +1,46 @@
+"""scripts/bench.py runs end to end on the tiny model and reports every figure (no timing assertions)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_reports_every_figure_as_json_last_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--model", "tiny", "--batch-size", "32", "--steps", "2",
+         "--warmup", "1", "--repeats", "1", "--images", "256", "--test-images", "64", "--no-cifar-archive",
+         "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+
+    loops = ("floor", "project", "graph")
+    assert set(figures["images_per_s"]) == set(figures["step_ms"]) == set(loops)
+    assert all(figures["images_per_s"][k] > 0 for k in loops)
+    assert all(len(figures["step_ms_repeats"][k]) == 1 for k in loops)
+    for ratio in ("ratio_project_over_floor", "ratio_graph_over_project", "overhead_pct"):
+        assert isinstance(figures[ratio], float)
+    schedules = {p.stem for p in (ROOT / "conf" / "scheduler").glob("*.yaml")}
+    assert set(figures["scheduler_step_us"]) == schedules and all(v > 0 for v in figures["scheduler_step_us"].values())
+    assert {"input_pipeline", "meter_record", "of_which_add_scalar_lr", "loss_check_amortised"} <= set(figures["step_parts_us"])
+
+    fixed = figures["fixed_cost_s"]
+    assert fixed["interpreter + imports (fresh process)"] > 0 and fixed["train_graph_compile_s"] is not None
+    assert fixed["cifar100 load (extracted)"] is None  # --no-cifar-archive
+    assert set(fixed["before_first_training_step_s"]) == {"eager", "graph"}
+    assert set(figures["evaluation"]) == {"eager", "graph"} and figures["evaluation"]["graph"]["batches"] == 1
+    machine = figures["machine"]
+    assert machine["cores_available"] >= 1 and machine["oneflow"] and "load_average_at_start" in machine
+
+    report = (tmp_path / "tiny_cpu.md").read_text()
+    assert "(b)/(a)" in report and "load average" in report and "| `multistep` |" in report
+
+
+def test_bad_settings_end_with_one_paragraph_and_exit_2(tmp_path):
+    for bad, says in ((["--model", "resnet7"], "model/resnet7"), (["--steps", "0"], "--steps must be a positive")):
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), *bad, "--out", str(tmp_path)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
