@@ -287,10 +287,6 @@ def train_command(overrides: Sequence[str]) -> str:
     return " ".join(["python train.py", *(shlex.quote(o) for o in overrides)])
 
 
-def plot_command(overrides: Sequence[str]) -> str:
-    return " ".join(["python scripts/plot_schedules.py", *(shlex.quote(o) for o in overrides)])
-
-
 def multirun_command(setups: Sequence[Sequence[str]]) -> Optional[str]:
     """One `train.py --multirun` line whose sweep is exactly these override lists, or None when no single
     sweep is (a sweep runs the cartesian product of its comma-separated values)."""
