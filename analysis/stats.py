@@ -4,20 +4,26 @@ Each setting is a sample of seeds. Its interval is mean ± t(0.975, n-1)·s/√n
 (an accuracy). The best row (highest mean) is compared with every other row by a two-sided t-test:
 paired over the seeds both rows completed (seed s of one row shares data order and initialisation
 with seed s of the other; a seed one row lacks leaves the pair out), else, with fewer than two shared
-seeds, Welch's unequal-variance test. A difference that is the same on every shared seed has no
-spread: no t-test is defined, and it is reported as describing this test set only. The k-1 p-values
-are Holm-adjusted, because the best row was picked after looking at the data and k-1 tests are made;
-a winner is named only when every adjusted p-value is below ALPHA, every row has at least MIN_SEEDS
-completed seeds and the best row lost no run to divergence or failure. Power (`detectable_difference`,
-`seeds_needed`): the paired t-test's, from the spread of the observed paired differences.
+seeds, Welch's unequal-variance test. A difference that is the same on every shared seed (or two rows
+without spread) has no spread: no t-test is defined, and it is reported as describing this test set
+only. Spreads below SAME are float noise around zero (accuracies are 100·k/n_test) and count as zero.
+The best row was picked after looking at every row, so the p-values are Holm-adjusted over all
+k(k-1)/2 pairs of rows (`tests_against_best`): that bounds the chance of calling any row "lower than the
+best" under the null at ALPHA, which Holm over the k-1 comparisons with the best alone does not (the
+selection inflates it to 7-11 % for 3-10 rows). A winner is named only when every other row is lower on
+the seeds both completed, with adjusted p below ALPHA, every row has at least MIN_SEEDS completed seeds
+and the best row lost no run to divergence or failure. Power (`detectable_difference`, `seeds_needed`):
+the paired t-test's, from the spread of the observed paired differences.
 """
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from dataclasses import dataclass
 from typing import Hashable, Mapping, Optional, Sequence
 
+import numpy as np
 from scipy import stats as scipy_stats
 
 ALPHA = 0.05
@@ -26,7 +32,8 @@ MIN_SEEDS = 3
 POWER = 0.80
 WELCH, PAIRED, EQUAL = "Welch's t-test", "paired t-test", "equal means"
 CONSTANT = "constant difference"  # the same difference on every shared seed: no spread, no t-test
-SAME = 1e-9  # points: accuracies are image counts, so gaps closer than this are the same count of images
+SAME = 1e-9  # points: accuracies are image counts, so gaps (and spreads) below this are the same count of images
+SCALE = 100.0  # points: an accuracy's whole range; a difference beyond it cannot be detected or missed
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,18 @@ class Test:
     p: Optional[float]
 
 
+@functools.lru_cache(maxsize=1024)
+def t_quantile(q: float, df: float) -> float:
+    """Student's t quantile (scipy), cached: the same few degrees of freedom recur in every row and simulation."""
+    return float(scipy_stats.t.ppf(q, df))
+
+
+def stdev(values: Sequence[float]) -> float:
+    """The sample std, 0 when below SAME: one-image gaps differ in float by ~1e-14, which is no spread."""
+    std = statistics.stdev(values)
+    return 0.0 if std < SAME else std
+
+
 def spread(values: Sequence[float], confidence: float = CONFIDENCE) -> Spread:
     n = len(values)
     if n == 0:
@@ -55,8 +74,8 @@ def spread(values: Sequence[float], confidence: float = CONFIDENCE) -> Spread:
     mean = statistics.fmean(values)
     if n == 1:
         return Spread(1, mean, None, None, None)
-    std = statistics.stdev(values)
-    half = scipy_stats.t.ppf((1 + confidence) / 2, n - 1) * std / math.sqrt(n)
+    std = stdev(values)
+    half = t_quantile((1 + confidence) / 2, n - 1) * std / math.sqrt(n)
     return Spread(n, mean, std, max(0.0, mean - half), min(100.0, mean + half))  # an accuracy lies in [0, 100]
 
 
@@ -67,27 +86,62 @@ def shared_seeds(best: Mapping[Hashable, float], other: Mapping[Hashable, float]
 def compare_with_best(best: Mapping[Hashable, float], other: Mapping[Hashable, float]) -> Test:
     """Test `other` (values by seed) against `best`: equal means are a tie (p = 1); paired over the shared seeds
     when there are at least two, else Welch; a difference without spread over the shared seeds is CONSTANT."""
+    return compare_pairs([(best, other)])[0]
+
+
+def _which_test(best: Mapping[Hashable, float], other: Mapping[Hashable, float]) -> tuple[Optional[str], list]:
+    """The test a pair gets, and for a paired test the differences over the shared seeds."""
     if not best or not other:
-        return Test(None, None)
+        return None, []
     if statistics.fmean(best.values()) == statistics.fmean(other.values()):
-        return Test(EQUAL, 1.0)
+        return EQUAL, []
     seeds = shared_seeds(best, other)
     if len(seeds) >= 2:
         differences = [best[s] - other[s] for s in seeds]
-        if max(differences) - min(differences) < SAME:
-            return Test(CONSTANT, None)
-        name, result = PAIRED, scipy_stats.ttest_rel([best[s] for s in seeds], [other[s] for s in seeds])
-    elif len(best) < 2 or len(other) < 2:
-        return Test(None, None)  # no spread to test against
-    else:
-        name, result = WELCH, scipy_stats.ttest_ind(list(best.values()), list(other.values()), equal_var=False)
-    p = float(result.pvalue)
-    return Test(name, None if math.isnan(p) else p)
+        return (CONSTANT if max(differences) - min(differences) < SAME else PAIRED), differences
+    if len(best) < 2 or len(other) < 2:
+        return None, []  # no spread to test against
+    if stdev(list(best.values())) == 0 and stdev(list(other.values())) == 0:
+        return CONSTANT, []  # Welch's t would be infinite (p = 0): two constants describe this test set only
+    return WELCH, []
+
+
+def compare_pairs(pairs: Sequence[tuple[Mapping[Hashable, float], Mapping[Hashable, float]]]) -> list[Test]:
+    """compare_with_best for many pairs: the paired t-tests (a one-sample t-test of the differences, as scipy's
+    ttest_rel computes it) in one scipy call per number of shared seeds, which keeps simulations of the verdict fast."""
+    kinds = [_which_test(best, other) for best, other in pairs]
+    tests: list[Test] = [Test(name, 1.0 if name == EQUAL else None) for name, _ in kinds]
+    by_length: dict[int, list[int]] = {}
+    for i, ((best, other), (name, differences)) in enumerate(zip(pairs, kinds)):
+        if name == PAIRED:
+            by_length.setdefault(len(differences), []).append(i)
+        elif name == WELCH:
+            tests[i] = _test(WELCH, scipy_stats.ttest_ind(list(best.values()), list(other.values()), equal_var=False).pvalue)
+    for indices in by_length.values():
+        pvalues = scipy_stats.ttest_1samp(np.array([kinds[i][1] for i in indices]), 0.0, axis=1).pvalue
+        for i, p in zip(indices, np.atleast_1d(pvalues)):
+            tests[i] = _test(PAIRED, p)
+    return tests
+
+
+def _test(name: str, p: float) -> Test:
+    return Test(name, None if math.isnan(p) else float(p))
+
+
+def tests_against_best(values: Sequence[Mapping[Hashable, float]]) -> tuple[list[Test], list[Optional[float]]]:
+    """Each row's test against the first (the best; values by seed, sorted best first) and its p-value Holm-adjusted
+    over every pair of rows. The best row is chosen by comparing all of them, so "lower than the best" is a claim
+    about one of k(k-1)/2 pairs: adjusting over all pairs bounds the family-wise error of the verdict at ALPHA."""
+    indices = [(i, j) for i in range(len(values)) for j in range(i + 1, len(values))]
+    pairs = dict(zip(indices, compare_pairs([(values[i], values[j]) for i, j in indices])))
+    adjusted = dict(zip(pairs, holm([test.p for test in pairs.values()])))
+    tests = [Test(None, None)] + [pairs[(0, j)] for j in range(1, len(values))]
+    return tests, [None] + [adjusted[(0, j)] for j in range(1, len(values))]
 
 
 @dataclass(frozen=True)
 class Difference:
-    """best − other in points, with its 95 % interval (paired over shared seeds, else Welch), within [−100, 100]."""
+    """a − b in points, with its 95 % interval (paired over shared seeds, else Welch), within [−100, 100]."""
 
     mean: Optional[float]
     low: Optional[float]
@@ -96,27 +150,27 @@ class Difference:
     n: int
 
 
-def difference(best: Mapping[Hashable, float], other: Mapping[Hashable, float], confidence: float = CONFIDENCE) -> Difference:
-    """How far `other` is below `best`, and the interval of that gap (the effect size the verdict is about)."""
-    if not best or not other:
+def difference(a: Mapping[Hashable, float], b: Mapping[Hashable, float], confidence: float = CONFIDENCE) -> Difference:
+    """a − b (values by seed) and the interval of that gap: the comparison's effect size, `difference(row, best)`."""
+    if not a or not b:
         return Difference(None, None, None, None, 0)
-    seeds = shared_seeds(best, other)
+    seeds = shared_seeds(a, b)
     q = (1 + confidence) / 2
     if len(seeds) >= 2:
-        d = [best[s] - other[s] for s in seeds]
-        mean, sd = statistics.fmean(d), statistics.stdev(d)
-        half = scipy_stats.t.ppf(q, len(d) - 1) * sd / math.sqrt(len(d))
-        method = CONSTANT if max(d) - min(d) < SAME else PAIRED
-        return Difference(mean, max(-100.0, mean - half), min(100.0, mean + half), method, len(d))
-    mean = statistics.fmean(best.values()) - statistics.fmean(other.values())
-    if len(best) < 2 or len(other) < 2:
-        return Difference(mean, None, None, None, min(len(best), len(other)))
-    va, vb = statistics.variance(best.values()) / len(best), statistics.variance(other.values()) / len(other)
+        d = [a[s] - b[s] for s in seeds]
+        mean, sd = statistics.fmean(d), stdev(d)
+        half = t_quantile(q, len(d) - 1) * sd / math.sqrt(len(d))
+        method = CONSTANT if sd == 0 else PAIRED
+        return Difference(mean, max(-SCALE, mean - half), min(SCALE, mean + half), method, len(d))
+    mean = statistics.fmean(a.values()) - statistics.fmean(b.values())
+    if len(a) < 2 or len(b) < 2:
+        return Difference(mean, None, None, None, min(len(a), len(b)))
+    va, vb = stdev(list(a.values())) ** 2 / len(a), stdev(list(b.values())) ** 2 / len(b)
     if va + vb == 0:
-        return Difference(mean, mean, mean, CONSTANT, min(len(best), len(other)))
-    df = (va + vb) ** 2 / (va ** 2 / (len(best) - 1) + vb ** 2 / (len(other) - 1))
-    half = scipy_stats.t.ppf(q, df) * math.sqrt(va + vb)
-    return Difference(mean, max(-100.0, mean - half), min(100.0, mean + half), WELCH, min(len(best), len(other)))
+        return Difference(mean, mean, mean, CONSTANT, min(len(a), len(b)))
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = t_quantile(q, df) * math.sqrt(va + vb)
+    return Difference(mean, max(-SCALE, mean - half), min(SCALE, mean + half), WELCH, min(len(a), len(b)))
 
 
 def paired_power(n: int, delta: float, sd: float, alpha: float = ALPHA) -> float:
@@ -132,26 +186,29 @@ def paired_power(n: int, delta: float, sd: float, alpha: float = ALPHA) -> float
 
 
 def detectable_difference(n: int, sd: float, power: float = POWER, alpha: float = ALPHA) -> Optional[float]:
-    """The smallest true difference a paired t-test with n seeds detects with `power`, given the spread `sd`."""
+    """The smallest true difference a paired t-test with n seeds detects with `power`, given the spread `sd`;
+    math.inf when not even a difference of the whole scale (100 points) is (n = 2 with a few points of spread)."""
     if n < 2 or sd is None:
         return None
     if sd == 0:
         return 0.0
+    if paired_power(n, SCALE, sd, alpha) < power:
+        return math.inf
     from scipy.optimize import brentq
 
-    return float(brentq(lambda delta: paired_power(n, delta, sd, alpha) - power, 1e-9 * sd, 50.0 * sd))
+    return float(brentq(lambda delta: paired_power(n, delta, sd, alpha) - power, 1e-9 * sd, SCALE))
 
 
 def seeds_needed(delta: float, sd: float, power: float = POWER, alpha: float = ALPHA, limit: int = 10_000) -> Optional[int]:
-    """The fewest seeds at which a paired t-test detects a true difference `delta` with `power` (None: over `limit`)."""
-    if sd is None:
+    """The fewest seeds at which a paired t-test detects a true difference `delta` with `power` (None: over `limit`).
+    Exact: power grows with n, so a bisection over the integers finds the first n that reaches it."""
+    if sd is None or paired_power(limit, delta, sd, alpha) < power:
         return None
-    n = 2
-    while n <= limit:
-        if paired_power(n, delta, sd, alpha) >= power:
-            return n
-        n = n + 1 if n < 100 else int(n * 1.1)
-    return None
+    low, high = 1, limit  # power(low) < power <= power(high); power(1) is 0
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if paired_power(middle, delta, sd, alpha) >= power else (middle, high)
+    return high
 
 
 def holm(pvalues: Sequence[Optional[float]]) -> list[Optional[float]]:
@@ -170,8 +227,10 @@ def method_note(metric: str) -> str:
     return (f"Mean ± sample std of the {metric} over each setting's completed seeds, with a {CONFIDENCE:.0%} t-interval "
             f"(mean ± t·s/√n, bounded to [0, 100]). Each row is compared with the best row by a two-sided {PAIRED} over "
             f"the seeds both completed (a seed one row lacks is left out of the pairs), else {WELCH}; the gap to the best "
-            f"row is shown with its {CONFIDENCE:.0%} interval by the same method. p-values are Holm-adjusted over the "
-            f"comparisons; a winner is named only when every other row is lower at α = {ALPHA}, every row has at least "
+            f"row (this row − the best) is shown with its {CONFIDENCE:.0%} interval by the same method. The best row is "
+            f"chosen by comparing every row, so p-values are Holm-adjusted over all pairs of rows, which keeps the chance "
+            f"of calling any row lower than the best when none is at α; a winner is named only when every other row is "
+            f"lower on the seeds both completed at α = {ALPHA}, every row has at least "
             f"{MIN_SEEDS} completed seeds and the best row lost no run; equal means are always a tie, and a gap that is "
             f"the same on every seed (no spread) is no claim beyond this test set.")
 
@@ -184,6 +243,7 @@ class Power:
     sd: Optional[float]
     detectable: Optional[float]  # the smallest true difference detected with POWER at ALPHA, at n seeds
     needed: dict  # {difference in points: seeds needed for POWER}
+    # (detectable is math.inf when no difference within the 0-100 scale reaches POWER)
     against: Optional[str] = None  # the row compared with the best (the runner-up)
     others: Optional[dict] = None  # {other row: its smallest detectable difference}
 
@@ -210,11 +270,25 @@ def power_sentence(power: Power) -> str:
     others = ""
     if power.others:
         others = (" Against the other rows, the smallest detectable difference is: "
-                  + ", ".join(f"{label} {'—' if d is None else f'{d:.2f} points'}" for label, d in power.others.items()) + ".")
-    return (f"Power{against}: with n = {power.n} seeds and paired differences of std {power.sd:.2f} points, a difference "
-            f"smaller than about **{power.detectable:.2f} points** would be missed more than {1 - POWER:.0%} of the time "
+                  + ", ".join(f"{label} {_detectable_text(d)}" for label, d in power.others.items()) + ".")
+    if power.n == 2:  # one degree of freedom: the spread itself is a guess, and so is anything computed from it
+        missed = ("the spread rests on one degree of freedom, so no bound on the difference that could be missed follows: "
+                  "**2 seeds cannot bound anything**")
+    elif math.isinf(power.detectable):
+        missed = (f"not even a difference of the whole 0–{SCALE:g} scale would be detected with {POWER:.0%} power: "
+                  f"**{power.n} seeds cannot bound anything**")
+    else:
+        missed = (f"a difference smaller than about **{power.detectable:.2f} points** would be missed more than "
+                  f"{1 - POWER:.0%} of the time")
+    return (f"Power{against}: with n = {power.n} seeds and paired differences of std {power.sd:.2f} points, {missed} "
             f"(two-sided paired t-test, α = {ALPHA}, before the Holm adjustment). Seeds needed to detect a true difference "
             f"with {POWER:.0%} power: {needed}.{others}")
+
+
+def _detectable_text(detectable: Optional[float]) -> str:
+    if detectable is None:
+        return "—"
+    return f"none within 0–{SCALE:g}" if math.isinf(detectable) else f"{detectable:.2f} points"
 
 
 @dataclass(frozen=True)
@@ -228,7 +302,7 @@ class Ranked:
     failures: int = 0  # diverged or failed runs: results, never averaged in
     unfinished: int = 0  # running, interrupted or never started
     runs: int = 0
-    difference: Optional[Difference] = None  # best − this row
+    difference: Optional[Difference] = None  # this row − the best, paired over shared seeds when there are two
 
     def shown(self, with_p: bool = False) -> str:
         s = self.spread
@@ -255,11 +329,21 @@ def verdict(rows: Sequence[Ranked], metric: str, power: Optional[Power] = None) 
     unfinished = sum(r.unfinished for r in all_rows)
     prefix = (f"**Provisional:** {unfinished} run{'s are' if unfinished != 1 else ' is'} still running or not finished, so "
               f"this can change. " if unfinished else "")
-    text = _verdict(all_rows, metric, power)
+    text = _why_no_winner(all_rows, metric, power)
+    if text is None:
+        worst_p = max(r.p_adjusted for r in all_rows[1:] if r.spread.n > 0)
+        text = (f"{all_rows[0].shown()} has the highest mean {metric}, and every other setting is lower at α = {ALPHA} on "
+                f"the seeds both completed (Holm-adjusted over all pairs of rows, {p_text(worst_p).replace('p =', 'p ≤')}).")
     return prefix + text + _failures_text(all_rows)
 
 
-def _verdict(all_rows: Sequence[Ranked], metric: str, power: Optional[Power]) -> str:
+def winner(rows: Sequence[Ranked]) -> Optional[str]:
+    """The label the verdict names as the winner, or None (no clear winner, evidence too thin, failures...)."""
+    return rows[0].label if _why_no_winner(list(rows), "", None) is None else None
+
+
+def _why_no_winner(all_rows: Sequence[Ranked], metric: str, power: Optional[Power]) -> Optional[str]:
+    """The verdict when it names no winner; None when the best row (all_rows[0]) is the winner."""
     rows = [r for r in all_rows if r.spread.n > 0]
     no_winner = " " + power_sentence(power) if power is not None else ""
     if not rows:
@@ -280,6 +364,12 @@ def _verdict(all_rows: Sequence[Ranked], metric: str, power: Optional[Power]) ->
         return (f"No clear winner: {best.shown()} has the highest mean {metric} over its completed runs, but "
                 f"{best.failures} of its {best.runs} runs diverged or failed, and a setting that fails that often is not "
                 f"named the winner on the runs it finished.{no_winner}")
+    not_lower = [r for r in rows[1:] if r.difference and r.difference.mean is not None and r.difference.mean >= 0]
+    if not_lower:  # higher mean over all seeds, but not on the seeds both completed: a lacking seed made the order
+        listed = ", ".join(f"{r.shown()} is not lower on the {r.difference.n} seeds both completed (gap "
+                           f"{gap_text(r.difference)})" for r in not_lower)
+        return (f"No clear winner: {best.shown()} has the highest mean {metric} over its own seeds, but {listed}: the "
+                f"ranking rests on seeds one row lacks, not on a paired difference.{no_winner}")
     constant = [r for r in rows[1:] if r.test.name == CONSTANT]
     close = [r for r in rows[1:] if r.test.name == CONSTANT or r.p_adjusted is None or r.p_adjusted >= ALPHA]
     if close:
@@ -287,13 +377,19 @@ def _verdict(all_rows: Sequence[Ranked], metric: str, power: Optional[Power]) ->
         text = (f"No clear winner: {best.shown()} has the highest mean {metric}, but {listed} "
                 f"{'is' if len(close) == 1 else 'are'} not distinguishable from it at α = {ALPHA} (Holm-adjusted).")
         if constant:
-            gaps = ", ".join(f"{r.label} is {r.difference.mean:.2f} points lower" for r in constant if r.difference)
+            gaps = ", ".join(f"{r.label} is {-r.difference.mean:.2f} points lower" for r in constant if r.difference)
             text += (f" A gap that is the same on every shared seed ({gaps}) has no spread, so no t-test applies: it "
                      f"describes this test set only, not what another test sample would show.")
         return text + no_winner
-    worst_p = max(r.p_adjusted for r in rows[1:])
-    return (f"{best.shown()} has the highest mean {metric}, and every other setting is lower at α = {ALPHA} "
-            f"(Holm-adjusted {p_text(worst_p).replace('p =', 'p ≤')}).")
+    return None
+
+
+def gap_text(gap: Difference) -> str:
+    """`+0.60 [+0.35, +0.85]`: a row's gap to the best (row − best) with its interval; — when there is none."""
+    if gap.mean is None:
+        return "—"
+    interval = "" if gap.low is None else f" [{gap.low:+.2f}, {gap.high:+.2f}]"
+    return f"{gap.mean:+.2f}{interval}"
 
 
 def p_text(p: Optional[float]) -> str:

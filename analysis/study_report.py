@@ -74,14 +74,7 @@ def sensitivity_figure(trials: dict, tuned: dict, objective: str):
 
 def named_winner(rows: list) -> Optional[str]:
     """The setting the verdict names as the winner, or None ("no clear winner", too thin, failures...)."""
-    ranked = [r for r in comparison.ranked(rows) if r.spread.n > 0]
-    if len(ranked) < 2 or any(r.spread.n < stats.MIN_SEEDS for r in ranked) or ranked[0].failures:
-        return None
-    if ranked[1].spread.mean == ranked[0].spread.mean:
-        return None
-    if any(r.test.name == stats.CONSTANT or r.p_adjusted is None or r.p_adjusted >= stats.ALPHA for r in ranked[1:]):
-        return None
-    return ranked[0].label
+    return comparison.named_winner(rows)
 
 
 def reproduction(rows: list, winner: Optional[str]) -> dict:
@@ -89,13 +82,13 @@ def reproduction(rows: list, winner: Optional[str]) -> dict:
     95 % prediction interval of a rerun's mean of as many seeds: mean ± t(0.975, n−1)·s·√(1/n + 1/n)."""
     settings = {}
     for row in rows:
-        s = row["_spread"]
+        s = row.spread
         if s.n >= 2:
             half = stats.scipy_stats.t.ppf((1 + CONFIDENCE) / 2, s.n - 1) * s.std * math.sqrt(2 / s.n)
             low, high = max(0.0, s.mean - half), min(100.0, s.mean + half)
         else:
             low = high = None
-        settings[row["setting"]] = {"mean": s.mean, "std": s.std, "n": s.n, "rerun_mean_low": low, "rerun_mean_high": high}
+        settings[row.setting] = {"mean": s.mean, "std": s.std, "n": s.n, "rerun_mean_low": low, "rerun_mean_high": high}
     return {"winner": winner, "settings": settings,
             "definition": "a rerun reproduces this study when its verdict names the same winner (or again none) and each "
                           "setting's mean lies inside [rerun_mean_low, rerun_mean_high]"}
@@ -252,7 +245,7 @@ def write(spec, tuned: dict) -> Path:
     study_md = study_markdown(spec, tuned, trials, environment)
     repro = reproduction(rows, named_winner(rows))
     data = {"tuned_lr": tuned, "trials": trials, "reproduction": repro, "environment": environment,
-            "rows": [{"setting": r["setting"], "mean": r["_spread"].mean, "n": r["_spread"].n} for r in rows]}
+            "rows": [{"setting": r.setting, "mean": r.spread.mean, "n": r.spread.n} for r in rows]}
     atomic_write_text(out / "study.md", study_md)
     atomic_write_text(out / "reproduction.json", json.dumps(repro, indent=2) + "\n")
     atomic_write_text(out / "report.html", html_page(spec, study_md, kept["markdown"], svgs, data))

@@ -4,8 +4,8 @@
     python scripts/compare_runs.py runs/ --ignore data.batch_size --out /tmp/cmp
 
 Writes comparison.md / comparison.csv (one row per setting, the verdict with its power, one line per run),
-val_acc1.png and lr.png. What a row is, the statistics and every column: analysis/comparison.py and
-docs/comparison.md.
+val_acc1.png and lr.png, and prints the verdict and the table's leading columns. What a row is, the statistics
+and every column: analysis/comparison/ and docs/comparison.md.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Optional
 
 # (This script never imports oneflow, so it skips engine.platform.oneflow_env and its CUDA library loading.)
 
-from analysis.comparison import CompareError, compare, default_out
+from analysis.comparison import CompareError, compare, console_text, default_out
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -35,10 +35,13 @@ def main(argv: Optional[list] = None) -> int:
     args = parser.parse_args(argv)
     try:
         out = default_out(args.sweep_dir) if args.out is None else args.out
-        rows = compare(args.sweep_dir, out, args.thresholds, args.sort_by, figures=not args.no_figures, ignore=tuple(args.ignore))
+        kept: dict = {}
+        rows = compare(args.sweep_dir, out, args.thresholds, args.sort_by, figures=not args.no_figures,
+                       ignore=tuple(args.ignore), keep=kept)
     except CompareError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print(console_text(rows, args.sort_by, kept["scoring"]))
     print(f"{len(rows)} settings compared; wrote {out}/comparison.md, comparison.csv"
           + ("" if args.no_figures else ", val_acc1.png, lr.png"))
     return 0

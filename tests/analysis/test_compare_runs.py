@@ -57,7 +57,7 @@ def test_table_means_ties_diverged_running_and_missing(sweep, tmp_path):
     # plateau has one completed seed, step two: too thin for a verdict, and plateau cannot be tested (n < 2);
     # step's seeds 0 and 1 pair with cosine's, 10 points lower on both: a gap without spread, no t-test
     assert plateau["test"] == "" and step["test"] == "constant difference" and step["p_value"] == ""
-    assert float(step["diff_from_best"]) == 10.0 and float(step["diff_ci95_low"]) == float(step["diff_ci95_high"]) == 10.0
+    assert float(step["diff_from_best"]) == -10.0 and float(step["diff_ci95_low"]) == float(step["diff_ci95_high"]) == -10.0
     # epochs to 50%: recorded per run in the contract's epochs_to_threshold
     assert float(cosine["epochs_to_acc1>=50_mean"]) == 2.0 and float(step["epochs_to_acc1>=50_mean"]) == 2.0
     table = (out / "comparison.md").read_text()
@@ -80,8 +80,8 @@ def test_missing_job_directory_is_found_from_multirun_yaml(tmp_path):
         "  overrides:\n    task:\n    - scheduler=cosine,step\n    - seed=0,1\n    - trainer.progress=false\n"
         "  job:\n    config:\n      override_dirname:\n        kv_sep: '='\n        item_sep: ','\n        exclude_keys: [trainer.progress]\n")
     rows = comparison.compare(sweep, tmp_path / "out", figures=False)
-    step = next(r for r in rows if r["schedule"] == "step")
-    assert (step["runs"], step["completed"], step["missing"]) == (2, 1, 1)
+    step = next(r for r in rows if r.schedule == "step")
+    assert (step.runs, step.completed, step.missing) == (2, 1, 1)
     assert "`scheduler=step,seed=1` | step | missing" in (tmp_path / "out" / "comparison.md").read_text()
 
 
@@ -93,7 +93,7 @@ def test_epochs_to_threshold_falls_back_to_history_and_single_runs_rank_without_
     (run / "summary.json").write_text(json.dumps(summary))
     write_run(sweep, "b", "step", 0, [30.0, 40.0, 50.0])
     rows = comparison.compare(sweep, tmp_path / "out", thresholds=[70.0], figures=False)
-    assert [(r["schedule"], r["rank"], r["epochs_to_acc1>=70_mean"]) for r in rows] == [("cosine", 1, 3.0), ("step", 2, None)]
+    assert [(r.schedule, r.rank, r.epochs_to["acc1>=70"].mean) for r in rows] == [("cosine", 1, 3.0), ("step", 2, None)]
     assert "Evidence too thin" in (tmp_path / "out" / "comparison.md").read_text()
 
 
@@ -136,8 +136,8 @@ def test_equal_results_are_a_tie_and_no_winner_is_named(tmp_path):
         for seed in range(3):
             write_run(sweep, f"scheduler={schedule},seed={seed}", schedule, seed, [90.0, 100.0])
     rows = comparison.compare(sweep, figures=False)
-    assert [r["rank"] for r in rows] == [1, 1, 1] and all(r["tie_with"] for r in rows)
-    assert [r["test"] for r in rows[1:]] == ["equal means", "equal means"] and rows[1]["indistinguishable_from_best"]
+    assert [r.rank for r in rows] == [1, 1, 1] and all(r.tie_with for r in rows)
+    assert [r.test.name for r in rows[1:]] == ["equal means", "equal means"] and rows[1].indistinguishable_from_best
     table = (sweep / "comparison" / "comparison.md").read_text()
     assert "No clear winner" in table and "tie at the highest mean final test top-1" in table
     assert table.count("| =1 |") == 3 and "tie (equal means)" in table
@@ -149,8 +149,8 @@ def test_close_results_are_indistinguishable_not_a_winner(tmp_path):
         for seed, final in enumerate(finals):
             write_run(sweep, f"scheduler={schedule},seed={seed}", schedule, seed, [10.0, final])
     rows = comparison.compare(sweep, figures=False)
-    assert [r["setting"] for r in rows] == ["cosine", "step", "linear"]
-    assert rows[1]["indistinguishable_from_best"] and not rows[2]["indistinguishable_from_best"]
+    assert [r.setting for r in rows] == ["cosine", "step", "linear"]
+    assert rows[1].indistinguishable_from_best and not rows[2].indistinguishable_from_best
     verdict = (sweep / "comparison" / "comparison.md").read_text()
     assert ("No clear winner: **cosine** (72.00 ± 2.00, n=3) has the highest mean final test top-1, "
             "but **step** (71.17 ± 2.25, n=3; p = 0.728) is not distinguishable") in verdict
@@ -178,8 +178,8 @@ def test_harmless_keys_join_a_row_and_ignore_pools_a_key_and_says_so(tmp_path):
                   config={"data": {"batch_size": 64, "dataset": {"root": f"/data{seed}"}}, "device": "cpu" if seed else "auto"})
         write_run(sweep, f"b{seed}", "cosine", seed, [10.0, 50.0 + seed], config={"data": {"batch_size": 128}})
     rows = comparison.compare(sweep, tmp_path / "split", figures=False)
-    assert sorted(r["setting"] for r in rows) == ["cosine, data.batch_size=128", "cosine, data.batch_size=64"]
-    assert all(r["completed"] == 3 for r in rows)  # data root and device differ within a row: they change nothing
+    assert sorted(r.setting for r in rows) == ["cosine, data.batch_size=128", "cosine, data.batch_size=64"]
+    assert all(r.completed == 3 for r in rows)  # data root and device differ within a row: they change nothing
     assert compare_runs.main([str(sweep), "--out", str(tmp_path / "pooled"), "--ignore", "data.batch_size", "--no-figures"]) == 0
     (pooled,) = csv.DictReader((tmp_path / "pooled" / "comparison.csv").open())
     assert (pooled["setting"], pooled["completed"], pooled["runs"]) == ("cosine", "3", "6")  # one per seed
@@ -197,7 +197,7 @@ def test_config_group_choices_label_rows_without_listing_their_keys(tmp_path):
             (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
                 {"hydra": {"runtime": {"choices": {"data": data, "model": "tiny", "scheduler": "cosine", "hydra/launcher": "basic"}}}}))
     rows = comparison.compare(sweep, figures=False)
-    assert sorted(r["setting"] for r in rows) == ["cosine, data=digits", "cosine, data=synthetic"]
+    assert sorted(r.setting for r in rows) == ["cosine, data=digits", "cosine, data=synthetic"]
     assert "All rows share: model=tiny, scheduler=cosine." in (sweep / "comparison" / "comparison.md").read_text()
 
 
@@ -234,7 +234,7 @@ def test_a_setting_whose_every_job_never_started_is_its_own_row(tmp_path):
         "  overrides:\n    task:\n    - scheduler=cosine,step\n    - seed=0,1\n"
         "  job:\n    config:\n      override_dirname:\n        kv_sep: '='\n        item_sep: ','\n        exclude_keys: []\n")
     rows = comparison.compare(sweep, figures=False)
-    assert [(r["setting"], r["completed"], r["missing"]) for r in rows] == [("cosine", 2, 0), ("scheduler=step (never started)", 0, 2)]
+    assert [(r.setting, r.completed, r.missing) for r in rows] == [("cosine", 2, 0), ("scheduler=step (never started)", 0, 2)]
 
 
 def test_a_schedule_that_never_changed_the_lr_is_flagged(tmp_path, capsys):

@@ -64,8 +64,8 @@ def test_a_missing_seed_pairs_over_the_shared_seeds(tmp_path):
     from scipy import stats as scipy_stats
     assert rows["step"]["test"] == stats.PAIRED
     assert float(rows["step"]["p_value"]) == pytest.approx(scipy_stats.ttest_rel([80.0, 81.0, 82.5], [70.0, 70.5, 72.5]).pvalue)
-    # the gap's interval is over the same three pairs
-    d = [10.0, 10.5, 10.0]
+    # the gap (step − cosine) and its interval are over the same three pairs
+    d = [-10.0, -10.5, -10.0]
     assert float(rows["step"]["diff_from_best"]) == pytest.approx(sum(d) / 3)
 
 
