@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from analysis import stats
+from analysis import verdict as verdict_text
 from analysis.comparison.runs import (DIVERGED, FAILED, INTERRUPTED, METRICS, MISSING, RUNNING, Run, Scoring,
                                       one_per_seed, scoring_of, settings, threshold_label, values_of)
 
@@ -152,17 +153,17 @@ def power_summary(rows: list[Row]) -> stats.Power:
     return stats.power_of(n, sd, against=scored[0].setting, others=others)
 
 
-def ranked(rows: list[Row]) -> list[stats.Ranked]:
-    """The rows as the verdict sees them (analysis.stats.verdict)."""
-    return [stats.Ranked(r.setting, r.spread, r.test, r.p_holm, failures=r.diverged + r.failed, unfinished=r.unfinished,
+def ranked(rows: list[Row]) -> list[verdict_text.Ranked]:
+    """The rows as the verdict sees them (analysis.verdict)."""
+    return [verdict_text.Ranked(r.setting, r.spread, r.test, r.p_holm, failures=r.diverged + r.failed, unfinished=r.unfinished,
                          runs=r.runs, difference=r.gap) for r in rows]
 
 
 def named_winner(rows: list[Row]) -> Optional[str]:
     """The setting the verdict names as the winner, or None ("no clear winner", too thin, failures...)."""
-    return stats.winner(ranked(rows))
+    return verdict_text.winner(ranked(rows))
 
 
 def verdict(rows: list[Row], label: str) -> str:
     """The verdict paragraph (with its power sentence when there is no winner)."""
-    return stats.verdict(ranked(rows), label, power_summary(rows))
+    return verdict_text.verdict(ranked(rows), label, power_summary(rows))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from analysis import grouping, stats
+from analysis import verdict as verdict_text
 from analysis.comparison.rows import Row, other_ranking, power_summary, verdict
 from analysis.comparison.runs import (DIVERGED, FAILED, HELD_OUT, MISSING, RUNNING, VAL_IS_TEST, Run, Scoring,
                                       constant_lr_settings, provenance_warnings, settings, threshold_label)
@@ -56,7 +57,7 @@ def _versus_best(row: Row) -> str:
     if row.test.name is None:
         return "untestable (n < 2)"
     short = "paired" if row.test.name == stats.PAIRED else "Welch"
-    text = f"{stats.p_text(row.test.p)} ({short}); Holm-adjusted {stats.p_text(row.p_holm)}"
+    text = f"{verdict_text.p_text(row.test.p)} ({short}); Holm-adjusted {verdict_text.p_text(row.p_holm)}"
     return text + ("; not lower on the shared seeds" if row.gap.mean is not None and row.gap.mean >= 0 else "")
 
 
@@ -84,7 +85,7 @@ def columns(scoring: Scoring, sort_by: str, thresholds: list) -> list[Column]:
     extra = [("final_acc1", "final val top-1"), ("best_acc1", "best val top-1")] if scoring is HELD_OUT else []
     return ([Column("rank", _rank), Column("setting", lambda r: r.setting), Column("runs", lambda r: f"{r.completed}/{r.runs}"),
              Column(scoring.label(sort_by), lambda r: _fmt(r.spread.mean, r.spread.std)), Column("95% CI", _interval),
-             Column("gap to best [95% CI]", lambda r: stats.gap_text(r.gap)), Column("vs best", _versus_best),
+             Column("gap to best [95% CI]", lambda r: verdict_text.gap_text(r.gap)), Column("vs best", _versus_best),
              Column(scoring.label(other), _metric(scoring.key(other)))]
             + [Column(name, _metric(key)) for key, name in extra] + [Column("final top-5", _metric("final_acc5"))]
             + [Column(f"epochs to {label}", _epochs(label)) for label in (threshold_label(t) for t in thresholds)]
@@ -134,8 +135,8 @@ def markdown(rows: list[Row], runs: list[Run], thresholds: list, sort_by: str, s
         out.write(f"**Warning: `{flagged}` kept its LR constant over the whole run**, so here it is the constant "
                   f"schedule; its lengths do not fit in the run (give them as shares of the run, e.g. `30%`).\n\n")
     out.write(table(rows, columns(scoring, sort_by, thresholds)))
-    out.write("\n" + stats.power_sentence(power_summary(rows)) + "\n\n")
-    out.write(stats.method_note(label) + " `runs` is completed/all jobs of the setting; diverged, failed, running and "
+    out.write("\n" + verdict_text.power_sentence(power_summary(rows)) + "\n\n")
+    out.write(verdict_text.method_note(label) + " `runs` is completed/all jobs of the setting; diverged, failed, running and "
               "missing runs are counted, never averaged in. Epochs to a threshold (on `val/acc1`) average the runs that "
               "reached it.\n\n## Runs\n\n")
     out.write(_runs_table(runs, scoring))
