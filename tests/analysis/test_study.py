@@ -189,9 +189,11 @@ def test_a_changed_study_in_the_same_directory_is_refused(tmp_path, capsys):
 
 
 def test_reproduction_means_the_same_verdict_and_means_inside_the_prediction_intervals():
+    from types import SimpleNamespace
+
     from analysis import stats
-    rows = [{"setting": "cosine", "_spread": stats.spread([98.0, 98.3, 97.8, 98.1, 98.2])},
-            {"setting": "step", "_spread": stats.spread([97.0, 97.9, 96.5, 97.5, 97.2])}]
+    rows = [SimpleNamespace(setting="cosine", spread=stats.spread([98.0, 98.3, 97.8, 98.1, 98.2])),  # what reproduction reads
+            SimpleNamespace(setting="step", spread=stats.spread([97.0, 97.9, 96.5, 97.5, 97.2]))]  # of a comparison.Row
     committed = {"winner": None, "settings": study_report.reproduction(rows, winner=None)["settings"]}
     bounds = committed["settings"]["cosine"]
     # by hand: mean 98.08, s = 0.1924, t(0.975, 4) = 2.7764, half = t*s*sqrt(2/5) = 0.3379
