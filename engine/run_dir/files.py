@@ -17,9 +17,8 @@ from typing import Iterator, Optional
 
 from common.files import atomic_write_json
 from engine.run_dir.lock import LOCK_NAME, held_by_another
-from engine.run_dir.status import RunStatus
+from engine.run_dir.status import RunStatus, StartUpInterrupted
 from engine.run_dir.summary import replace_status
-from engine.training.stopping import StartUpInterrupted
 
 
 def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int], data_root: Optional[str] = None) -> None:
@@ -80,7 +79,7 @@ def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
     Hydra creates the directory and its .hydra/ files before train.py's main runs; if the block
     raises (or exits) while the directory still holds only those, it is removed, with its parent
     (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept,
-    except after a start-up interrupt (engine.training.stopping.StartUpInterrupted: no step was trained, and
+    except after a start-up interrupt (engine.run_dir.status.StartUpInterrupted: no step was trained, and
     whatever the new directory holds this process wrote). A resumed run's directory is kept, its
     summary saying `interrupted` rather than `running`."""
     fresh = _holds_only_hydra_files(run_dir)

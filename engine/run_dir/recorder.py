@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -32,11 +32,8 @@ from engine.platform.console import say, warn
 from engine.run_dir.resume import newest_valid_state, resume_command
 from engine.run_dir.events import open_event_writer
 from engine.run_dir.files import record_run_info
-from engine.run_dir.status import RunStatus
+from engine.run_dir.status import Outcome, RunStatus
 from engine.run_dir.summary import RunSummary, describe_run
-
-if TYPE_CHECKING:  # engine.training.loop makes the Outcome (and imports this module for its types)
-    from engine.training.loop import Outcome
 
 INTERRUPTED_EXIT, FAILED_EXIT = 130, 1
 

@@ -24,7 +24,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
-from engine.run_dir.status import RunStatus  # standard library only, like this module
+from engine.run_dir.status import RunStatus, StartUpInterrupted  # standard library only, like this module
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NOTICE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # stop like SIGTERM when nothing else claimed them
@@ -32,10 +32,6 @@ NOTICE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # stop like SIGTERM when noth
 _request: Optional[RunStatus] = None
 _start_up_stop: Optional[str] = None  # the signal that stopped the start-up
 _clean_up = False  # whether a start-up stop must unwind (a run directory may exist) or may exit at once
-
-
-class StartUpInterrupted(SystemExit):
-    """A stop signal before the training loop began: exit 130, nothing started."""
 
 
 def request_stop(status: RunStatus = RunStatus.INTERRUPTED) -> None:
@@ -89,7 +85,7 @@ def _discard_hydra_run_dir() -> None:
     except Exception:  # noqa: BLE001  (not composed yet, or no output directory chosen yet)
         return
     if isinstance(run_dir, str) and run_dir != "???":
-        from engine.run_dir.files import discard_if_never_begun  # (engine.run_dir.files imports this module)
+        from engine.run_dir.files import discard_if_never_begun  # only now: it imports more than the standard library
         discard_if_never_begun(run_dir)
 
 
