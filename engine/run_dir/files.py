@@ -63,7 +63,7 @@ def _git_commit() -> Optional[str]:
 HYDRA_ONLY = {".hydra", "train.log", LOCK_NAME}
 
 
-def _holds_only_hydra_files(run_dir: Path) -> bool:
+def holds_only_hydra_files(run_dir: Path) -> bool:
     try:
         entries = {p.name for p in Path(run_dir).iterdir()}
     except OSError:
@@ -82,14 +82,14 @@ def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
     except after a start-up interrupt (engine.run_dir.status.StartUpInterrupted: no step was trained, and
     whatever the new directory holds this process wrote). A resumed run's directory is kept, its
     summary saying `interrupted` rather than `running`."""
-    fresh = _holds_only_hydra_files(run_dir)
+    fresh = holds_only_hydra_files(run_dir)
     try:
         yield
     except BaseException as error:
         start_up = isinstance(error, StartUpInterrupted)
         if held_by_another(run_dir):  # never another live process's directory (one refused by the lock, say)
             raise
-        if fresh and (start_up or _holds_only_hydra_files(run_dir)):
+        if fresh and (start_up or holds_only_hydra_files(run_dir)):
             _remove_run_dir(run_dir)
         elif start_up:
             replace_status(run_dir, RunStatus.RUNNING, RunStatus.INTERRUPTED)
@@ -99,7 +99,7 @@ def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
 def discard_if_never_begun(run_dir: Path) -> None:
     """Remove `run_dir` if it holds only what Hydra writes before a run begins, and no other process holds it
     (a stop signal between Hydra making the directory and train.py's main)."""
-    if _holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
+    if holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
         _remove_run_dir(run_dir)
 
 
