@@ -106,6 +106,8 @@ def _verified_payload(data: bytes, path: Path) -> bytes:
 def load_checkpoint(path: Path, device: str = "cpu") -> dict:
     """The state saved at `path`, tensors on `device`; CheckpointError (one paragraph) if it cannot be trusted."""
     try:
+        if not Path(path).is_file():  # a FIFO would block the read forever, a device never end
+            raise CheckpointError(f"checkpoint {path} is not a regular file; it was not written by this train.py.")
         data = Path(path).read_bytes()
     except OSError as error:
         raise CheckpointError(f"checkpoint {path} cannot be read ({error.strerror or error}).") from error

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from common.files import atomic_write_json
+from engine.platform.console import warn
+from engine.platform.errors import paragraph
 from engine.run_dir.lock import LOCK_NAME, held_by_another
 from engine.run_dir.status import RunStatus, StartUpInterrupted
 from engine.run_dir.summary import replace_status
@@ -34,14 +36,31 @@ def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int]
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     here = {"at": now, "device": device, "hostname": socket.gethostname(), "command": sys.argv,
             "environment": environment(data_root=data_root)}
-    if path.exists():
-        info = json.loads(path.read_text())
-    else:
+    info = _earlier_run_info(path)
+    if info is None:
         info = {"started": here, "oneflow": _version("oneflow"), "flowvision": _version("flowvision"),
                 "python": platform.python_version(), "platform": platform.platform(), "git_commit": _git_commit()}
     if resumed_from_step is not None:
         info.setdefault("resumed", []).append({**here, "from_global_step": resumed_from_step})
     atomic_write_json(path, info)
+
+
+def _earlier_run_info(path: Path) -> Optional[dict]:
+    """The run_info.json a previous start wrote, or None; one that cannot be read is renamed `.corrupt` (and said)."""
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+        if isinstance(info, dict):
+            return info
+        problem = f"it holds a JSON {type(info).__name__}, not an object"
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        problem = str(error)
+    aside = path.with_name(path.name + ".corrupt")
+    path.replace(aside)
+    warn(paragraph(f"{path} cannot be read ({problem}); it was renamed {aside.name}, and a new run_info.json is started.",
+                   prefix="warning: "))
+    return None
 
 
 def _version(package: str) -> Optional[str]:

@@ -281,7 +281,18 @@ def missing_state(state: dict) -> Optional[str]:
 
 
 def newest_valid_state(checkpoints: CheckpointDir, cfg: DictConfig, device: str) -> Optional[tuple[Path, dict]]:
-    """The run's newest checkpoint that passes its checksum and holds a run's state, with that state (None: no
-    checkpoint). A bad newer one is reported and the previous one used; trainer.strict_resume=true refuses instead."""
+    """The run's newest checkpoint that passes its checksum and holds this run's state, with that state (None: no
+    checkpoint). A bad newer one is reported and the previous one used; trainer.strict_resume=true refuses instead.
+
+    A checkpoint of another experiment (its config differs from this run's, which check_run_dir found equal to the one
+    the directory was started with) cannot be this run's own: it counts as bad, like one of another program."""
     strict = bool(OmegaConf.select(cfg, "trainer.strict_resume", default=False))
-    return checkpoints.latest_valid(device, strict=strict, accept=missing_state)
+    current = resolved_config(cfg)
+
+    def this_runs_state(state: dict) -> Optional[str]:
+        missing = missing_state(state)
+        if missing or not isinstance(state["config"], dict):
+            return missing or "holds no config: it is not a checkpoint of a train.py run"
+        differences = config_differences(state["config"], current)
+        return f"was written by a run of another config ({'; '.join(differences)}), not by this run" if differences else None
+    return checkpoints.latest_valid(device, strict=strict, accept=this_runs_state)
