@@ -85,6 +85,10 @@ class RunRecorder:
         path, state = found
         progress = self.run.restore(state, path)
         say(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
+        if progress.batch_in_epoch == 0 and progress.epoch and progress.best["epoch"] == progress.epoch \
+                and self.checkpoints.repair_best(path):  # the best epoch's own checkpoint: best.ckpt must equal it
+            warn(paragraph(f"best.ckpt did not hold epoch {progress.epoch}, the best (the run stopped between saving "
+                           f"that epoch's checkpoint and best.ckpt); it is now a copy of {path.name}.", prefix="warning: "))
         return progress
 
     def _progress_fields(self) -> dict:

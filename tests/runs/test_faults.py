@@ -233,3 +233,21 @@ def test_a_read_only_run_directory_or_parent_is_one_paragraph_and_exit_2(tmp_pat
     message = " ".join(result.stderr.split())
     assert f"{run_dir} is " in message and "so this run cannot continue there" in message
     assert file_hashes(parent) == before
+
+
+def test_a_full_disk_between_the_epochs_checkpoint_and_best_ckpt_is_repaired_on_resume(tmp_path, train):
+    """The epoch-2 checkpoint is written, best.ckpt's write then fails: best.ckpt holds epoch 1 while epoch 2 is the best."""
+    from engine.run_dir.checkpoint import load_checkpoint
+    (tmp_path / "sitecustomize.py").write_text(FULL_DISK)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}", "CHECKPOINTS_THAT_FIT": "3"}  # epoch 1, its best, epoch 2
+    _, err = start(*TINY, f"hydra.run.dir={run_dir}", env=env).communicate(timeout=600)
+    assert "No space left on device" in err
+    best, epoch_2 = run_dir / "checkpoints" / "best.ckpt", run_dir / "checkpoints" / "epoch=0002-step=000000004.ckpt"
+    assert load_checkpoint(best)["progress"]["best"]["epoch"] == 1 and load_checkpoint(epoch_2)["progress"]["best"]["epoch"] == 2
+    resumed = train(f"resume={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "best.ckpt did not hold epoch 2, the best" in " ".join(resumed.stderr.split())
+    assert best.read_bytes() == epoch_2.read_bytes() and read_summary(run_dir)["best_epoch"] == 2
+    again = train(f"resume={run_dir}")  # a finished run: nothing to do, nothing repaired
+    assert again.returncode == 0 and "best.ckpt" not in again.stderr
