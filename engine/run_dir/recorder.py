@@ -33,7 +33,8 @@ from engine.run_dir.resume import newest_valid_state, resume_command
 from engine.run_dir.events import open_event_writer
 from engine.run_dir.files import record_run_info
 from engine.run_dir.status import Outcome, RunStatus
-from engine.run_dir.summary import RunSummary, describe_run
+from engine.run_dir.summary import RunSummary, describe_run, replace_status
+from engine.training.stopping import on_exit_at_once, stop_signals_deferred
 
 INTERRUPTED_EXIT, FAILED_EXIT = 130, 1
 
@@ -71,6 +72,8 @@ class RunRecorder:
         self.summary = (RunSummary if self.rank0 else distributed.Discard)(
             self.run_dir, **describe_run(self.cfg, choices, self.run.schedule, self.run.device), **self._progress_fields())
         self.meter = StepMeter(self.writer, self.progress)
+        if self.rank0:
+            on_exit_at_once(self._record_exit_at_once)
 
     def _restore(self) -> Progress:
         """The progress of the newest checkpoint, loaded into the run; a fresh Progress when there is none."""
@@ -110,8 +113,25 @@ class RunRecorder:
         say(f"epoch {self.progress.epoch}/{self.cfg.trainer.max_epochs}  loss {metrics['train/loss_epoch']:.4f}  "
               f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {self.progress.last_lr:.4g}")
 
+    def _record_exit_at_once(self) -> None:
+        """A second Ctrl-C before `finish` (engine.training.stopping): the process exits at once, from inside a signal
+        handler; summary.json says `interrupted` and the command that continues the run is printed."""
+        replace_status(self.run_dir, RunStatus.RUNNING, RunStatus.INTERRUPTED)
+        newest = self.checkpoints.latest()
+        print_error(paragraph(f"interrupted at step {self.progress.global_step}; the run continues from its last checkpoint "
+                              f"({newest.name}) with:" if newest else f"interrupted at step {self.progress.global_step}, "
+                              f"before its first checkpoint; start it again (from step 0) with:", prefix=""))
+        print_command(resume_command(self.run_dir))
+
     def finish(self, outcome: Outcome, wall_time_s: float) -> Optional[float]:
-        """End the run with `outcome` (its status: see the module doc); returns the sweep objective, or exits."""
+        """End the run with `outcome` (its status: see the module doc); returns the sweep objective, or exits.
+
+        Stop signals wait meanwhile: a second Ctrl-C never cuts the end's record short (engine.training.stopping)."""
+        on_exit_at_once(None)
+        with stop_signals_deferred():
+            return self._finish(outcome, wall_time_s)
+
+    def _finish(self, outcome: Outcome, wall_time_s: float) -> Optional[float]:
         status, diverged, error = RunStatus(outcome.status), outcome.diverged, outcome.error
         self.progress.wall_time_s = wall_time_s
         if status.stopped_mid_run and self.progress.batch_in_epoch:
