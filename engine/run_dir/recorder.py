@@ -30,7 +30,7 @@ from engine.platform.console import command as print_command
 from engine.platform.console import error as print_error
 from engine.platform.console import say, warn
 from engine.run_dir.resume import newest_valid_state, resume_command
-from engine.run_dir.events import open_event_writer
+from engine.run_dir.events import EarlierEvents, earlier_events, open_event_writer
 from engine.run_dir.files import record_run_info
 from engine.run_dir.status import Outcome, RunStatus
 from engine.run_dir.summary import RunSummary, describe_run, replace_status
@@ -66,8 +66,12 @@ class RunRecorder:
         if self.rank0:
             record_run_info(self.run_dir, self.run.device, resumed_from_step=self.progress.global_step if resumed else None,
                             data_root=self.cfg.data.dataset.get("root"))  # free disk and archive there (engine.platform.machine)
+        earlier = earlier_events(self.run_dir) if self.rank0 else EarlierEvents({}, hparams_started=True)
+        # a kill while the epoch's checkpoint was written leaves that epoch's points, which the resumed run skips
+        self.logged_before = earlier.kept_past(self.progress.epoch, self.progress.global_step)
         self.writer = open_event_writer(self.run_dir, self.progress.global_step, self.progress.history) if self.rank0 else distributed.Discard()
-        log_hparams_start(self.writer, self.cfg)
+        if not earlier.hparams_started:  # one HParams session per run, however often it resumes
+            log_hparams_start(self.writer, self.cfg)
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
         self.summary = (RunSummary if self.rank0 else distributed.Discard)(
             self.run_dir, **describe_run(self.cfg, choices, self.run.schedule, self.run.device), **self._progress_fields())
@@ -105,7 +109,8 @@ class RunRecorder:
     def end_epoch(self, metrics: dict[str, float], wall_time_s: float) -> None:
         """Log the epoch's metrics, close it in the progress record, update summary.json, checkpoint."""
         for name, value in metrics.items():
-            self.writer.add_scalar(name, value, self.progress.epoch + 1)
+            if (name, self.progress.epoch + 1) not in self.logged_before:
+                self.writer.add_scalar(name, value, self.progress.epoch + 1)
         is_best = self.progress.record_epoch(metrics)
         self.progress.wall_time_s = wall_time_s
         self.summary.update(**self._progress_fields())
