@@ -116,7 +116,7 @@ def _header(path: Path) -> Optional[bytes]:
 def load_checkpoint(path: Path, device: str = "cpu") -> dict:
     """The state saved at `path`, tensors on `device`; CheckpointError (one paragraph) if it cannot be trusted."""
     try:
-        if not Path(path).is_file():  # a FIFO would block the read forever, a device never end
+        if Path(path).exists() and not Path(path).is_file():  # a FIFO would block the read forever, a device never end
             raise CheckpointError(f"checkpoint {path} is not a regular file; it was not written by this train.py.")
         data = Path(path).read_bytes()
     except OSError as error:
