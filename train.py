@@ -30,9 +30,9 @@ from engine.platform.console import say, warn
 from engine.platform.errors import paragraph, user_errors
 from engine.run_dir.recorder import RunRecorder
 from engine.run_dir.resume import check_run_dir, fork_argv, resume_argv
-from engine.run_dir.status import RunStatus
+from engine.run_dir.status import Outcome, RunStatus
 from engine.run_dir.summary import finished_status
-from engine.training.loop import Outcome, evaluate_epoch, train_epoch
+from engine.training.loop import evaluate_epoch, train_epoch
 from engine.training.run import Run, build_run, lr_never_changes
 from engine.run_dir.files import discard_if_stopped_early
 from engine.run_dir.lock import hold_run_dir

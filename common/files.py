@@ -129,14 +129,41 @@ def _bytes_copy(data: Any = b"") -> bytes:
     return bytes(data)
 
 
+class _NdarrayClass:
+    """What a pickle gets for `numpy.ndarray`: the class `_reconstruct` builds, never a constructor it may call
+    (`ndarray(shape)` allocates whatever the shape asks for)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError("refusing numpy.ndarray(...): arrays are rebuilt from their stored values only")
+
+
+def _sized_reconstruct(reconstruct: Any, limit: int) -> Any:
+    """numpy's `_reconstruct(ndarray, shape, dtype)`, refusing an array larger than the pickle it comes from (numpy's
+    own pickles ask for shape (0,), then fill it from stored values): a pickle cannot make the reader allocate terabytes."""
+    import numpy as np
+
+    def sized(subtype: Any, shape: Any, dtype: Any) -> Any:
+        if subtype is not _NdarrayClass:
+            raise pickle.UnpicklingError(f"refusing _reconstruct({subtype!r}): only numpy arrays are rebuilt")
+        size = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+        if size > limit:
+            raise pickle.UnpicklingError(f"refusing an array of shape {tuple(shape)} ({size} bytes) from a pickle of {limit} bytes")
+        return reconstruct(np.ndarray, shape, dtype)
+    return sized
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: Any, allowed: Collection[tuple[str, str]], what: str, **kwargs: Any) -> None:
+    def __init__(self, file: Any, allowed: Collection[tuple[str, str]], what: str, limit: int, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
-        self.allowed, self.what = allowed, what
+        self.allowed, self.what, self.limit = allowed, what, limit
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in BYTES_GLOBALS:
             return _bytes_copy
+        if (module, name) == ("numpy", "ndarray"):
+            return _NdarrayClass
+        if (module, name) in self.allowed and name == "_reconstruct":
+            return _sized_reconstruct(super().find_class(module, name), self.limit)
         if (module, name) in self.allowed:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: {self.what} hold only containers, numbers, "
@@ -150,4 +177,4 @@ def restricted_unpickle(data: bytes, what: str, extra_globals: Collection[tuple[
     A pickle that names any other global (the way pickles run code) raises pickle.UnpicklingError
     naming it; `what` says what the file should have been ("checkpoints", "CIFAR batches")."""
     allowed = NUMPY_GLOBALS | frozenset(extra_globals)
-    return _RestrictedUnpickler(io.BytesIO(data), allowed, what, encoding=encoding).load()
+    return _RestrictedUnpickler(io.BytesIO(data), allowed, what, limit=len(data), encoding=encoding).load()

@@ -103,9 +103,21 @@ def _verified_payload(data: bytes, path: Path) -> bytes:
     return payload
 
 
+def _header(path: Path) -> Optional[bytes]:
+    """The header line of the checkpoint at `path` (its checksum and length), or None when it has none."""
+    try:
+        with open(path, "rb") as f:
+            header = HEADER.match(f.read(200))
+    except OSError:
+        return None
+    return header.group(0) if header else None
+
+
 def load_checkpoint(path: Path, device: str = "cpu") -> dict:
     """The state saved at `path`, tensors on `device`; CheckpointError (one paragraph) if it cannot be trusted."""
     try:
+        if Path(path).exists() and not Path(path).is_file():  # a FIFO would block the read forever, a device never end
+            raise CheckpointError(f"checkpoint {path} is not a regular file; it was not written by this train.py.")
         data = Path(path).read_bytes()
     except OSError as error:
         raise CheckpointError(f"checkpoint {path} cannot be read ({error.strerror or error}).") from error
@@ -183,6 +195,18 @@ class CheckpointDir:
         except OSError:
             return ""
         return f" {path.name} was renamed {aside.name}."
+
+    def repair_best(self, best_epoch_checkpoint: Path) -> bool:
+        """Make best.ckpt a copy of `best_epoch_checkpoint` (the checkpoint that ended the best epoch) unless it already
+        is one (the same checksum); True when it was rewritten.
+
+        `save` writes the epoch's checkpoint, then best.ckpt: a kill or a full disk between the two leaves best.ckpt
+        holding an earlier epoch, and the run resumes from the epoch's checkpoint, which repairs it here."""
+        best = self.folder / BEST_NAME
+        if self.read_only or _header(best) == _header(best_epoch_checkpoint):
+            return False
+        atomic_write_bytes(best, Path(best_epoch_checkpoint).read_bytes())
+        return True
 
     def save(self, state: dict, epoch: int, global_step: int, is_best: bool = False) -> Optional[Path]:
         if self.read_only:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, NamedTuple, Optional
 
 from tensorboardX import SummaryWriter
 from tensorboardX.event_file_writer import _EventLoggerThread
@@ -63,23 +63,54 @@ def has_events(run_dir: Path) -> bool:
     return any(Path(run_dir).glob(EVENT_FILES))
 
 
-def read_scalars(run_dir: Path, tags: Optional[Iterable[str]] = None) -> dict[str, Series]:
-    """{tag: [(step, value), ...]} of the scalars `run_dir`'s event files hold (only `tags`, when given, of those logged).
-
-    As TensorBoard shows them: a resumed run's purged events are dropped. Empty when there are no event
-    files, or when they cannot be read (a truncated file of a killed run costs its curves, not the caller)."""
+def _loaded_events(run_dir: Path) -> Any:
+    """TensorBoard's EventAccumulator over `run_dir`'s event files, loaded; None when there are none or they cannot be read."""
     if not has_events(run_dir):
-        return {}
+        return None
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     try:
         events.Reload()
     except Exception:  # noqa: BLE001  (any damage to the files: the curves are unknown)
+        return None
+    return events
+
+
+def _scalars(events: Any, tags: Optional[Iterable[str]] = None) -> dict[str, Series]:
+    if events is None:
         return {}
     logged = events.Tags().get("scalars", [])
     wanted = logged if tags is None else [tag for tag in tags if tag in logged]
     return {tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in wanted}
+
+
+def read_scalars(run_dir: Path, tags: Optional[Iterable[str]] = None) -> dict[str, Series]:
+    """{tag: [(step, value), ...]} of the scalars `run_dir`'s event files hold (only `tags`, when given, of those logged).
+
+    As TensorBoard shows them: a resumed run's purged events are dropped. Empty when there are no event
+    files, or when they cannot be read (a truncated file of a killed run costs its curves, not the caller)."""
+    return _scalars(_loaded_events(run_dir), tags)
+
+
+class EarlierEvents(NamedTuple):
+    """What the event files of earlier processes of a run hold, as TensorBoard shows them: read before a resume writes."""
+
+    scalars: dict[str, Series]
+    hparams_started: bool  # the run's HParams experiment and session start are there (engine.run_dir.hparams)
+
+    def kept_past(self, completed_epochs: int, global_step: int) -> set[tuple[str, int]]:
+        """(tag, step) of the points a resume at `global_step` keeps although no checkpoint covers them: those of an
+        epoch after the `completed_epochs` that the newest checkpoint holds, logged by a process killed while it wrote
+        that epoch's checkpoint. The purge marker at `global_step` hides only steps from it on; the epoch-level
+        points have the epoch as their step, below it. The resumed run does not log them again."""
+        return {(tag, step) for tag, series in self.scalars.items() for step, _ in series if completed_epochs < step < global_step}
+
+
+def earlier_events(run_dir: Path) -> EarlierEvents:
+    events = _loaded_events(run_dir)
+    hparams = events._plugin_to_tag_to_content.get("hparams", {}) if events is not None else {}  # (public: raises when absent)
+    return EarlierEvents(_scalars(events), "_hparams_/session_start_info" in hparams)
 
 
 def last_per_step(series: Series) -> dict[int, float]:

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from common.files import atomic_write_json
+from engine.platform.console import warn
+from engine.platform.errors import paragraph
 from engine.run_dir.lock import LOCK_NAME, held_by_another
-from engine.run_dir.status import RunStatus
+from engine.run_dir.status import RunStatus, StartUpInterrupted
 from engine.run_dir.summary import replace_status
-from engine.training.stopping import StartUpInterrupted
 
 
 def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int], data_root: Optional[str] = None) -> None:
@@ -35,14 +36,31 @@ def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int]
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     here = {"at": now, "device": device, "hostname": socket.gethostname(), "command": sys.argv,
             "environment": environment(data_root=data_root)}
-    if path.exists():
-        info = json.loads(path.read_text())
-    else:
+    info = _earlier_run_info(path)
+    if info is None:
         info = {"started": here, "oneflow": _version("oneflow"), "flowvision": _version("flowvision"),
                 "python": platform.python_version(), "platform": platform.platform(), "git_commit": _git_commit()}
     if resumed_from_step is not None:
         info.setdefault("resumed", []).append({**here, "from_global_step": resumed_from_step})
     atomic_write_json(path, info)
+
+
+def _earlier_run_info(path: Path) -> Optional[dict]:
+    """The run_info.json a previous start wrote, or None; one that cannot be read is renamed `.corrupt` (and said)."""
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+        if isinstance(info, dict):
+            return info
+        problem = f"it holds a JSON {type(info).__name__}, not an object"
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        problem = str(error)
+    aside = path.with_name(path.name + ".corrupt")
+    path.replace(aside)
+    warn(paragraph(f"{path} cannot be read ({problem}); it was renamed {aside.name}, and a new run_info.json is started.",
+                   prefix="warning: "))
+    return None
 
 
 def _version(package: str) -> Optional[str]:
@@ -64,7 +82,7 @@ def _git_commit() -> Optional[str]:
 HYDRA_ONLY = {".hydra", "train.log", LOCK_NAME}
 
 
-def _holds_only_hydra_files(run_dir: Path) -> bool:
+def holds_only_hydra_files(run_dir: Path) -> bool:
     try:
         entries = {p.name for p in Path(run_dir).iterdir()}
     except OSError:
@@ -80,17 +98,17 @@ def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
     Hydra creates the directory and its .hydra/ files before train.py's main runs; if the block
     raises (or exits) while the directory still holds only those, it is removed, with its parent
     (e.g. runs/<date>) when that is left empty. A directory with anything of a run's own is kept,
-    except after a start-up interrupt (engine.training.stopping.StartUpInterrupted: no step was trained, and
+    except after a start-up interrupt (engine.run_dir.status.StartUpInterrupted: no step was trained, and
     whatever the new directory holds this process wrote). A resumed run's directory is kept, its
     summary saying `interrupted` rather than `running`."""
-    fresh = _holds_only_hydra_files(run_dir)
+    fresh = holds_only_hydra_files(run_dir)
     try:
         yield
     except BaseException as error:
         start_up = isinstance(error, StartUpInterrupted)
         if held_by_another(run_dir):  # never another live process's directory (one refused by the lock, say)
             raise
-        if fresh and (start_up or _holds_only_hydra_files(run_dir)):
+        if fresh and (start_up or holds_only_hydra_files(run_dir)):
             _remove_run_dir(run_dir)
         elif start_up:
             replace_status(run_dir, RunStatus.RUNNING, RunStatus.INTERRUPTED)
@@ -100,7 +118,7 @@ def discard_if_stopped_early(run_dir: Path) -> Iterator[None]:
 def discard_if_never_begun(run_dir: Path) -> None:
     """Remove `run_dir` if it holds only what Hydra writes before a run begins, and no other process holds it
     (a stop signal between Hydra making the directory and train.py's main)."""
-    if _holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
+    if holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
         _remove_run_dir(run_dir)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -30,13 +30,11 @@ from engine.platform.console import command as print_command
 from engine.platform.console import error as print_error
 from engine.platform.console import say, warn
 from engine.run_dir.resume import newest_valid_state, resume_command
-from engine.run_dir.events import open_event_writer
+from engine.run_dir.events import EarlierEvents, earlier_events, open_event_writer
 from engine.run_dir.files import record_run_info
-from engine.run_dir.status import RunStatus
-from engine.run_dir.summary import RunSummary, describe_run
-
-if TYPE_CHECKING:  # engine.training.loop makes the Outcome (and imports this module for its types)
-    from engine.training.loop import Outcome
+from engine.run_dir.status import Outcome, RunStatus
+from engine.run_dir.summary import RunSummary, describe_run, replace_status
+from engine.training.stopping import on_exit_at_once, stop_signals_deferred
 
 INTERRUPTED_EXIT, FAILED_EXIT = 130, 1
 
@@ -68,12 +66,18 @@ class RunRecorder:
         if self.rank0:
             record_run_info(self.run_dir, self.run.device, resumed_from_step=self.progress.global_step if resumed else None,
                             data_root=self.cfg.data.dataset.get("root"))  # free disk and archive there (engine.platform.machine)
+        earlier = earlier_events(self.run_dir) if self.rank0 else EarlierEvents({}, hparams_started=True)
+        # a kill while the epoch's checkpoint was written leaves that epoch's points, which the resumed run skips
+        self.logged_before = earlier.kept_past(self.progress.epoch, self.progress.global_step)
         self.writer = open_event_writer(self.run_dir, self.progress.global_step, self.progress.history) if self.rank0 else distributed.Discard()
-        log_hparams_start(self.writer, self.cfg)
+        if not earlier.hparams_started:  # one HParams session per run, however often it resumes
+            log_hparams_start(self.writer, self.cfg)
         choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
         self.summary = (RunSummary if self.rank0 else distributed.Discard)(
             self.run_dir, **describe_run(self.cfg, choices, self.run.schedule, self.run.device), **self._progress_fields())
         self.meter = StepMeter(self.writer, self.progress)
+        if self.rank0:
+            on_exit_at_once(self._record_exit_at_once)
 
     def _restore(self) -> Progress:
         """The progress of the newest checkpoint, loaded into the run; a fresh Progress when there is none."""
@@ -88,6 +92,10 @@ class RunRecorder:
         path, state = found
         progress = self.run.restore(state, path)
         say(f"resuming from {path} (epoch {progress.epoch}, step {progress.global_step})")
+        if progress.batch_in_epoch == 0 and progress.epoch and progress.best["epoch"] == progress.epoch \
+                and self.checkpoints.repair_best(path):  # the best epoch's own checkpoint: best.ckpt must equal it
+            warn(paragraph(f"best.ckpt did not hold epoch {progress.epoch}, the best (the run stopped between saving "
+                           f"that epoch's checkpoint and best.ckpt); it is now a copy of {path.name}.", prefix="warning: "))
         return progress
 
     def _progress_fields(self) -> dict:
@@ -101,7 +109,8 @@ class RunRecorder:
     def end_epoch(self, metrics: dict[str, float], wall_time_s: float) -> None:
         """Log the epoch's metrics, close it in the progress record, update summary.json, checkpoint."""
         for name, value in metrics.items():
-            self.writer.add_scalar(name, value, self.progress.epoch + 1)
+            if (name, self.progress.epoch + 1) not in self.logged_before:
+                self.writer.add_scalar(name, value, self.progress.epoch + 1)
         is_best = self.progress.record_epoch(metrics)
         self.progress.wall_time_s = wall_time_s
         self.summary.update(**self._progress_fields())
@@ -109,8 +118,25 @@ class RunRecorder:
         say(f"epoch {self.progress.epoch}/{self.cfg.trainer.max_epochs}  loss {metrics['train/loss_epoch']:.4f}  "
               f"val/acc1 {metrics['val/acc1']:.2f}  val/acc5 {metrics['val/acc5']:.2f}  lr {self.progress.last_lr:.4g}")
 
+    def _record_exit_at_once(self) -> None:
+        """A second Ctrl-C before `finish` (engine.training.stopping): the process exits at once, from inside a signal
+        handler; summary.json says `interrupted` and the command that continues the run is printed."""
+        replace_status(self.run_dir, RunStatus.RUNNING, RunStatus.INTERRUPTED)
+        newest = self.checkpoints.latest()
+        print_error(paragraph(f"interrupted at step {self.progress.global_step}; the run continues from its last checkpoint "
+                              f"({newest.name}) with:" if newest else f"interrupted at step {self.progress.global_step}, "
+                              f"before its first checkpoint; start it again (from step 0) with:", prefix=""))
+        print_command(resume_command(self.run_dir))
+
     def finish(self, outcome: Outcome, wall_time_s: float) -> Optional[float]:
-        """End the run with `outcome` (its status: see the module doc); returns the sweep objective, or exits."""
+        """End the run with `outcome` (its status: see the module doc); returns the sweep objective, or exits.
+
+        Stop signals wait meanwhile: a second Ctrl-C never cuts the end's record short (engine.training.stopping)."""
+        on_exit_at_once(None)
+        with stop_signals_deferred():
+            return self._finish(outcome, wall_time_s)
+
+    def _finish(self, outcome: Outcome, wall_time_s: float) -> Optional[float]:
         status, diverged, error = RunStatus(outcome.status), outcome.diverged, outcome.error
         self.progress.wall_time_s = wall_time_s
         if status.stopped_mid_run and self.progress.batch_in_epoch:

@@ -29,7 +29,8 @@ from engine.config.compose import with_overrides
 from engine.config.keys import RESUME_MAY_CHANGE, flatten, is_harmless, is_under
 from engine.platform.console import stop_run_log
 from engine.platform.errors import ConfigError, fail
-from engine.run_dir.lock import other_dir_advice
+from engine.run_dir.files import holds_only_hydra_files
+from engine.run_dir.lock import held_by_another, other_dir_advice
 from engine.run_dir.status import RunStatus
 from engine.run_dir.summary import finished_status
 
@@ -72,6 +73,9 @@ def _run_dir_argument(argv: list[str], key: str, dropped: tuple = ("resume",)) -
     value = _resume_value(raw)
     run_dir = Path(value).expanduser()
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    damage = saved_config_damage(run_dir)
+    if damage:
+        fail(damage)
     if not overrides_file.is_file():
         fail(f"{key}={value} is not a run directory of train.py (it has no .hydra/overrides.yaml); give the "
              f"directory a run printed as 'run directory: ...', e.g. runs/<date>/<time>.")
@@ -203,6 +207,37 @@ def _saved_config(path: Path, current: dict, settle_s: float = 5.0) -> Optional[
         time.sleep(0.2)
 
 
+def saved_config_damage(run_dir: Path, discarded: bool = False) -> Optional[str]:
+    """One paragraph when `run_dir` has a saved config (.hydra/config.yaml) that cannot be used, else None.
+
+    `discarded`: the refusal goes through engine.run_dir.files.discard_if_stopped_early (train.py's task), which
+    removes a directory holding only Hydra's files.
+
+    Hydra writes config.yaml, then hydra.yaml and overrides.yaml, in place, when it makes a run directory: a
+    full disk or a kill at that moment leaves config.yaml empty or cut, and the files after it missing."""
+    hydra_dir = Path(run_dir) / ".hydra"
+    config = hydra_dir / "config.yaml"
+    try:
+        if not config.is_file():
+            return None
+        what = ("empty" if config.stat().st_size == 0 else None if (hydra_dir / "overrides.yaml").is_file() else
+                "incomplete (.hydra/overrides.yaml, which Hydra writes after it, is missing)")
+    except OSError as error:
+        what = f"unreadable ({error.strerror or error})"
+    if what is None:
+        return None
+    if CheckpointDir(Path(run_dir) / "checkpoints").checkpoints():
+        recover = (f"Its checkpoints cannot be resumed without it: restore {hydra_dir} from a copy of the run, "
+                   f"or start the run again in another directory.")
+    elif discarded and holds_only_hydra_files(run_dir) and not held_by_another(run_dir):
+        recover = f"Nothing of a run was in {run_dir}, so it has been removed: run the command again."
+    else:
+        recover = (f"{run_dir} holds no checkpoint, so no training is lost: remove it (rm -r {shlex.quote(str(run_dir))}) "
+                   f"and start the run again with its own command.")
+    return (f"the saved config of {run_dir} cannot be read: {config} is {what}, so the config this run directory was "
+            f"started with is unknown (a full disk or a kill while Hydra wrote it at start-up leaves it so). {recover}")
+
+
 def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[RunStatus]:
     """Call first in the task: the final status when the run in `run_dir` already ended (nothing to do), else None.
 
@@ -213,6 +248,10 @@ def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[RunStatus]:
     run_dir = Path(run_dir)
     saved_file = run_dir / SAVED_CONFIG
     current = OmegaConf.to_container(cfg, resolve=False)
+    damage = saved_config_damage(run_dir, discarded=True)
+    if damage:  # never "started with another config" with every key '<absent>'
+        stop_run_log(run_dir)
+        raise ConfigError(damage)
     try:
         saved = _saved_config(saved_file, current)
     except Exception as error:  # noqa: BLE001  (OSError or any YAML/OmegaConf error: a damaged file)
@@ -242,7 +281,18 @@ def missing_state(state: dict) -> Optional[str]:
 
 
 def newest_valid_state(checkpoints: CheckpointDir, cfg: DictConfig, device: str) -> Optional[tuple[Path, dict]]:
-    """The run's newest checkpoint that passes its checksum and holds a run's state, with that state (None: no
-    checkpoint). A bad newer one is reported and the previous one used; trainer.strict_resume=true refuses instead."""
+    """The run's newest checkpoint that passes its checksum and holds this run's state, with that state (None: no
+    checkpoint). A bad newer one is reported and the previous one used; trainer.strict_resume=true refuses instead.
+
+    A checkpoint of another experiment (its config differs from this run's, which check_run_dir found equal to the one
+    the directory was started with) cannot be this run's own: it counts as bad, like one of another program."""
     strict = bool(OmegaConf.select(cfg, "trainer.strict_resume", default=False))
-    return checkpoints.latest_valid(device, strict=strict, accept=missing_state)
+    current = resolved_config(cfg)
+
+    def this_runs_state(state: dict) -> Optional[str]:
+        missing = missing_state(state)
+        if missing or not isinstance(state["config"], dict):
+            return missing or "holds no config: it is not a checkpoint of a train.py run"
+        differences = config_differences(state["config"], current)
+        return f"was written by a run of another config ({'; '.join(differences)}), not by this run" if differences else None
+    return checkpoints.latest_valid(device, strict=strict, accept=this_runs_state)

@@ -3,9 +3,13 @@
 A `str` enum, so a status compares equal to its old bare string ("completed"), keys dicts by it, and
 goes into JSON as that string. Standard library only: the stop signal handlers (engine.training.stopping)
 and the oneflow-free readers (analysis/, the Slurm launcher) import it too.
+
+Also the two ways a run's end travels between the training loop and the run directory (here, below both,
+so that neither imports the other): the `Outcome` a run ends with, and `StartUpInterrupted`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Optional
 
@@ -41,3 +45,19 @@ class RunStatus(str, Enum):
 
 
 FINAL_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.DIVERGED})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: its status (completed, diverged, interrupted, requeued, failed) and what says why.
+
+    engine.training.loop and train.py make it; engine.run_dir.recorder.RunRecorder.finish records it."""
+    status: RunStatus
+    diverged: Optional[dict] = None  # the first non-finite step (StepMeter.diverged), for status diverged
+    error: Optional[BaseException] = None  # what failed the run, for status failed
+
+
+class StartUpInterrupted(SystemExit):
+    """A stop signal before the training loop began: exit 130, nothing started.
+
+    engine.training.stopping raises it; engine.run_dir.files.discard_if_stopped_early removes the new run directory."""

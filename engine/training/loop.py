@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Optional
 
 from tqdm import tqdm
@@ -21,19 +20,11 @@ from engine.training.run import Run
 from engine.training.seeding import seed_epoch
 from engine.training.steps import train_step
 from engine.training.stopping import stop_requested
-from engine.run_dir.status import RunStatus
+from engine.run_dir.status import Outcome, RunStatus
 from input_pipeline.loaders import Loader
 
-if TYPE_CHECKING:  # the recorder imports this module's Outcome
+if TYPE_CHECKING:  # for the annotations only: the recorder never imports this module
     from engine.run_dir.recorder import RunRecorder
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a run ended: its status (completed, diverged, interrupted, requeued, failed) and what says why."""
-    status: RunStatus
-    diverged: Optional[dict] = None  # the first non-finite step (StepMeter.diverged), for status diverged
-    error: Optional[BaseException] = None  # what failed the run, for status failed
 
 
 def train_epoch(run: Run, recorder: RunRecorder, loader: Loader) -> Optional[Outcome]:

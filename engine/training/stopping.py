@@ -4,7 +4,9 @@ A signal handler only records the request; the training loop reads `stop_request
 optimizer step and ends the run through its one `finish` path (checkpoint, summary status, resume
 command). Nothing is raised inside a OneFlow op, which is what made Ctrl-C crash before: importing
 OneFlow replaces Python's SIGINT handler at the C level, so `graceful_stop` installs its own after.
-A second Ctrl-C exits at once (code 130), leaving the run as its last checkpoint left it.
+A second Ctrl-C exits at once (code 130), leaving the run as its last checkpoint left it; its summary says
+`interrupted` and the resume command is printed (`on_exit_at_once`). While the run records its end (`finish`),
+stop signals wait (`stop_signals_deferred`), so that no second Ctrl-C cuts those writes short.
 
 SIGHUP (a closed terminal, a dropped ssh session) is handled like SIGTERM; when the terminal is
 gone, the console lines from then on go to train.log only. SIGUSR1 and SIGUSR2 (a pre-timeout
@@ -22,20 +24,17 @@ import os
 import signal
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
-from engine.run_dir.status import RunStatus  # standard library only, like this module
+from engine.run_dir.status import RunStatus, StartUpInterrupted  # standard library only, like this module
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NOTICE_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)  # stop like SIGTERM when nothing else claimed them
 
 _request: Optional[RunStatus] = None
+_record_exit_at_once: Optional[Callable[[], None]] = None  # the run's record of a second Ctrl-C (RunRecorder's)
 _start_up_stop: Optional[str] = None  # the signal that stopped the start-up
 _clean_up = False  # whether a start-up stop must unwind (a run directory may exist) or may exit at once
-
-
-class StartUpInterrupted(SystemExit):
-    """A stop signal before the training loop began: exit 130, nothing started."""
 
 
 def request_stop(status: RunStatus = RunStatus.INTERRUPTED) -> None:
@@ -89,7 +88,7 @@ def _discard_hydra_run_dir() -> None:
     except Exception:  # noqa: BLE001  (not composed yet, or no output directory chosen yet)
         return
     if isinstance(run_dir, str) and run_dir != "???":
-        from engine.run_dir.files import discard_if_never_begun  # (engine.run_dir.files imports this module)
+        from engine.run_dir.files import discard_if_never_begun  # only now: it imports more than the standard library
         discard_if_never_begun(run_dir)
 
 
@@ -127,9 +126,48 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
 
+def on_exit_at_once(record: Optional[Callable[[], None]]) -> None:
+    """`record` (None: nothing) runs when a second Ctrl-C exits at once: the run's summary and resume command."""
+    global _record_exit_at_once
+    _record_exit_at_once = record
+
+
+@contextmanager
+def stop_signals_deferred() -> Iterator[None]:
+    """Inside the block, stop signals wait (none is lost): each is delivered to its handler when the block ends normally
+    or with an error. A block that exits the process (SystemExit) drops them: the process ends with its end recorded.
+
+    A Python-level handler that only notes the signal, not pthread_sigmask: a signal sent to the process reaches
+    whichever thread does not block it (OneFlow's own), and Python then runs its handler in the main thread anyway."""
+    pending: list[int] = []
+    handlers = {signum: signal.getsignal(signum) for signum in (*STOP_SIGNALS, *NOTICE_SIGNALS)}
+    handlers = {signum: handler for signum, handler in handlers.items() if handler is not None}  # None: set in C
+    def deliver() -> None:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        for signum in pending:
+            signal.raise_signal(signum)
+
+    for signum in handlers:
+        signal.signal(signum, lambda received, frame: pending.append(received))
+    try:
+        yield
+    except SystemExit:
+        raise
+    except BaseException:
+        deliver()
+        raise
+    deliver()
+
+
 def _on_signal(signum: int, frame: Any) -> None:
     if _request is not None and signum == signal.SIGINT:  # the second Ctrl-C: the user means now
         _tell("\nsecond interrupt: exiting now; the run is as its last checkpoint left it.\n")
+        if _record_exit_at_once is not None:
+            try:
+                _record_exit_at_once()
+            except Exception:  # noqa: BLE001  (the exit must happen; the run's files are as the last write left them)
+                pass
         os._exit(130)
     request_stop(RunStatus.INTERRUPTED)
     _tell(f"\n{_signal_name(signum)}: stopping at the next step boundary (press Ctrl-C again to exit at once)\n")

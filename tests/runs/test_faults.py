@@ -36,7 +36,27 @@ def wait_for_checkpoint(process, run_dir, min_step, timeout=180):
         time.sleep(0.005)
 
 
-def test_kill_9_at_any_moment_then_resume_keeps_every_point_of_every_series(tmp_path, train):
+# Loaded by the child at start-up (PYTHONPATH): the process kills itself (SIGKILL) when it makes durable the temporary
+# file of the checkpoint named in KILL_AT: the epoch's points are in the event file, its checkpoint is a `.tmp`.
+KILL_WHILE_A_CHECKPOINT_IS_WRITTEN = """
+import os, signal
+_fsync = os.fsync
+def fsync(fd):
+    if os.environ["KILL_AT"] in os.readlink(f"/proc/self/fd/{fd}"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _fsync(fd)
+os.fsync = fsync
+"""
+
+
+def hparams_sessions(run_dir):
+    """How many HParams session starts the run's event files hold, every one counted (TensorBoard shows the last)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    return sum(value.tag == "_hparams_/session_start_info" for path in run_dir.glob("events.out.tfevents.*")
+               for event in EventFileLoader(str(path)).Load() for value in event.summary.value)
+
+
+def test_kill_9_at_any_moment_then_resume_keeps_every_point_of_every_series_once(tmp_path, train):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     assert train(*EVERY_POINT, f"hydra.run.dir={reference}").returncode == 0
     # Killed right after a mid-epoch checkpoint, right after an epoch's checkpoint, and between two checkpoints.
@@ -47,11 +67,19 @@ def test_kill_9_at_any_moment_then_resume_keeps_every_point_of_every_series(tmp_
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert read_summary(killed)["status"] == "running"
+    # Then killed while the last epoch's checkpoint is written: its points are logged, its checkpoint is not.
+    (tmp_path / "sitecustomize.py").write_text(KILL_WHILE_A_CHECKPOINT_IS_WRITTEN)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}", "KILL_AT": ".epoch=0003-step=000000030.ckpt."}
+    assert start(*EVERY_POINT, f"hydra.run.dir={killed}", env=env).wait(timeout=600) == -signal.SIGKILL
+    assert list((killed / "checkpoints").glob(".epoch=0003-step=000000030.ckpt.*"))
+    assert [step for step, _ in read_scalars(killed)["val/acc1"]] == [1, 2, 3]
     result = train(f"resume={killed}")
     assert result.returncode == 0, result.stderr[-3000:]
     expected, actual = read_scalars(reference), read_scalars(killed)
     assert [step for step, _ in actual["train/loss"]] == list(range(30))
-    assert actual == expected  # every tag, every step, every value
+    assert {tag: len(points) for tag, points in actual.items()} == {tag: len(points) for tag, points in expected.items()}
+    assert actual == expected  # every tag, every step, every value, each point once
+    assert hparams_sessions(killed) == hparams_sessions(reference) == 1  # one session, however many resumes
 
 
 def pasted_command(stderr):
@@ -233,3 +261,21 @@ def test_a_read_only_run_directory_or_parent_is_one_paragraph_and_exit_2(tmp_pat
     message = " ".join(result.stderr.split())
     assert f"{run_dir} is " in message and "so this run cannot continue there" in message
     assert file_hashes(parent) == before
+
+
+def test_a_full_disk_between_the_epochs_checkpoint_and_best_ckpt_is_repaired_on_resume(tmp_path, train):
+    """The epoch-2 checkpoint is written, best.ckpt's write then fails: best.ckpt holds epoch 1 while epoch 2 is the best."""
+    from engine.run_dir.checkpoint import load_checkpoint
+    (tmp_path / "sitecustomize.py").write_text(FULL_DISK)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}", "CHECKPOINTS_THAT_FIT": "3"}  # epoch 1, its best, epoch 2
+    _, err = start(*TINY, f"hydra.run.dir={run_dir}", env=env).communicate(timeout=600)
+    assert "No space left on device" in err
+    best, epoch_2 = run_dir / "checkpoints" / "best.ckpt", run_dir / "checkpoints" / "epoch=0002-step=000000004.ckpt"
+    assert load_checkpoint(best)["progress"]["best"]["epoch"] == 1 and load_checkpoint(epoch_2)["progress"]["best"]["epoch"] == 2
+    resumed = train(f"resume={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "best.ckpt did not hold epoch 2, the best" in " ".join(resumed.stderr.split())
+    assert best.read_bytes() == epoch_2.read_bytes() and read_summary(run_dir)["best_epoch"] == 2
+    again = train(f"resume={run_dir}")  # a finished run: nothing to do, nothing repaired
+    assert again.returncode == 0 and "best.ckpt" not in again.stderr

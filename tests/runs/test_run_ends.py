@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from engine.run_dir.checkpoint import CheckpointDir, load_checkpoint
 from tests.support.runs import FULL_DISK_SITECUSTOMIZE, ROOT, SLOW_RUN, read_scalars, read_summary
 
@@ -65,3 +67,74 @@ def test_a_full_disk_fails_the_run_with_a_paragraph_and_keeps_the_last_checkpoin
     assert load_checkpoint(checkpoints.latest())["progress"]["epoch"] == 1  # intact and readable
     assert not list((run_dir / "checkpoints").glob("*.tmp"))
     assert json.loads((run_dir / "summary.json").read_text())  # strict JSON, whole
+
+
+# Loaded by the child at start-up (PYTHONPATH): it says "mid-epoch" at the 70th optimizer step (epoch 2 of SLOW_RUN);
+# once a stop was asked for, the run pauses (saying "paused") at PAUSE_AT, so that the second Ctrl-C lands there: in
+# the training loop (inside that step, before the boundary the first Ctrl-C waits for), or in `finish`, while the
+# stop checkpoint is being written.
+PAUSE_AFTER_THE_FIRST_CTRL_C = '''
+import builtins, os, sys, time
+_import, _where, _steps = builtins.__import__, os.environ["PAUSE_AT"], [0]
+def _pause():
+    if sys.modules["engine.training.stopping"].stop_requested():
+        print("paused", flush=True)
+        time.sleep(5)
+def _step(step, *args, **kwargs):
+    _steps[0] += 1
+    if _steps[0] == 70:
+        print("mid-epoch", flush=True)
+        deadline = time.time() + 60
+        while _where == "training" and not sys.modules["engine.training.stopping"].stop_requested() and time.time() < deadline:
+            time.sleep(0.05)  # this step goes on once the first Ctrl-C came
+        if _where == "training":
+            _pause()
+    return step(*args, **kwargs)
+def _save(save, *args, **kwargs):
+    _pause()
+    return save(*args, **kwargs)
+def _patch(module, name, wrapper):
+    original = getattr(module, name)
+    setattr(module, name, lambda *a, **k: wrapper(original, *a, **k))
+def _pausing(name, *args, **kwargs):
+    module = _import(name, *args, **kwargs)
+    loop, checkpoint = sys.modules.get("engine.training.loop"), sys.modules.get("engine.run_dir.checkpoint")
+    if hasattr(loop, "train_step") and not hasattr(loop, "_paused"):
+        loop._paused = True
+        _patch(loop, "train_step", _step)
+    if hasattr(checkpoint, "CheckpointDir") and not hasattr(checkpoint, "_paused") and _where == "finish":
+        checkpoint._paused = True
+        _patch(checkpoint.CheckpointDir, "save", _save)
+    return module
+builtins.__import__ = _pausing
+'''
+
+
+@pytest.mark.parametrize("pause_at", ["training", "finish"])
+def test_a_second_ctrl_c_still_records_interrupted_and_prints_the_resume_command(pause_at, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(PAUSE_AFTER_THE_FIRST_CTRL_C)
+    run_dir = tmp_path / "run"
+    process = start_train(*SLOW_RUN, f"hydra.run.dir={run_dir}",
+                          env={**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}", "PAUSE_AT": pause_at})
+    for line in process.stdout:
+        if line == "mid-epoch\n":  # in epoch 2, past the first epoch's checkpoint
+            break
+    process.send_signal(signal.SIGINT)
+    for line in process.stdout:
+        if line == "paused\n":
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    summary = read_summary(run_dir)
+    assert summary["status"] == "interrupted"
+    lines = err.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.endswith(" with:")]
+    assert lines[at + 1].endswith(f"train.py resume={run_dir}")  # the resume command, alone on its line
+    log = (run_dir / "train.log").read_text()
+    assert f"resume={run_dir}" in log
+    newest = CheckpointDir(run_dir / "checkpoints").latest().name
+    if pause_at == "finish":  # the end was recorded in full: the stop checkpoint at the step it stopped at
+        assert newest == f"epoch=0001-step={summary['global_step']:09d}.ckpt" and summary["global_step"] > 63
+    else:  # exited at once, inside the step: the run continues from its last checkpoint, which the message names
+        assert newest == "epoch=0001-step=000000063.ckpt" and f"last checkpoint ({newest}) with:" in " ".join(err.split())
