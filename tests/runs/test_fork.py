@@ -92,3 +92,17 @@ def test_a_fork_with_another_schedule_gets_that_schedules_keys_only(tmp_path):
     assert lrs[5 * spe] == pytest.approx(0.05 * (1 - 5 / 8))  # what the docs say the LR is at the fork step
     wsd = compose_config("experiment=digits_wsd")  # the experiment's own schedule keeps its 1-epoch warmup
     assert wsd.scheduler.lr_scheduler.warmup_iters == 1 and wsd.scheduler.name == "wsd"
+
+
+def test_the_documented_tail_from_the_parents_lr_forks_where_its_cooldown_begins():
+    """docs/schedules.md: a WSD child whose linear cooldown starts at epoch 5 of 8 continues from the parent's LR."""
+    from engine.config.compose import compose_config
+    from engine.training.fork import agreeing_steps
+    from engine.training.run import planned_lr_curve, steps_per_epoch
+    parent = compose_config("experiment=digits_wsd", "trainer.max_epochs=8")
+    child = compose_config("experiment=digits_wsd", "trainer.max_epochs=8", "scheduler.lr_scheduler.decay_shape=linear",
+                           "scheduler.lr_scheduler.decay_fraction=0.375")
+    spe = steps_per_epoch(child)
+    assert agreeing_steps(parent, child) >= 5 * spe  # fork.at_epoch=auto takes epoch 5
+    lrs = [lr for _, _, lr in planned_lr_curve(child)]
+    assert lrs[5 * spe] == pytest.approx(0.05) and lrs[-1] == pytest.approx(0.05 / (3 * spe))  # linear to 0 at the end
