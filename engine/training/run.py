@@ -1,9 +1,10 @@
 """The one run builder: train.py, scripts/bench.py, the schedule preview and resume all build a run here.
 
-`build_run(validated(cfg))` turns a composed config, once `validated` has checked it, into a `Run`: device, model, optimizer, LR schedule and
-the train/eval step functions, with the optimizer steps per epoch computed once (`steps_per_epoch`,
-which the preview uses too, without building a model or loading data). Every config check runs
-here, before any data is loaded and before anything is written. Loaders are built on demand.
+`validated(cfg)` is the one validation entry (every field, and the planned LR of every step); `build_run` takes
+only what it returns and turns it into a `Run`: device, model, optimizer, LR schedule and the train/eval
+step functions, with the optimizer steps per epoch computed once (`steps_per_epoch`, which the preview uses
+too, without building a model or loading data). Both run before any data is loaded and before anything is
+written. Loaders are built on demand.
 """
 from __future__ import annotations
 
