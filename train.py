@@ -25,7 +25,8 @@ from omegaconf import DictConfig
 
 from engine.platform import distributed
 from engine.config.compose import refuse_multirun_inspection
-from engine.config.schema import validate_config
+from engine.config.schema import ValidatedConfig
+from engine.config.suggest import check_overrides
 from engine.platform.console import say, warn
 from engine.platform.errors import paragraph, user_errors
 from engine.run_dir.recorder import RunRecorder
@@ -33,7 +34,7 @@ from engine.run_dir.resume import check_run_dir, fork_argv, resume_argv
 from engine.run_dir.status import Outcome, RunStatus
 from engine.run_dir.summary import finished_status
 from engine.training.loop import evaluate_epoch, train_epoch
-from engine.training.run import Run, build_run, lr_never_changes
+from engine.training.run import Run, build_run, schedule_warnings, validated
 from engine.run_dir.files import discard_if_stopped_early
 from engine.run_dir.lock import hold_run_dir
 from engine.training.stopping import graceful_stop, stop_requested
@@ -47,7 +48,7 @@ def main(cfg: DictConfig) -> Optional[float]:
     stop_start_up_on_signals(clean_up=True)  # from here a start-up stop also removes the new run directory
     # A run stopped before it began (a bad value, a changed config, Ctrl-C during start-up) leaves no directory.
     with discard_if_stopped_early(run_dir), user_errors():
-        validate_config(cfg, ranks=distributed.world_size())  # first: a bad value is named as such, never as a change
+        config = validated(cfg)  # first: a bad value is named as such, never as a change
         # A finished run is never rewritten; a changed config is refused (by the writing rank: the other ranks of a
         # distributed run only read the atomically written summary.json, never a .hydra/config.yaml that rank 0's
         # Hydra may still be writing)
@@ -56,14 +57,15 @@ def main(cfg: DictConfig) -> Optional[float]:
         say(f"{run_dir} already ended ({ended}); nothing to do.")
         return None
     with discard_if_stopped_early(run_dir), user_errors(), hold_run_dir(run_dir, writer=distributed.is_rank_zero()):
-        return train(cfg, run_dir)  # one writer per run directory
+        return train(config, run_dir)  # one writer per run directory
 
 
-def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
+def train(config: ValidatedConfig, run_dir: Path) -> Optional[float]:
+    cfg = config.cfg
     with user_errors():
-        run = build_run(cfg)  # device, model, optimizer, schedule, train/eval steps: every config check
-        if distributed.is_rank_zero() and (constant := lr_never_changes(cfg)):  # e.g. step_size: 60 in a 3-epoch run
-            warn(paragraph(constant, prefix="warning: "))
+        run = build_run(config)  # device, model, optimizer, schedule, train/eval steps
+        for warning in schedule_warnings(cfg) if distributed.is_rank_zero() else []:  # e.g. step_size: 60 in 3 epochs
+            warn(paragraph(warning, prefix="warning: "))
         train_loader, eval_loaders = run.loaders()  # before the recorder: data that cannot be read leaves no run
         recorder = RunRecorder(run_dir, run)  # checkpoints, summary.json, events, run_info.json
         recorder.restore_newest()  # the newest valid checkpoint (a fork: its parent's) loaded into the run; none: step 0
@@ -97,5 +99,7 @@ if __name__ == "__main__":
     refuse_multirun_inspection(sys.argv)  # --cfg/--info print one config: Hydra refuses them with --multirun
     sys.argv = resume_argv(sys.argv)  # resume=<run dir>: that run's overrides, and its directory as the output
     sys.argv = fork_argv(sys.argv)  # fork=<run dir>: that run's overrides; engine/training/fork.py starts from its checkpoint
+    with user_errors():
+        check_overrides(sys.argv)  # a wrong key or choice named with what was meant (Hydra would advise `+key`)
     sys.argv = varying_names_argv(sys.argv)  # sweep job names show only the overrides that vary
     main()

@@ -20,7 +20,7 @@ from engine.config.compose import CONF, compose_config
 from engine.run_dir.events import open_event_writer
 from engine.run_dir.files import record_run_info
 from engine.training.progress import Progress, StepMeter
-from engine.training.run import build_run
+from engine.training.run import build_run, validated
 from engine.training.seeding import seed_epoch
 from engine.training.steps import train_step
 from input_pipeline import DatasetArrays
@@ -94,7 +94,7 @@ class ProjectLoop:
     def __init__(self, cfg: DictConfig, device: str, dataset: DatasetArrays, logdir: Path, clock: Clock) -> None:
         mode = "graph" if cfg.trainer.graph else "eager"
         with clock(f"{mode}: build_run (model, optimizer, schedule, steps)"):  # what train.py builds, built the same way
-            run = build_run(cfg)
+            run = build_run(validated(cfg))
             self.model, self.schedule, self.steps = run.model, run.schedule, run.steps
         with clock(f"{mode}: loaders"):
             self.train_loader, eval_loaders = run.loaders(dataset)

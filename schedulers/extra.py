@@ -164,7 +164,9 @@ class WSD(LRScheduler):
     """Warmup-stable-decay: a linear warmup from warmup_factor*lr to lr over `warmup_iters`, the
     constant lr, then a cooldown to min_factor*lr over the last `decay_fraction` of `total_iters`
     (Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond Fixed Training
-    Durations"). With p the cooldown's progress (0 at its first step, 1 at total_iters) the factor is
+    Durations"). A warmup from warmup_factor=0 computes step 0 as step 1, as Noam does: its formula's 0 would
+    make the first optimizer step (with interval: epoch, the whole first epoch) train at LR 0. With p the
+    cooldown's progress (0 at its first step, 1 at total_iters) the factor is
     linear: 1 - p; cosine: (1 + cos(pi p)) / 2; 1-sqrt: 1 - sqrt(p) (the paper's best shape).
     The cooldown starts at step total_iters - round(decay_fraction * total_iters), so every run of the
     same warmup and LR shares one stable phase whatever its length: a cooldown branch forked from it
@@ -192,7 +194,8 @@ class WSD(LRScheduler):
         super().__init__(optimizer, last_step, verbose)
 
     def factor(self, step: int) -> float:
-        if step < self.warmup_iters:
+        if step < self.warmup_iters:  # a warmup from 0 computes step 0 as step 1 (as Noam does): never a step at LR 0
+            step = max(step, 1) if self.warmup_factor == 0 else step
             return self.warmup_factor + (1 - self.warmup_factor) * step / self.warmup_iters
         if step < self.decay_start:
             return 1.0

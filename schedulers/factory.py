@@ -35,7 +35,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from common.errors import ConfigError
 from schedulers.extra import WarmupPlateau
 from schedulers.graph_rules import check_runs_in_graph, graph_config, runs_in_graph
-from schedulers.spec import INTERVALS, METRIC_MODES, SPECS, VALID_TARGETS, ScheduleSpec, spec_of
+from schedulers.spec import INTERVALS, METRIC_MODES, SPECS, VALID_TARGETS, Arg, ScheduleSpec, spec_of
 
 RUN_SHARE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*")  # `30%`: a length as a share of trainer.max_epochs
 # What a built schedule may be: any LRScheduler (a subclass without a spec is refused by name), or a spec'd class
@@ -63,6 +63,7 @@ class _Node:
     target: str
     cls: type
     args: dict = field(default_factory=dict)
+    out_of_range: list = field(default_factory=list)  # what the class accepted but its spec's range does not
 
 
 def _fail(path: str, value: Any, problem: str) -> ScheduleConfigError:
@@ -160,6 +161,7 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
     spec = checked_spec(path, cls)
     _check_warmups(node, cls, path, ctx)  # before the children: a wrapper's warmup is named, not its inner one's
     args: dict[str, Any] = {}
+    out_of_range: list[str] = []
     for key, value in node.items():
         if key in ("_target_", "_partial_"):
             continue
@@ -182,8 +184,21 @@ def _resolve(node: DictConfig, ctx: _Context, path: str) -> _Node:
                     raise _fail(arg_path, value, "is not a valid rate: a positive factor per epoch.")
                 args[key] = value ** (1.0 / ctx.steps_per_unit)
             else:
+                out_of_range += _range_problem(arg_path, value, spec.args.get(key), spec.name)
                 args[key] = value
-    return _Node(path, str(node._target_), cls, args)
+    return _Node(path, str(node._target_), cls, args, out_of_range)
+
+
+def _range_problem(path: str, value: Any, arg: Optional[Arg], class_name: str) -> list[str]:
+    """A number outside its spec's range (e.g. PolynomialLR's end_learning_rate -1 or power -2), which would train a
+    negative or infinite LR or fail mid-run; refused once the class has had its say (its messages say more)."""
+    if arg is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return []
+    if (arg.low is None or value >= arg.low) and (arg.high is None or value <= arg.high):
+        return []
+    bounds = (f"from {arg.low:g} to {arg.high:g}" if arg.low is not None and arg.high is not None
+              else f"at least {arg.low:g}" if arg.low is not None else f"at most {arg.high:g}")
+    return [f"scheduler.{path} = {value!r} is out of range for {class_name}: it must be {bounds}."]
 
 
 def checked_spec(path: str, cls: type) -> ScheduleSpec:
@@ -254,6 +269,8 @@ def _instantiate(node: _Node, optimizer: Any) -> Any:
         shown = {k: v for k, v in node.args.items() if not isinstance(v, (_Node, list)) or k == "milestones"}
         raise ScheduleConfigError(f"scheduler.{node.path} ({node.cls.__name__}) rejected its arguments {shown} "
                                   f"(lengths in scheduler steps): {error}") from None
+    if node.out_of_range:
+        raise ScheduleConfigError(" ".join(node.out_of_range))
     if not is_scheduler and not callable(built):
         raise _fail(f"{node.path}._target_", node.cls.__name__, f"is not a learning-rate scheduler; valid targets: "
                                                                 f"{VALID_TARGETS}.")

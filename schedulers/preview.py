@@ -69,6 +69,23 @@ def lr_curve(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = 
     return [(step, step // spe, lr) for step, lr in enumerate(lrs)]
 
 
+def lr_plan_problem(cfg: DictConfig, steps_per_epoch: int) -> Optional[str]:
+    """Why the LR `cfg` plans is unusable (negative, NaN or infinite at some step, or not computable), else None.
+    Every schedule's LR is known before training (plateaus: their example curve), so this is a config-time check."""
+    name = cfg.scheduler.get("name") or "custom"
+    try:
+        curve = lr_curve(cfg, steps_per_epoch)
+    except ArithmeticError as error:  # e.g. PolynomialLR with a negative power: 1/0 at the end of a cycle
+        return (f"scheduler {name!r}: its LR cannot be computed over the run ({type(error).__name__}: {error}); "
+                f"check scheduler.lr_scheduler's arguments (scripts/plot_schedules.py previews a schedule)")
+    bad = next(((step, epoch, lr) for step, epoch, lr in curve if not (math.isfinite(lr) and lr >= 0)), None)
+    if bad is None:
+        return None
+    step, epoch, lr = bad
+    return (f"scheduler {name!r} plans LR {lr:g} at optimizer step {step} (epoch {epoch}): a learning rate must be "
+            f"finite and >= 0; check scheduler.lr_scheduler's arguments (scripts/plot_schedules.py previews a schedule)")
+
+
 def constant_lr_warning(cfg: DictConfig, steps_per_epoch: int) -> Optional[str]:
     """Why the schedule of `cfg` leaves the LR constant over the whole run, or None when it changes it (or is the
     `constant` schedule, constant by design). Plateau schedules are fed a metric that never improves, so their

@@ -4,7 +4,8 @@
     python scripts/compare_runs.py runs/ --ignore data.batch_size --out /tmp/cmp
 
 Writes comparison.md / comparison.csv (one row per setting, the verdict with its power, one line per run),
-val_acc1.png and lr.png, and prints the verdict and the table's leading columns. What a row is, the statistics
+val_acc1.png, lr.png and mean_curves/ (each setting's mean over its seeds, as TensorBoard runs;
+analysis/mean_curves.py), and prints the verdict and the table's leading columns. What a row is, the statistics
 and every column: analysis/comparison/ and docs/comparison.md.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Optional
 
 # (This script never imports oneflow, so it skips engine.platform.oneflow_env and its CUDA library loading.)
 
-from analysis.comparison import CompareError, compare, console_text, default_out
+from analysis.comparison import CompareError, compare, console_text, default_out, settings
+from analysis.mean_curves import write_mean_curves
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -42,8 +44,11 @@ def main(argv: Optional[list] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(console_text(rows, args.sort_by, kept["scoring"]))
+    if not args.no_figures:  # TensorBoard runs of each setting's mean over its seeds
+        write_mean_curves({label: [r.path for r in group if r.status == "completed"]
+                           for label, group in settings(kept["runs"]).items()}, out)
     print(f"{len(rows)} settings compared; wrote {out}/comparison.md, comparison.csv"
-          + ("" if args.no_figures else ", val_acc1.png, lr.png"))
+          + ("" if args.no_figures else ", val_acc1.png, lr.png, mean_curves/"))
     return 0
 
 

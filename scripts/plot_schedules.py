@@ -2,6 +2,7 @@
 
     python scripts/plot_schedules.py scheduler=onecycle trainer.max_epochs=100 data.batch_size=256
     python scripts/plot_schedules.py --all                       # every conf/scheduler/*.yaml + overview.png
+    python scripts/plot_schedules.py --all --out results/schedules   # the committed previews (README, docs)
     python scripts/plot_schedules.py scheduler=plateau --val-curve-from runs/2026-01-01/12-00-00
 
 Takes the same overrides as train.py, composes the same Hydra config and builds the schedule through
@@ -17,13 +18,11 @@ from pathlib import Path
 
 from engine.training.schedule_files import render_schedules
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def main(argv: list = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for train.py (e.g. scheduler=cosine)")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "schedules", help="output folder")
+    parser.add_argument("--out", type=Path, default=Path("runs") / "previews", help="output folder (default "
+                        "runs/previews, which git ignores; the committed previews: --out results/schedules)")
     parser.add_argument("--all", action="store_true", help="every conf/scheduler/*.yaml, plus overview.png")
     parser.add_argument("--val-curve-from", type=Path, default=None, metavar="RUN_DIR",
                         help="plateau schedules replay the monitored metric logged in this run directory")

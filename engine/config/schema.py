@@ -27,6 +27,7 @@ from common.checked import (Checked, FieldProblems, boolean, choice, group, is_i
 from common.errors import ConfigError
 from common.files import can_write_in
 from engine.config.keys import flatten
+from engine.config.suggest import all_keys, did_you_mean
 from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER, LabelSet
 from input_pipeline.options import Augment, Backend, LoaderKind
 from input_pipeline.splits import VAL_SPLIT_VALID, is_val_split, val_split_problem, validation_images
@@ -150,6 +151,9 @@ ConfigStore.instance().store(name="schema", node=ConfigSchema, provider="engine.
 CLOSED_GROUPS = (TrainerConfig, DataConfig, Augment)
 TARGET_NODES = ("model", "optimizer", "data.dataset")
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
+# Every top-level key something reads: the schema's, the schedule (schedulers.factory), resume and fork (train.py),
+# and the metric hparams_search=lr tells Optuna to optimize.
+TOP_LEVEL_KEYS = (*(f.name for f in fields(ConfigSchema)), "scheduler", "resume", "optimized_metric")
 _ABSENT = object()
 
 
@@ -235,15 +239,29 @@ def unknown_key_problems(cfg: DictConfig) -> list[str]:
         arguments = _arguments(target, partial) if target is not None else None
         if arguments is not None:
             known[node] = (arguments, f"the arguments of {target}")
-    problems = []
+    problems = top_level_problems(cfg)
     for group_key, (valid, what) in known.items():
         node = OmegaConf.select(cfg, group_key, default=None)
         if not isinstance(node, DictConfig):
             continue
         for key in node.keys():
             if key not in valid and key not in HYDRA_KEYS:
-                problems.append(f"{group_key}.{key} is not a key of {group_key}, so nothing would read it; valid keys"
+                meant = did_you_mean(f"{group_key}.{key}", all_keys(cfg))
+                problems.append(f"{group_key}.{key} is not a key of {group_key}, so nothing would read it"
+                                f"{f' (did you mean {meant}?)' if meant else ''}; valid keys"
                                 f"{f' ({what})' if what else ''}: {', '.join(valid)}")
+    return problems
+
+
+def top_level_problems(cfg: DictConfig) -> list[str]:
+    """Top-level keys nothing reads (`+lr=0.5`, `+max_epochs=10`, `+seeds=3`): the run would train with the defaults."""
+    problems = []
+    for key in cfg.keys():
+        if key not in TOP_LEVEL_KEYS:
+            meant = did_you_mean(str(key), all_keys(cfg))
+            problems.append(f"{key} is not a top-level key of the config, so nothing would read it (the run would train "
+                            f"with the defaults){f'; did you mean {meant}?' if meant else ''}; the top-level keys: "
+                            f"{', '.join(TOP_LEVEL_KEYS)}")
     return problems
 
 
@@ -281,21 +299,19 @@ def data_root_problem(root: Any) -> Optional[str]:
     return None
 
 
-class _Validated:
-    """The last config that passed, as (its YAML, ranks): train.py validates before check_run_dir, and build_run,
-    which every other caller goes through, then skips the same config instead of checking it twice."""
+@dataclass(frozen=True)
+class ValidatedConfig:
+    """A config every config-time check has passed, for `ranks` processes: what build_run takes. Made only by
+    engine.training.run.validated, the one validation entry of train.py and the scripts."""
 
-    last: Optional[tuple[str, int]] = None
+    cfg: DictConfig
+    ranks: int
 
 
 def validate_config(cfg: DictConfig, ranks: int = 1) -> None:
     """Raise one ConfigError naming every field of `cfg` that cannot work, its value and what is valid.
 
-    `ranks`: the processes of a distributed run, which split the training images between them. Runs once per
-    config: a call with the config (and ranks) that last passed returns at once."""
-    fingerprint = (OmegaConf.to_yaml(cfg), ranks)
-    if fingerprint == _Validated.last:
-        return
+    `ranks`: the processes of a distributed run, which split the training images between them."""
     problems: list[str] = []
     build_group(ConfigSchema, cfg, problems)
     problems += non_finite_problems(cfg) + unknown_key_problems(cfg) + batch_problems(cfg, ranks)
@@ -306,7 +322,6 @@ def validate_config(cfg: DictConfig, ranks: int = 1) -> None:
             problems.append(problem)
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems) + ".")
-    _Validated.last = fingerprint
 
 
 def _dataset_present(root: Any) -> bool:

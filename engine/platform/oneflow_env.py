@@ -151,7 +151,23 @@ def preload_cuda_libraries() -> list[str]:
     return list(_loaded)
 
 
+def require_oneflow() -> None:
+    """Exit 2 with one line when this Python has no oneflow (e.g. the system python, run from another directory):
+    the project's own interpreter is .venv/bin/python, which scripts/setup.sh makes."""
+    if oneflow_package_dir() is not None:
+        return
+    root = Path(__file__).resolve().parents[2]
+    venv_python = root / ".venv" / "bin" / "python"
+    remedy = (f"run it with the project's interpreter, {venv_python}" if venv_python.exists()
+              else f"create the project's environment first with `bash {root / 'scripts' / 'setup.sh'}`, then run "
+                   f"{venv_python}")
+    sys.stderr.write(f"error: this Python ({sys.executable}) has no oneflow installed; {remedy} (e.g. "
+                     f"{venv_python} {Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else 'train.py'} ...).\n")
+    sys.exit(2)
+
+
 # oneflow logs through glog at INFO/WARNING level on import ("CUDA driver version is insufficient"
 # on CPU-only machines); keep those out of the user's terminal unless they asked for them.
 os.environ.setdefault("GLOG_minloglevel", "2")
+require_oneflow()  # entry points import this module first: the system python gets one line, not a traceback
 preload_cuda_libraries()

@@ -58,6 +58,15 @@ def open_event_writer(run_dir: Path, global_step: int, history: dict) -> Summary
     return writer
 
 
+def write_scalars(folder: Path, curves: dict[str, Series]) -> None:
+    """One new event file in `folder` holding `curves` ({tag: [(step, value)]}): a derived TensorBoard run, such as
+    a setting's mean over its seeds (analysis.mean_curves), not a training run."""
+    with SummaryWriter(logdir=str(folder)) as writer:
+        for tag, series in sorted(curves.items()):
+            for step, value in series:
+                writer.add_scalar(tag, value, step)
+
+
 def has_events(run_dir: Path) -> bool:
     """Whether `run_dir` holds TensorBoard event files (of its own: sub-directories are other runs)."""
     return any(Path(run_dir).glob(EVENT_FILES))

@@ -123,8 +123,14 @@ def discard_if_never_begun(run_dir: Path) -> None:
 
 
 def _remove_run_dir(run_dir: Path) -> None:
+    """Remove `run_dir`, then its parent when left empty (runs/<date>), and every ancestor left empty below the
+    working directory (runs/ itself: a refused config leaves nothing)."""
     shutil.rmtree(run_dir, ignore_errors=True)
-    try:
-        Path(run_dir).parent.rmdir()  # only succeeds when empty
-    except OSError:
-        pass
+    cwd = Path.cwd().resolve()
+    for i, ancestor in enumerate(Path(run_dir).resolve().parents):
+        if i > 0 and (ancestor == cwd or cwd not in ancestor.parents):
+            break
+        try:
+            ancestor.rmdir()  # only succeeds when empty
+        except OSError:
+            break

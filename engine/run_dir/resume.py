@@ -137,6 +137,11 @@ def resume_command(run_dir: Union[str, Path]) -> str:
     return f"{python_command()} {shlex.quote(_script())} {shlex.quote('resume=' + _shown_path(Path(run_dir)))}"
 
 
+def train_command(*args: str) -> str:
+    """The shell command that runs train.py with `args` (overrides, `-m`), quoted so that it runs as printed."""
+    return " ".join([python_command(), shlex.quote(_script()), *(shlex.quote(a) for a in args)])
+
+
 def rerun_command(run_dir: Union[str, Path], *extra: str) -> str:
     """The shell command that starts the run of `run_dir` again in a new directory, with the overrides `extra` added."""
     overrides_file = Path(run_dir) / ".hydra" / "overrides.yaml"

@@ -1,9 +1,10 @@
 """The one run builder: train.py, scripts/bench.py, the schedule preview and resume all build a run here.
 
-`build_run(cfg)` turns a composed config into a `Run`: device, model, optimizer, LR schedule and
-the train/eval step functions, with the optimizer steps per epoch computed once (`steps_per_epoch`,
-which the preview uses too, without building a model or loading data). Every config check runs
-here, before any data is loaded and before anything is written. Loaders are built on demand.
+`validated(cfg)` is the one validation entry (every field, and the planned LR of every step); `build_run` takes
+only what it returns and turns it into a `Run`: device, model, optimizer, LR schedule and the train/eval
+step functions, with the optimizer steps per epoch computed once (`steps_per_epoch`, which the preview uses
+too, without building a model or loading data). Both run before any data is loaded and before anything is
+written. Loaders are built on demand.
 """
 from __future__ import annotations
 
@@ -11,22 +12,23 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import oneflow as flow
-from hydra.utils import instantiate
-from omegaconf import DictConfig
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
 from engine.platform import distributed
-from engine.config.schema import validate_config
+from engine.config.schema import ValidatedConfig, validate_config
 from engine.training.seeding import restore_rng_states, rng_states, seed_everything
 from engine.platform.device import resolve_device
 from engine.training.progress import Progress
 from engine.run_dir.checkpoint import RunState
 from engine.run_dir.resume import check_same_experiment, resolved_config
 from engine.training.steps import EagerSteps, GraphSteps, build_steps
+from optimizers import AdamWScheduleFree, SGDScheduleFree
 from input_pipeline import DatasetArrays, steps_per_epoch as count_steps
 from input_pipeline.loaders import Loader, build_loaders, training_images
 from schedulers import LRSchedule, build_lr_schedule
-from schedulers.preview import constant_lr_warning, lr_curve
+from schedulers.preview import constant_lr_warning, lr_curve, lr_plan_problem
 
 
 def drops_last_batch(cfg: DictConfig) -> bool:
@@ -45,9 +47,49 @@ def lr_never_changes(cfg: DictConfig) -> Optional[str]:
     return constant_lr_warning(cfg, steps_per_epoch(cfg))
 
 
+SCHEDULE_FREE = (SGDScheduleFree, AdamWScheduleFree)
+
+
+def schedule_free_decays(cfg: DictConfig) -> Optional[str]:
+    """A warning when a Schedule-Free optimizer (optimizers.schedule_free) is given a schedule that decays the LR."""
+    target = str(OmegaConf.select(cfg, "optimizer._target_", default=""))
+    try:
+        optimizer_class = get_class(target)
+    except Exception:  # noqa: BLE001  (a target that does not import: building the optimizer says why)
+        return None
+    if not issubclass(optimizer_class, SCHEDULE_FREE):
+        return None
+    lrs = [lr for _, _, lr in planned_lr_curve(cfg)]
+    peak = max(range(len(lrs)), key=lrs.__getitem__)
+    if min(lrs[peak:]) >= lrs[peak] * (1 - 1e-9):  # constant after its warmup: what Schedule-Free is meant for
+        return None
+    low = min(range(peak, len(lrs)), key=lrs.__getitem__)
+    return (f"optimizer {target.rsplit('.', 1)[-1]} is Schedule-Free, but scheduler {cfg.scheduler.get('name')!r} decays "
+            f"its LR from {lrs[peak]:g} (step {peak}) to {lrs[low]:g} (step {low}). Schedule-Free replaces the decay: "
+            f"its evaluated weights are an average of the iterates, meant to run at a constant LR after a warmup "
+            f"(Defazio et al. 2024), so a decay on top of it is not the method the paper measures. Use scheduler=constant, "
+            f"or a warmup into a constant LR (docs/schedules.md).")
+
+
+def schedule_warnings(cfg: DictConfig) -> list[str]:
+    """What train.py warns about at the start: a schedule that never changes the LR, Schedule-Free with a decay."""
+    return [w for w in (lr_never_changes(cfg), schedule_free_decays(cfg)) if w]
+
+
 def planned_lr_curve(cfg: DictConfig, val_curve: Optional[Sequence[float]] = None) -> list[tuple[int, int, float]]:
     """(step, epoch, lr) of every optimizer step the run `cfg` describes would take: the preview."""
     return lr_curve(cfg, steps_per_epoch(cfg), val_curve=val_curve)
+
+
+def validated(cfg: DictConfig, ranks: Optional[int] = None) -> ValidatedConfig:
+    """The one validation entry of train.py and the scripts: every field (engine.config.schema) and the planned LR of
+    every step (finite, >= 0), before anything is built or written. `ranks`: by default this launch's processes."""
+    ranks = distributed.world_size() if ranks is None else ranks
+    validate_config(cfg, ranks=ranks)
+    problem = lr_plan_problem(cfg, steps_per_epoch(cfg))
+    if problem:
+        raise ConfigError(problem)
+    return ValidatedConfig(cfg, ranks)
 
 
 @dataclass
@@ -108,11 +150,11 @@ def switches_weights(optimizer: Any) -> bool:
     return callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
 
 
-def build_run(cfg: DictConfig) -> Run:
-    """The run `cfg` describes, every config check included; raises a UserError before anything is written."""
-    # every field's type and range (engine/config/schema.py), before anything is built; a config train.py has
-    # just validated (before check_run_dir) returns at once, so a run is checked once
-    validate_config(cfg, ranks=distributed.world_size())
+def build_run(config: ValidatedConfig) -> Run:
+    """The run a `validated(cfg)` describes; raises a UserError for what only building can find (the graph rules)."""
+    if not isinstance(config, ValidatedConfig):  # every field's type and range is checked once, by `validated`
+        raise TypeError(f"build_run takes validated(cfg) (engine.training.run.validated), not {type(config).__name__}")
+    cfg = config.cfg
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks

@@ -78,6 +78,25 @@ def test_pending_pages_are_still_missing() -> None:
     assert not merged, f"{merged} exist now: remove them from PENDING_PAGES so their links are checked strictly"
 
 
+def test_what_a_page_says_is_above_is_above() -> None:
+    """docs/sweeps.md said "(`experiment=smoke` above)" of a command that had no experiment=smoke."""
+    problems = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text()
+        for match in re.finditer(r"`([^`\n]+)` above", text):
+            if match.group(1) not in text[:match.start()]:
+                problems.append(f"{page.name}: `{match.group(1)}` above")
+    assert not problems, problems
+
+
+def test_the_readme_quick_start_table_is_what_the_code_computes_from_the_committed_results() -> None:
+    """The README showed constant's interval as [72.37, 110.04] while analysis.stats clamps it to 100."""
+    from analysis.quickstart import readme_table, run_accuracies
+    table = readme_table(run_accuracies())
+    assert table in (ROOT / "README.md").read_text(), table
+    assert all(len(seeds) == 3 for seeds in run_accuracies().values())  # every run of the sweep was read
+
+
 def test_readme_links_every_docs_page() -> None:
     linked = {(ROOT / target.partition("#")[0]).resolve() for target in _links(ROOT / "README.md")}
     unlinked = [_page_id(p) for p in DOCS if p.resolve() not in linked]
@@ -203,7 +222,8 @@ def test_script_exists_and_accepts_its_flags(script: str, suffix: str, args: str
 
 # ---- configuration reference ---------------------------------------------------------------------------
 
-GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment", "hparams_search", "hydra/launcher")
+GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment", "hparams_search", "hydra/launcher",
+          "experiment_scheduler")
 
 
 def _choices(group: str) -> list:
@@ -266,6 +286,16 @@ def test_configuration_page_names_every_choice(group: str) -> None:
     text = CONFIG_PAGE.read_text()
     undocumented = [c for c in _choices(group) if f"`{c}`" not in text and f"`{group}={c}`" not in text]
     assert not undocumented, f"docs/configuration.md does not name {group} choices {undocumented}"
+
+
+@pytest.mark.parametrize("group", ("data", "model", "optimizer", "scheduler", "trainer", "hparams_search",
+                                   "experiment_scheduler"))
+def test_the_choice_table_lists_exactly_the_choices_of_conf(group: str) -> None:
+    """The table's row, not just the page, names every choice (it lacked wsd and both Schedule-Free optimizers while the
+    page named them elsewhere), and nothing that is not one."""
+    row = next(line for line in CONFIG_PAGE.read_text().splitlines() if line.startswith(f"| `{group}` |"))
+    listed = re.findall(r"`([\w/]+)`", row.split("|")[2])
+    assert sorted(listed) == _choices(group), row
 
 
 def test_configuration_page_names_every_base_file() -> None:

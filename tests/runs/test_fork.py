@@ -73,3 +73,36 @@ def test_forking_at_an_epoch_without_a_checkpoint_names_the_ones_there(tmp_path,
     result = train(f"fork={parent}", "fork.at_epoch=1", "trainer.max_epochs=3", f"hydra.run.dir={tmp_path / 'child'}")
     assert result.returncode == 2 and "fork.at_epoch=1" in result.stderr and "[2]" in result.stderr, result.stderr
     assert not (tmp_path / "child").exists()
+
+
+def test_a_fork_with_another_schedule_gets_that_schedules_keys_only(tmp_path):
+    """The documented `fork=<digits_wsd run> fork.at_epoch=5 scheduler=linear_to_zero` failed with LinearLR's
+    "unexpected keyword 'warmup_iters'": experiment=digits_wsd's WSD warmup leaked into the child's schedule."""
+    from engine.config.compose import compose_config
+    from engine.training.run import planned_lr_curve, validated
+    parent = tmp_path / "parent"
+    (parent / ".hydra").mkdir(parents=True)
+    (parent / ".hydra" / "overrides.yaml").write_text("- experiment=digits_wsd\n- trainer.max_epochs=8\n")
+    argv = fork_argv(["train.py", f"fork={parent}", "fork.at_epoch=5", "scheduler=linear_to_zero"])
+    cfg = compose_config(*argv[1:])
+    assert sorted(cfg.scheduler.lr_scheduler) == ["_target_", "end_factor", "start_factor", "total_iters"]
+    validated(cfg, ranks=1)  # the schedule builds
+    lrs = [lr for _, _, lr in planned_lr_curve(cfg)]
+    spe = len(lrs) // 8
+    assert lrs[5 * spe] == pytest.approx(0.05 * (1 - 5 / 8))  # what the docs say the LR is at the fork step
+    wsd = compose_config("experiment=digits_wsd")  # the experiment's own schedule keeps its 1-epoch warmup
+    assert wsd.scheduler.lr_scheduler.warmup_iters == 1 and wsd.scheduler.name == "wsd"
+
+
+def test_the_documented_tail_from_the_parents_lr_forks_where_its_cooldown_begins():
+    """docs/schedules.md: a WSD child whose linear cooldown starts at epoch 5 of 8 continues from the parent's LR."""
+    from engine.config.compose import compose_config
+    from engine.training.fork import agreeing_steps
+    from engine.training.run import planned_lr_curve, steps_per_epoch
+    parent = compose_config("experiment=digits_wsd", "trainer.max_epochs=8")
+    child = compose_config("experiment=digits_wsd", "trainer.max_epochs=8", "scheduler.lr_scheduler.decay_shape=linear",
+                           "scheduler.lr_scheduler.decay_fraction=0.375")
+    spe = steps_per_epoch(child)
+    assert agreeing_steps(parent, child) >= 5 * spe  # fork.at_epoch=auto takes epoch 5
+    lrs = [lr for _, _, lr in planned_lr_curve(child)]
+    assert lrs[5 * spe] == pytest.approx(0.05) and lrs[-1] == pytest.approx(0.05 / (3 * spe))  # linear to 0 at the end

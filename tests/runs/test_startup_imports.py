@@ -12,8 +12,8 @@ PROBE = f"""
 import sys
 import train
 from engine.config.compose import compose_config
-from engine.training.run import build_run
-build_run(compose_config("data=synthetic", "model=tiny", "data.train_size=64", "device=cpu")).loaders()
+from engine.training.run import build_run, validated
+build_run(validated(compose_config("data=synthetic", "model=tiny", "data.train_size=64", "device=cpu"))).loaders()
 print(" ".join(sorted({{name.split(".")[0] for name in sys.modules}} & set({NOT_IN_A_RUN!r}))))
 """
 

@@ -22,7 +22,7 @@ def hparams_of(run_dir: Path) -> dict:
     start = plugin_data_pb2.HParamsPluginData.FromString(contents["_hparams_/session_start_info"]).session_start_info
     end = plugin_data_pb2.HParamsPluginData.FromString(contents["_hparams_/session_end_info"]).session_end_info
     values = {k: v.string_value or v.number_value for k, v in start.hparams.items()}
-    metrics = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"] if tag.startswith("hparams/")}
+    metrics = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"] if tag.startswith("whole_run/")}
     return {"hparams": values, "metrics": metrics, "status": end.status, "experiment": "_hparams_/experiment" in contents}
 
 
@@ -44,8 +44,8 @@ def test_two_schedules_by_two_seeds_give_four_named_runs_and_a_two_row_table(tmp
         assert hp["hparams"]["scheduler"] == summary["scheduler"] and hp["hparams"]["optimizer"] == "sgd"
         assert hp["hparams"]["model"] == "tiny" and hp["hparams"]["seed"] == float(name.split("seed=")[1].split(",")[0])
         assert hp["hparams"]["base_lr"] == pytest.approx(0.1) and hp["hparams"]["batch_size"] == 64
-        assert hp["metrics"]["hparams/best_acc1"] == pytest.approx(summary["best_acc1"], abs=1e-4)
-        assert hp["metrics"]["hparams/final_acc1"] == pytest.approx(summary["final_acc1"], abs=1e-4)
+        assert hp["metrics"]["whole_run/best_acc1"] == pytest.approx(summary["best_acc1"], abs=1e-4)
+        assert hp["metrics"]["whole_run/final_acc1"] == pytest.approx(summary["final_acc1"], abs=1e-4)
 
     out = tmp_path / "results"
     assert compare_runs.main([str(sweep), "--out", str(out)]) == 0

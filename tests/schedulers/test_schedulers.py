@@ -70,7 +70,7 @@ def smith_clr(s, half=20 * SPE, low=0.01 * LR, mode="triangular2", gamma_per_ste
 def wsd(s, shape="1-sqrt", fraction=0.2, warmup=5 * SPE):  # warmup from 0, stable, cooldown over the last `fraction`
     start = T - round(fraction * T)
     if s < warmup:
-        return LR * s / warmup
+        return LR * max(s, 1) / warmup  # step 0 as step 1: the first step never trains at LR 0
     if s < start:
         return LR
     p = (s - start) / (T - start)
@@ -145,8 +145,8 @@ def test_variant_matches_closed_form(overrides, expected):
 def test_step_and_epoch_cadence_agree_at_epoch_boundaries(name):
     per_step = curve_of(f"scheduler={name}", "scheduler.interval=step")
     per_epoch = curve_of(f"scheduler={name}", "scheduler.interval=epoch")
-    for epoch in range(EPOCHS):  # epoch 0 included, except Noam's: step 0 counts as step 1 in either unit
-        if name == "noam" and epoch == 0:
+    for epoch in range(EPOCHS):  # epoch 0 included, except Noam's and WSD's: step 0 counts as step 1 in either unit
+        if name in ("noam", "wsd") and epoch == 0:  # both warm up from 0 over 5 epochs
             assert per_step[0] == pytest.approx(LR / (5 * SPE)) and per_epoch[0] == pytest.approx(LR / 5)
             continue
         assert math.isclose(per_step[epoch * SPE], per_epoch[epoch * SPE], rel_tol=1e-9, abs_tol=1e-15), epoch
@@ -237,6 +237,10 @@ BAD = [  # (overrides, words the one-paragraph message must contain)
     (["scheduler=wsd", "scheduler.lr_scheduler.decay_shape=sqrt"], ["WSD", "decay_shape", "1-sqrt"]),
     (["scheduler=wsd", "scheduler.lr_scheduler.decay_fraction=0.99"], ["WSD", "do not fit"]),
     (["scheduler=wsd", "scheduler.lr_scheduler.decay_fraction=1.5"], ["WSD", "decay_fraction", "(0, 1]"]),
+    # accepted by the class, but a negative end LR trained to -0.98, a negative power failed at a step with 1/0
+    (["scheduler=polynomial", "scheduler.lr_scheduler.end_learning_rate=-1"],
+     ["end_learning_rate = -1", "PolynomialLR", "at least 0"]),
+    (["scheduler=polynomial", "scheduler.lr_scheduler.power=-2"], ["power = -2", "PolynomialLR", "at least 0"]),
 ]
 
 
@@ -285,6 +289,14 @@ def test_noam_matches_the_pytorch_recipe_and_its_first_step_trains():
     assert all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(curve, expected)) and curve[0] > 0
     epoch_curve = curve_of("scheduler=noam", "scheduler.interval=epoch")
     assert epoch_curve[0] == pytest.approx(LR / 5)  # the preset's first epoch trains at a fifth of the LR, not at 0
+
+
+def test_wsd_warming_up_from_zero_trains_its_first_step():
+    """WSD with warmup_factor 0 trained step 0 at LR 0, and with interval: epoch the whole first epoch (as Noam did)."""
+    assert curve_of("scheduler=wsd")[:3] == pytest.approx([LR / (5 * SPE), LR / (5 * SPE), 2 * LR / (5 * SPE)])  # as Noam
+    epoch_curve = curve_of("scheduler=wsd", "scheduler.interval=epoch")
+    assert epoch_curve[:SPE] == pytest.approx([LR / 5] * SPE) and epoch_curve[SPE] == pytest.approx(LR / 5)
+    assert curve_of("scheduler=wsd", "scheduler.lr_scheduler.warmup_factor=0.01")[0] == pytest.approx(0.01 * LR)
 
 
 @pytest.mark.parametrize("shape", ["linear", "cosine"])

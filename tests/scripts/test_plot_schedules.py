@@ -110,3 +110,13 @@ def test_a_schedule_whose_lr_never_changes_in_the_run_is_warned_about(tmp_path):
     assert flat.returncode == 0 and "warning: scheduler 'step' keeps the LR at 0.05 for the whole run" in flat.stderr
     scaled = run_script("experiment=smoke", "scheduler=plateau", "scheduler.lr_scheduler.patience=0", "--out", str(tmp_path))
     assert scaled.returncode == 0 and "warning" not in scaled.stderr  # a metric that never improves: reduced at once
+
+
+def test_the_default_output_is_not_the_committed_results(monkeypatch):
+    """Without --out it overwrote the committed results/schedules/; the default is now git-ignored runs/previews."""
+    seen = {}
+    monkeypatch.setattr(plot_schedules, "render_schedules", lambda overrides, out, **kw: seen.update(out=out))
+    plot_schedules.main(["scheduler=cosine"])
+    assert seen["out"] == Path("runs") / "previews"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "runs/previews/cosine.png"], cwd=Path(__file__).parents[2])
+    assert ignored.returncode == 0

@@ -4,9 +4,10 @@ import oneflow as flow
 import pytest
 from hydra.utils import instantiate
 
+from common.errors import ConfigError
 from engine.config.compose import CONF, compose_config
 from engine.training.progress import Progress, StepMeter
-from engine.training.run import build_run, planned_lr_curve, steps_per_epoch
+from engine.training.run import build_run, planned_lr_curve, steps_per_epoch, validated
 from engine.training.steps import train_step
 from schedulers import build_lr_schedule
 
@@ -47,7 +48,7 @@ class NoWriter:
 def test_every_experiment_builds_and_cpu_sized_ones_train_a_step(experiment):
     """A broken experiment (a Results command) fails here, not in front of a user."""
     cfg = compose_config(f"experiment={experiment}", "device=cpu")
-    run = build_run(cfg)  # every config check: device, model, optimizer, schedule, graph rules
+    run = build_run(validated(cfg))  # every config check: device, model, optimizer, schedule, graph rules
     assert run.steps_per_epoch == steps_per_epoch(cfg) >= 1
     if cfg.data.dataset._target_.endswith("load_cifar100"):
         return  # CIFAR-100 cannot be downloaded here, and one ResNet step takes ~14 s on this CPU
@@ -57,3 +58,38 @@ def test_every_experiment_builds_and_cpu_sized_ones_train_a_step(experiment):
     images, labels = next(iter(train_loader))
     lrs = train_step(run.steps, run.schedule, StepMeter(NoWriter(), Progress()), images, labels)
     assert lrs[0] == pytest.approx(planned_lr_curve(cfg)[0][2])  # the previewed schedule's first LR
+
+
+def test_schedule_free_with_a_decaying_schedule_is_warned_about_with_the_reason():
+    from engine.training.run import schedule_warnings
+    run = ("experiment=digits", "trainer.max_epochs=3")
+    (warning,) = schedule_warnings(compose_config(*run, "optimizer=sgd_schedule_free", "scheduler=cosine"))
+    assert "SGDScheduleFree is Schedule-Free" in warning and "'cosine' decays its LR" in warning
+    assert "constant LR after a warmup" in warning
+    assert "AdamWScheduleFree" in schedule_warnings(compose_config(*run, "optimizer=adamw_schedule_free", "scheduler=step",
+                                                                   "scheduler.lr_scheduler.step_size=1"))[0]
+    warmup_then_constant = ("scheduler=linear", "scheduler.lr_scheduler.total_iters=1")
+    assert schedule_warnings(compose_config(*run, "optimizer=sgd_schedule_free", *warmup_then_constant)) == []
+    assert schedule_warnings(compose_config(*run, "optimizer=sgd_schedule_free", "scheduler=constant")) == []
+    assert schedule_warnings(compose_config(*run, "scheduler=cosine")) == []  # plain SGD: a decay is the point
+
+
+def test_a_planned_lr_that_is_negative_or_not_finite_is_refused_at_config_time_with_its_step(monkeypatch):
+    """Every schedule's LR is known before training: a bad one is refused by `validated`, naming the step and value."""
+    from schedulers import preview
+    cfg = compose_config("data=synthetic", "model=tiny", "data.train_size=256", "data.batch_size=64",
+                         "trainer.max_epochs=2", "scheduler=linear_to_zero")
+    validated(cfg, ranks=1)
+    for lrs, needles in (([0.1, 0.05, -0.02, 0.0], ["plans LR -0.02 at optimizer step 2", "finite and >= 0"]),
+                         ([0.1, float("inf")], ["plans LR inf at optimizer step 1"])):
+        monkeypatch.setattr(preview, "lr_curve", lambda cfg, spe, lrs=lrs: [(s, s // 4, lr) for s, lr in enumerate(lrs)])
+        with pytest.raises(ConfigError) as error:
+            validated(cfg, ranks=1)
+        assert all(needle in str(error.value) for needle in needles), str(error.value)
+
+    def divides_by_zero(cfg, spe):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(preview, "lr_curve", divides_by_zero)
+    with pytest.raises(ConfigError, match="cannot be computed over the run"):
+        validated(cfg, ranks=1)

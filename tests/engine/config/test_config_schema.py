@@ -149,20 +149,20 @@ def test_a_nan_compares_equal_to_itself_when_a_config_is_compared():
     assert config_differences({"a": nan}, {"a": 1.0}) == ["a: nan -> 1.0"]
 
 
-def test_a_run_is_validated_once(monkeypatch):
-    """train.py validates before check_run_dir and build_run validates for every caller: the same config once."""
+def test_build_run_takes_only_a_validated_config_and_validated_checks_every_time(monkeypatch):
+    """validate_config remembered the last config that passed (a shortcut); now `validated` is the one entry, it
+    checks every call, and build_run refuses a config that has not been through it."""
     from engine.config import schema
-    from engine.training.run import build_run
+    from engine.training.run import build_run, validated
     built = []
     monkeypatch.setattr(schema, "build_group", lambda *args: built.append(args[0]))
-    monkeypatch.setattr(schema._Validated, "last", None)
     cfg = compose_config("data=synthetic", "model=tiny", "device=cpu")
-    validate_config(cfg)
-    build_run(cfg)
-    assert built == [schema.ConfigSchema]
-    cfg.optimizer.lr = 0.05  # a changed config is a new one
-    build_run(cfg)
-    assert built == [schema.ConfigSchema] * 2
+    with pytest.raises(TypeError, match="validated"):
+        build_run(cfg)
+    config = validated(cfg, ranks=1)
+    assert isinstance(config, schema.ValidatedConfig) and config.cfg is cfg and config.ranks == 1
+    validated(cfg, ranks=1)
+    assert built == [schema.ConfigSchema] * 2  # no memory of the last config: each call checks
 
 
 def test_the_registered_schema_types_accept_the_shipped_closed_groups():

@@ -2,7 +2,7 @@
 import pytest
 
 from engine.config.compose import compose_config
-from engine.training.run import build_run, planned_lr_curve, steps_per_epoch
+from engine.training.run import build_run, planned_lr_curve, steps_per_epoch, validated
 from tests.support.runs import read_scalars
 
 TINY = ["data=synthetic", "model=tiny", "data.batch_size=64", "trainer.max_epochs=2", "trainer.progress=false"]
@@ -14,7 +14,7 @@ TINY = ["data=synthetic", "model=tiny", "data.batch_size=64", "trainer.max_epoch
 ])
 def test_the_preview_has_exactly_the_training_runs_steps(extra, expected_spe, tmp_path, train):
     cfg = compose_config(*TINY, *extra)
-    assert steps_per_epoch(cfg) == build_run(cfg).steps_per_epoch == expected_spe
+    assert steps_per_epoch(cfg) == build_run(validated(cfg)).steps_per_epoch == expected_spe
     result = train(*TINY, *extra, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     logged = read_scalars(tmp_path)["lr"]
