@@ -5,7 +5,8 @@
 results/quickstart/comparison.md lists every run's final top-1 to two decimals; on `data=digits` an accuracy is
 100·k/360 (k test images right), so the two decimals give k, hence the exact value. From those values this module
 ranks the settings (mean final top-1), with each one's 95 % t-interval (analysis.stats.spread, clamped to [0, 100])
-and the paired t-test against the best row, Holm-adjusted: the columns the README shows, computed by the same
+and the paired t-test against the best row, Holm-adjusted over every pair of rows
+(analysis.stats.tests_against_best): the columns the README shows, computed by the same
 functions scripts/compare_runs.py uses, so the README cannot keep a number the code no longer produces
 (tests/project/test_docs.py compares them).
 """
@@ -15,6 +16,7 @@ import re
 from pathlib import Path
 
 from analysis import stats
+from analysis.verdict import p_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "quickstart" / "comparison.md"
@@ -39,12 +41,12 @@ def readme_table(values: dict[str, dict[int, float]]) -> str:
     spreads = {name: stats.spread(list(seeds.values())) for name, seeds in values.items()}
     order = sorted(values, key=lambda name: -spreads[name].mean)
     best = order[0]
-    tests = {name: stats.compare_with_best(values[best], values[name]) for name in order[1:]}
-    adjusted = dict(zip(tests, stats.holm([t.p for t in tests.values()])))
+    _, adjusted_p = stats.tests_against_best([values[name] for name in order])  # the comparison's own tests
+    adjusted = dict(zip(order, adjusted_p))
     lines = [HEADER.format(n=max(s.n for s in spreads.values()))]
     for rank, name in enumerate(order, 1):
         s = spreads[name]
-        versus = "best" if name == best else stats.p_text(adjusted[name])
+        versus = "best" if name == best else p_text(adjusted[name])
         lines.append(f"| {rank} | {name} | {s.mean:.2f} ± {s.std:.2f} | [{s.ci_low:.2f}, {s.ci_high:.2f}] | {versus} |")
     return "\n".join(lines)
 

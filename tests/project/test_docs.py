@@ -97,6 +97,12 @@ def test_the_readme_quick_start_table_is_what_the_code_computes_from_the_committ
     assert all(len(seeds) == 3 for seeds in run_accuracies().values())  # every run of the sweep was read
 
 
+def test_readme_is_a_landing_page_under_15000_characters() -> None:
+    """The README grew to 15,130 characters of reference; reference belongs in docs/ (issue 31)."""
+    size = len((ROOT / "README.md").read_text())
+    assert size < 15_000, f"README.md has {size} characters: move reference material to docs/"
+
+
 def test_readme_links_every_docs_page() -> None:
     linked = {(ROOT / target.partition("#")[0]).resolve() for target in _links(ROOT / "README.md")}
     unlinked = [_page_id(p) for p in DOCS if p.resolve() not in linked]
