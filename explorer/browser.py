@@ -95,11 +95,16 @@ return charts;
 """
 
 
-# Cheap to poll: per series of the first chart's planned line, the number of drawn points and the sum of their LRs.
+# Cheap to poll: per series of a chart's planned line (the first chart by default), the number of drawn points and the sum of their LRs.
 SIGNATURE_JS = VIEW_JS + """
-const chart = document.querySelector('.stVegaLiteChart');
+const chart = document.querySelectorAll('.stVegaLiteChart')[arguments[0] || 0];
 const view = chart ? vegaView(chart) : null;
 if (!view) return null;
+// Polled every 10 ms while an edit is timed: walk the marks only when Vega has run since the last poll (its
+// dataflow clock), so the poll does not hold up the page it measures.
+const seen = window.__explorerSignature = window.__explorerSignature || new Map();
+const last = seen.get(view);
+if (last && last.clock === view.stamp()) return last.out;
 const out = {};
 const walk = (node) => {
   if (node.marktype === 'line' && node.role === 'mark')
@@ -108,6 +113,7 @@ const walk = (node) => {
   for (const child of (node.items || [])) if (child.items) walk(child);
 };
 walk(view.scenegraph().root);
+seen.set(view, {clock: view.stamp(), out: out});
 return out;
 """
 
@@ -295,8 +301,26 @@ class Explorer:
             self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();", box)
             ActionChains(self.driver).send_keys(" ").perform()
 
+    def nudge(self, key: str, arrow: str) -> None:
+        """Move a slider by one step with the keyboard ("ArrowRight" or "ArrowLeft"), as a user does."""
+        self.idle()
+        self.retried(lambda: self._nudge(key, arrow))
+
+    def _nudge(self, key: str, arrow: str) -> None:
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        thumb = self.widget(key).find_element(By.CSS_SELECTOR, "input[type='range']")  # React Aria's hidden input
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();", thumb)
+        ActionChains(self.driver).send_keys(Keys.ARROW_RIGHT if arrow == "ArrowRight" else Keys.ARROW_LEFT).perform()
+
     def tab(self, number: int) -> None:
+        """Open tab `number`: only the open tab's widgets are on the page, so this waits for its schedule choice."""
+        self.idle()
         self.retried(lambda: self._tab(number))
+        self.wait(lambda: self.has_widget(f"c{number - 1}:scheduler"), what=f"tab {number}'s fields")
+        self.idle()
 
     def _tab(self, number: int) -> None:
         from selenium.webdriver.common.by import By
@@ -321,9 +345,9 @@ class Explorer:
     def errors(self) -> list:
         return self.texts("[data-testid='stAlertContentError']")
 
-    def signature(self) -> dict:
-        """{series: [points, sum of LRs]} of the first chart's planned lines (a cheap poll before curves())."""
-        return self.driver.execute_script(SIGNATURE_JS) or {}
+    def signature(self, chart: int = 0) -> dict:
+        """{series: [points, sum of LRs]} of a chart's planned lines (a cheap poll before curves())."""
+        return self.driver.execute_script(SIGNATURE_JS, chart) or {}
 
     def charts(self) -> list:
         return self.driver.execute_script(CHARTS_JS)
@@ -348,3 +372,24 @@ class Explorer:
 
     def screenshot(self, path: Path) -> None:
         self.driver.save_screenshot(str(path))
+
+
+def planned_run(folder: Path, *overrides: str) -> Path:
+    """A run directory as train.py leaves one (.hydra/config.yaml, overrides.yaml, an `lr` scalar per step in
+    TensorBoard), its LR written from the config's own plan: what the explorer's overlay draws, for its tests and
+    benchmark (tests/explorer/test_explore.py::test_a_real_runs_logged_lr_matches_its_planned_curve trains real
+    runs)."""
+    from omegaconf import OmegaConf
+    from tensorboardX import SummaryWriter
+
+    from engine.config.compose import compose_config
+    from engine.training.schedule_preview import preview
+
+    cfg = compose_config(*overrides)
+    (folder / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+    OmegaConf.save(OmegaConf.create(list(overrides)), folder / ".hydra" / "overrides.yaml")
+    with SummaryWriter(str(folder)) as writer:
+        for step, _, lr in preview(cfg).curve:
+            writer.add_scalar("lr", lr, step)
+    return folder
