@@ -148,6 +148,7 @@ def field_widget(item: core.Field, resolved: Any, key: str, ui: Any = st) -> Any
         start = st.session_state.setdefault(f"{key}:from", resolved)
         if start != resolved and st.session_state.get(key, start) == start:
             st.session_state.pop(key, None)  # the input starts again from the resolved value
+            kept().pop(key, None)
             st.session_state[f"{key}:from"] = resolved
         value = number_widget(f"{item.name} (epochs)" if item.kind == "length" else label, resolved, key,
                               minimum=item.minimum, step=item.step, ui=ui)
@@ -264,7 +265,8 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: li
     # one tick format per axis: "~g" wrote 0.001 and 1e-5 side by side on a log axis
     y = {"field": "lr", "type": "quantitative", "title": "learning rate", "axis": {"format": "~e" if log_scale else "~g"},
          # padding: a curve at the top of the axis (the peak LR) was half-clipped by the plot's edge
-         "scale": {"type": "log", "padding": 6} if log_scale else {"zero": True, "padding": 6}}
+         # (no nice log domain: it rounded 0.1 up to a whole empty decade)
+         "scale": {"type": "log", "padding": 6, "nice": False} if log_scale else {"zero": True, "padding": 6}}
     # The labels in the spec: a renamed curve (tab 1 switched to cosine_restarts) gives a new spec, so Vega lays the
     # legend out again (updated in place, the longer label was drawn over the next one); colours follow the tabs.
     color = {"field": "series", "type": "nominal", "title": None,
@@ -448,23 +450,47 @@ def remember_tab() -> None:
     st.session_state["open_tab"] = int(str(st.session_state["tabs"]).split(":")[0]) - 1
 
 
+def kept() -> dict:
+    """The last value of every tab widget drawn ({key: value}): Streamlit forgets a widget's value while it is not
+    drawn (a closed tab, a tab removed by `schedules to compare`), so Drawn keeps it here for Recall and for when
+    the widget is drawn again."""
+    return st.session_state.setdefault("kept", {})
+
+
+class Drawn:
+    """`st` for the open tab: each widget is drawn as st draws it, starting from its kept value when Streamlit has
+    forgotten it, and its value is kept."""
+
+    def __getattr__(self, name: str) -> Any:
+        widget = getattr(st, name)
+        if name not in ("number_input", "slider", "checkbox", "text_input", "selectbox"):
+            return widget
+
+        def drawn(*args: Any, key: str = "", **kwargs: Any) -> Any:
+            if key not in st.session_state and key in kept():
+                st.session_state[key] = kept()[key]
+            value = kept()[key] = widget(*args, key=key, **kwargs)
+            return value
+        return drawn
+
+
 class Recall:
-    """Stands in for `st` in a closed tab: each widget call returns the value its widget holds (persist_state keeps
-    it while the widget is not drawn) or the default it would start from, and draws nothing."""
+    """Stands in for `st` in a closed tab: each widget call returns the value its widget last held (kept by Drawn)
+    or the default it would start from, and draws nothing."""
 
     def number_input(self, label: str, value: Any = None, key: str = "", **_: Any) -> Any:
-        return st.session_state.get(key, value)
+        return kept().get(key, value)
 
     slider = number_input
 
     def checkbox(self, label: str, value: bool = False, key: str = "", **_: Any) -> bool:
-        return st.session_state.get(key, value)
+        return kept().get(key, value)
 
     def text_input(self, label: str, value: str = "", key: str = "", **_: Any) -> str:
-        return st.session_state.get(key, value)
+        return kept().get(key, value)
 
     def selectbox(self, label: str, options: list, index: int = 0, key: str = "", **_: Any) -> Any:
-        return st.session_state.get(key, options[index])
+        return kept().get(key, options[index])
 
     def columns(self, count: int) -> list:
         return [contextlib.nullcontext()] * count
@@ -482,7 +508,8 @@ def main() -> None:
     st.caption("Exact curves from the project's own factory (schedulers.preview.lr_curve), stepped as train.py steps "
                "them. Edit any field; invalid settings show the config error train.py would print.")
     data, optimizer, run, log_scale, count = run_settings()
-    labels = [f"{i + 1}: {st.session_state.get(f'c{i}:scheduler', DEFAULT_CURVES[i])}" for i in range(count)]
+    labels = [f"{i + 1}: {st.session_state.get(f'c{i}:scheduler', kept().get(f'c{i}:scheduler', DEFAULT_CURVES[i]))}"
+              for i in range(count)]
     # Only the open tab's widgets run (on_change: a tab switch reruns): six tabs of widgets were most of a rerun.
     # The others' values are read by Recall (persist_state keeps them). The open tab is remembered by number, as
     # its label changes with its schedule.
@@ -492,7 +519,7 @@ def main() -> None:
     for slot, tab in enumerate(tabs):
         with tab:
             try:
-                setups[slot + 1] = scheduler_editor(slot, data, optimizer, run, choices, st if tab.open else Recall())
+                setups[slot + 1] = scheduler_editor(slot, data, optimizer, run, choices, Drawn() if tab.open else Recall())
             except UserError as error:  # e.g. a list field Hydra cannot parse
                 st.error(paragraph(str(error)))
     too_long = core.run_too_long(tuple(core.Setup(DEFAULT_CURVES[0], data, optimizer, run).overrides()))
