@@ -501,18 +501,14 @@ class Recall:
     error = markdown
 
 
-def main() -> None:
-    options = command_line()
-    st.set_page_config(page_title="LR schedule explorer", layout="wide")
-    st.title("Learning-rate schedule explorer")
-    st.caption("Exact curves from the project's own factory (schedulers.preview.lr_curve), stepped as train.py steps "
-               "them. Edit any field; invalid settings show the config error train.py would print.")
-    data, optimizer, run, log_scale, count = run_settings()
+@st.fragment
+def schedules(data: str, optimizer: str, run: dict, log_scale: bool, count: int, too_long: Optional[str]) -> None:
+    """The tabs, the chart, key points and commands: a fragment, so an edit in a tab reruns only this (the sidebar
+    and the runs below keep their elements); a sidebar edit reruns the page, and this with the new run."""
     labels = [f"{i + 1}: {st.session_state.get(f'c{i}:scheduler', kept().get(f'c{i}:scheduler', DEFAULT_CURVES[i]))}"
               for i in range(count)]
     # Only the open tab's widgets run (on_change: a tab switch reruns): six tabs of widgets were most of a rerun.
-    # The others' values are read by Recall (persist_state keeps them). The open tab is remembered by number, as
-    # its label changes with its schedule.
+    # The others' values are read by Recall. The open tab is remembered by number: its label changes with its schedule.
     open_slot = min(st.session_state.get("open_tab", 0), count - 1)
     tabs = st.tabs(labels, key="tabs", default=labels[open_slot], on_change=remember_tab)
     setups, choices = {}, core.scheduler_choices()
@@ -522,15 +518,25 @@ def main() -> None:
                 setups[slot + 1] = scheduler_editor(slot, data, optimizer, run, choices, Drawn() if tab.open else Recall())
             except UserError as error:  # e.g. a list field Hydra cannot parse
                 st.error(paragraph(str(error)))
-    too_long = core.run_too_long(tuple(core.Setup(DEFAULT_CURVES[0], data, optimizer, run).overrides()))
     if too_long:  # refused at once: the run's length is no curve's fault, and computing it would not end
-        st.sidebar.error(paragraph(too_long))
         st.error(paragraph(too_long))
-        computed = {}
-    else:
-        computed = show_curves(setups, log_scale)
+    computed = {} if too_long else show_curves(setups, log_scale)
+    st.session_state.setdefault("explorer", {})["computed"] = computed  # what tests read back
+
+
+def main() -> None:
+    options = command_line()
+    st.set_page_config(page_title="LR schedule explorer", layout="wide")
+    st.title("Learning-rate schedule explorer")
+    st.caption("Exact curves from the project's own factory (schedulers.preview.lr_curve), stepped as train.py steps "
+               "them. Edit any field; invalid settings show the config error train.py would print.")
+    data, optimizer, run, log_scale, count = run_settings()
+    too_long = core.run_too_long(tuple(core.Setup(DEFAULT_CURVES[0], data, optimizer, run).overrides()))
+    if too_long:
+        st.sidebar.error(paragraph(too_long))
+    schedules(data, optimizer, run, log_scale, count, too_long)
     overlays = show_runs(log_scale, options.runs)
-    st.session_state["explorer"] = {"computed": computed, "overlays": overlays}  # what tests read back
+    st.session_state.setdefault("explorer", {})["overlays"] = overlays
 
 
 def run() -> None:
