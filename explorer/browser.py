@@ -380,16 +380,16 @@ def planned_run(folder: Path, *overrides: str) -> Path:
     benchmark (tests/explorer/test_explore.py::test_a_real_runs_logged_lr_matches_its_planned_curve trains real
     runs)."""
     from omegaconf import OmegaConf
-    from tensorboardX import SummaryWriter
 
     from engine.config.compose import compose_config
+    from engine.run_dir.events import open_event_writer
     from engine.training.schedule_preview import preview
 
     cfg = compose_config(*overrides)
     (folder / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
     OmegaConf.save(OmegaConf.create(list(overrides)), folder / ".hydra" / "overrides.yaml")
-    with SummaryWriter(str(folder)) as writer:
+    with open_event_writer(folder, 0, {}) as writer:  # the run directory's own writer (engine.run_dir)
         for step, _, lr in preview(cfg).curve:
             writer.add_scalar("lr", lr, step)
     return folder
