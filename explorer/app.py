@@ -11,8 +11,10 @@ writes nothing: downloads go to the browser. See docs/explorer.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -35,34 +37,48 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#0
 
 def number_widget(label: str, value: float, key: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
                   step: Optional[float] = None, integer: bool = False, help: Optional[str] = None,
-                  disabled: bool = False, slider: Optional[tuple] = None) -> float:
+                  disabled: bool = False, slider: Optional[tuple] = None, ui: Any = st) -> float:
     """st.number_input with bounds widened to hold `value` (a YAML may hold what our ranges do not expect);
     with `slider` (low, high), a slider under it over that range edits the same value (typing stays possible:
-    the typed value may leave the slider's range, which then shows its nearest end)."""
+    the typed value may leave the slider's range, which then shows its nearest end).
+
+    A cleared box, or a fraction where whole numbers are wanted (`integer`: epochs 2.5), is refused at the field
+    and the last value kept: Streamlit's integer input silently truncated 2.5 to 2, and a cleared box crashed the
+    page. The input is a float one for that reason; the value returned is an int when `integer`."""
     cast = int if integer else float
     value = cast(value)
-    minimum = None if minimum is None or value < minimum else cast(minimum)
-    maximum = None if maximum is None or value > maximum else cast(maximum)
-    slider_key = f"{key}:slider"
+    minimum = None if minimum is None or value < minimum else float(minimum)
+    maximum = None if maximum is None or value > maximum else float(maximum)
+    slider_key, last_key, refused_key = f"{key}:slider", f"{key}:last", f"{key}:refused"
 
     def clamp(v: float) -> float:
         return min(max(cast(v), cast(slider[0])), cast(slider[1]))
 
-    def to_slider() -> None:
-        st.session_state[slider_key] = clamp(st.session_state[key])
+    def settle() -> None:
+        typed, last = st.session_state[key], st.session_state.get(last_key, value)
+        if typed is None or (integer and not float(typed).is_integer()):
+            st.session_state[refused_key] = (f"`{label}`: " + ("an empty field is no value" if typed is None else
+                                             f"{typed:g} is not a whole number") + f"; kept {last:g}.")
+            st.session_state[key] = float(last)
+        if slider:
+            st.session_state[slider_key] = clamp(st.session_state[key])
 
     def to_number() -> None:
-        st.session_state[key] = st.session_state[slider_key]
+        st.session_state[key] = float(st.session_state[slider_key])
 
     # Once the slider has set the value through the session state, passing `value` again would make Streamlit warn.
-    number = st.number_input(label, value=None if key in st.session_state else value, min_value=minimum,
-                             max_value=maximum, step=cast(step or 1), format=None if integer else "%g", key=key,
-                             help=help, disabled=disabled, on_change=to_slider if slider else None)
-    number = value if number is None else number
+    number = ui.number_input(label, value=None if key in st.session_state else float(value), min_value=minimum,
+                             max_value=maximum, step=float(step or 1), format="%g", key=key, help=help,
+                             disabled=disabled, on_change=settle, persist_state="page")
+    number = cast(value if number is None else number)
+    st.session_state[last_key] = number
+    refused = st.session_state.pop(refused_key, None)
+    if refused:
+        ui.error(refused)
     if slider:
-        st.slider(label, min_value=cast(slider[0]), max_value=cast(slider[1]), step=cast(step or 1),
+        ui.slider(label, min_value=cast(slider[0]), max_value=cast(slider[1]), step=cast(step or 1),
                   value=None if slider_key in st.session_state else clamp(number), key=slider_key,
-                  on_change=to_number, disabled=disabled, label_visibility="collapsed")
+                  on_change=to_number, disabled=disabled, label_visibility="collapsed", persist_state="page")
     return number
 
 
@@ -116,12 +132,14 @@ def run_settings() -> tuple[str, str, dict, bool, int]:
     return data, optimizer, run, log_scale, curves
 
 
-def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
-    """The widget for one scheduler field; returns the value it holds (the YAML default when untouched)."""
+def field_widget(item: core.Field, resolved: Any, key: str, ui: Any = st) -> Any:
+    """The widget for one scheduler field (drawn by `ui`: st, or Recall for a closed tab); returns the value it
+    holds (the YAML default when untouched)."""
     label = item.name.replace("_", "\\_")  # markdown: `_target_` is not italics
     if item.interpolation:
         shown = f" (= {resolved:g})" if isinstance(resolved, (int, float)) else ""
-        follow = st.checkbox(f"{item.name} follows `{item.interpolation}`{shown}", value=True, key=f"{key}:follow")
+        follow = ui.checkbox(f"{item.name} follows `{item.interpolation}`{shown}", value=True, key=f"{key}:follow",
+                             persist_state="page")
         if follow or not isinstance(resolved, (int, float)):
             st.session_state.pop(f"{key}:from", None)
             return item.default
@@ -130,63 +148,68 @@ def field_widget(item: core.Field, resolved: Any, key: str) -> Any:
         start = st.session_state.setdefault(f"{key}:from", resolved)
         if start != resolved and st.session_state.get(key, start) == start:
             st.session_state.pop(key, None)  # the input starts again from the resolved value
+            kept().pop(key, None)
             st.session_state[f"{key}:from"] = resolved
         value = number_widget(f"{item.name} (epochs)" if item.kind == "length" else label, resolved, key,
-                              minimum=item.minimum, step=item.step)
+                              minimum=item.minimum, step=item.step, ui=ui)
         return core.tidy_number(value) if item.kind == "length" else value
     if item.kind == "bool":
-        return st.checkbox(label, value=item.default, key=key)
+        return ui.checkbox(label, value=item.default, key=key, persist_state="page")
     if item.kind == "choice":
-        return st.selectbox(label, item.choices, index=item.choices.index(item.default), key=key,
-                            format_func=lambda v: "null" if v is None else str(v))
+        return ui.selectbox(label, item.choices, index=item.choices.index(item.default), key=key,
+                            format_func=lambda v: "null" if v is None else str(v), persist_state="page")
     if item.kind == "length":
         epochs = st.session_state.get("run_epochs", 200)
         return core.tidy_number(number_widget(f"{label} (epochs)", item.default, key, minimum=item.minimum, step=1.0,
-                                              slider=(0, max(epochs, item.default))))
+                                              slider=(0, max(epochs, item.default)), ui=ui))
     if item.kind in ("int", "float"):
         fraction = item.minimum == 0 and item.maximum == 1  # start_factor, pct_start, warmup_factor, ...
         return number_widget(label, item.default, key, item.minimum, item.maximum, item.step, integer=item.kind == "int",
-                             slider=(0.0, 1.0) if fraction else None)
+                             slider=(0.0, 1.0) if fraction else None, ui=ui)
     if item.kind == "list":
-        text = st.text_input(f"{label} (comma-separated)", value=", ".join(core.hydra_value(v) for v in item.default),
-                             key=key)
+        text = ui.text_input(f"{label} (comma-separated)", value=", ".join(core.hydra_value(v) for v in item.default),
+                             key=key, persist_state="page")
         try:
             return core.parse_list(text)
         except UserError as error:
             raise core.BadValue(item, f"[{text.strip().strip('[]')}]", str(error)) from None
     if item.kind == "nullable":
-        text = st.text_input(f"{label} (null or a value)", value="null", key=key) or "null"
+        text = ui.text_input(f"{label} (null or a number)", value="null", key=key, persist_state="page") or "null"
         try:
-            return core.parse_hydra_value(text)
+            parsed = core.parse_hydra_value(text)
         except UserError as error:
             raise core.BadValue(item, text, str(error)) from None
-    return st.text_input(label, value=str(item.default), key=key)
+        if parsed is not None and (isinstance(parsed, bool) or not isinstance(parsed, (int, float))):
+            raise core.BadValue(item, text, f"{text!r} is neither null nor a number.")  # Noam's factor: abc
+        return parsed
+    return ui.text_input(label, value=str(item.default), key=key, persist_state="page")
 
 
-def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Setup:
-    """One tab: the scheduler choice and a widget per field of its YAML, nested nodes indented under headings."""
-    choices = core.scheduler_choices()
+def scheduler_editor(slot: int, data: str, optimizer: str, run: dict, choices: list, ui: Any = st) -> core.Setup:
+    """One tab: the scheduler choice and a widget per field of its YAML, nested nodes indented under headings
+    (`ui`: st for the open tab; Recall for the others, which reads their values without drawing them)."""
     default = DEFAULT_CURVES[slot] if DEFAULT_CURVES[slot] in choices else choices[0]
-    scheduler = st.selectbox("schedule (conf/scheduler)", choices, index=choices.index(default), key=f"c{slot}:scheduler")
+    scheduler = ui.selectbox("schedule (conf/scheduler)", choices, index=choices.index(default), key=f"c{slot}:scheduler",
+                             persist_state="page")  # kept while the tab is gone (2 -> 1 -> 2 schedules)
     node, _, run_defaults = core.defaults(scheduler, data, optimizer)
     max_epochs = float(run.get("trainer.max_epochs", run_defaults["trainer.max_epochs"]))
     setup = core.Setup(scheduler, data, optimizer, dict(run))
     resolved = core.resolved_scheduler(tuple(setup.overrides()))  # interpolations as this run resolves them
-    columns = st.columns(3)
+    columns = ui.columns(3)
     column = 0
     for item in core.scheduler_form(node):
         if isinstance(item, core.Section):
-            st.markdown(f"{'&nbsp;' * 4 * (item.depth - 1)}**{item.label}** <small>`{item.key}`</small>",
+            ui.markdown(f"{'&nbsp;' * 4 * (item.depth - 1)}**{item.label}** <small>`{item.key}`</small>",
                         unsafe_allow_html=True)
-            columns, column = st.columns(3), 0
+            columns, column = ui.columns(3), 0
             continue
         with columns[column % 3]:
             try:
                 shown = core.in_epochs(core.select(resolved, item.key), max_epochs)  # a share of the run (30%) in epochs
-                value = field_widget(item, shown, f"c{slot}:{scheduler}:{item.key}")
+                value = field_widget(item, shown, f"c{slot}:{scheduler}:{item.key}", ui)
             except core.BadValue as bad:  # shown at the field; the other fields, the command and the curve's error stay
                 bad.curve = f"{slot + 1}: {scheduler}"
-                st.error(bad.message)
+                ui.error(bad.message)
                 setup.bad.append(bad)
                 setup.edits[item.key] = bad  # the command shows what was typed
                 column += 1
@@ -197,19 +220,42 @@ def scheduler_editor(slot: int, data: str, optimizer: str, run: dict) -> core.Se
     return setup
 
 
-def curve_frame(series: str, steps: np.ndarray, lrs: np.ndarray, steps_per_epoch: int, kind: str = "planned",
-                keep: np.ndarray = None) -> pd.DataFrame:
-    """The chart's rows for one curve, downsampled for display (peaks and steps kept)."""
-    keep = core.display_indices(lrs) if keep is None else keep
-    return pd.DataFrame({"series": series, "curve": f"{series} ({kind})", "kind": kind, "step": steps[keep],
-                         "epoch": steps[keep] // steps_per_epoch + 1, "lr": lrs[keep]})
+@dataclass
+class Shown:
+    """One curve for the chart: every step's LR and the steps drawn (the min/max envelope, core.display_indices)."""
+
+    label: str
+    steps: np.ndarray
+    lrs: np.ndarray
+    steps_per_epoch: int
+    keep: Optional[np.ndarray] = None
+    cache: Optional[dict] = None  # rows already built for this curve (Computed.frames): an edit rebuilds one curve's
+
+    def rows(self, points: int = core.DISPLAY_POINTS, epoch: bool = False) -> pd.DataFrame:
+        cache = {} if self.cache is None else self.cache
+        key = (self.label, points, epoch)
+        if key not in cache:
+            cache[key] = self._rows(points, epoch)
+        return cache[key]
+
+    def _rows(self, points: int, epoch: bool) -> pd.DataFrame:
+        keep = self.keep if self.keep is not None and points == core.DISPLAY_POINTS else \
+            core.display_indices(self.lrs, points)
+        rows = {"series": self.label, "step": self.steps[keep], "lr": self.lrs[keep]}
+        if epoch:
+            rows["epoch"] = self.steps[keep] // self.steps_per_epoch + 1
+        return pd.DataFrame(rows)
 
 
-def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: list) -> dict:
-    """Vega-Lite spec: LR against optimizer step, a colour per series, planned curves as lines and logged LRs as
-    rings, epoch boundaries as grey rules, hover: curve, step, epoch, LR; drag and scroll pan and zoom the steps.
-    A plain spec over the Arrow-encoded frame (st.vega_lite_chart): building it with Altair and serialising
-    the rows as JSON cost ~0.3 s per rerun."""
+def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: list, logged: bool = False) -> dict:
+    """Vega-Lite spec: LR against optimizer step, a colour per series, planned curves as lines (dataset `planned`),
+    logged LRs as rings (dataset `logged`), epoch boundaries as grey rules, hover on dataset `hover`: curve, step,
+    epoch, LR; drag and scroll pan and zoom the steps. A plain spec over Arrow-encoded frames: building it with
+    Altair and serialising the rows as JSON cost ~0.3 s per rerun.
+
+    Drawn on a canvas, each layer from its own rows with no filter: Streamlit runs Vega with its expression
+    interpreter (no eval), which walks every encoding and filter per row, so rows and per-row work are what an
+    edit costs in the browser (docs/explorer.md, "Exactness and speed")."""
     epochs = total_steps // steps_per_epoch
     every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 10 ** 9) if epochs / k <= 40)
     x = {"field": "step", "type": "quantitative", "axis": {"format": ",d", "tickMinStep": 1},
@@ -218,7 +264,9 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: li
                   f"{'' if every == 1 else f'{every}th '}epoch boundary)"}
     # one tick format per axis: "~g" wrote 0.001 and 1e-5 side by side on a log axis
     y = {"field": "lr", "type": "quantitative", "title": "learning rate", "axis": {"format": "~e" if log_scale else "~g"},
-         "scale": {"type": "log"} if log_scale else {"zero": True}}
+         # padding: a curve at the top of the axis (the peak LR) was half-clipped by the plot's edge
+         # (no nice log domain: it rounded 0.1 up to a whole empty decade)
+         "scale": {"type": "log", "padding": 6, "nice": False} if log_scale else {"zero": True, "padding": 6}}
     # The labels in the spec: a renamed curve (tab 1 switched to cosine_restarts) gives a new spec, so Vega lays the
     # legend out again (updated in place, the longer label was drawn over the next one); colours follow the tabs.
     color = {"field": "series", "type": "nominal", "title": None,
@@ -228,31 +276,46 @@ def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: li
                                    "step": every * steps_per_epoch, "as": "step"}},
              "mark": {"type": "rule", "color": "#e6e6e6", "strokeWidth": 0.7},
              "encoding": {"x": {"field": "step", "type": "quantitative"}}}
-    lines = {"transform": [{"filter": "datum.kind == 'planned'"}],
-             "mark": {"type": "line", "strokeWidth": 1.8, "point": total_steps <= MARKED_STEPS},
-             "encoding": {"x": x, "y": y, "color": color, "detail": {"field": "curve", "type": "nominal"}},
+    lines = {"mark": {"type": "line", "strokeWidth": 1.8,  # short horizon: a small filled dot on every step
+                      "point": {"size": 14, "filled": True} if total_steps <= MARKED_STEPS else False},
+             "encoding": {"x": x, "y": y, "color": color},
              "params": [{"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}]}
-    logged = {"transform": [{"filter": "datum.kind == 'logged'"}],  # a run's logged LR: rings on its planned line
-              "mark": {"type": "point", "size": 28, "filled": False, "strokeWidth": 1.2},
-              "encoding": {"x": x, "y": y, "color": color}}
-    hover = {"mark": {"type": "point", "size": 40, "filled": True},
+    rings = {"data": {"name": "logged"},  # a run's logged LR: large rings, told apart from the step dots
+             "mark": {"type": "point", "size": 90, "filled": False, "strokeWidth": 1.4},
+             "encoding": {"x": x, "y": y, "color": color}}
+    hover = {"data": {"name": "hover"}, "mark": {"type": "point", "size": 40, "filled": True},
              "params": [{"name": "hover", "select": {"type": "point", "fields": ["step"], "nearest": True,
                                                      "on": "pointerover", "clear": "pointerout"}}],
              "encoding": {"x": x, "y": y, "color": color,
                           "opacity": {"condition": {"param": "hover", "empty": False, "value": 1}, "value": 0},
-                          "tooltip": [{"field": "curve", "type": "nominal"},
+                          "tooltip": [{"field": "series", "type": "nominal", "title": "curve"},
                                       {"field": "step", "type": "quantitative", "format": ","},
                                       {"field": "epoch", "type": "quantitative", "title": "epoch (1-based)"},
                                       {"field": "lr", "type": "quantitative", "title": "LR", "format": ".6g"}]}}
     # fit-x: Streamlit's default "fit" left the y axis's title and label digits outside the frame on wide pages
-    return {"layer": [rules, lines, logged, hover], "height": 420, "autosize": {"type": "fit-x", "contains": "padding"}}
+    return {"layer": [rules, lines, *([rings] if logged else []), hover], "height": 420,
+            "autosize": {"type": "fit-x", "contains": "padding"}, "usermeta": {"embedOptions": {"renderer": "canvas"}}}
 
 
-def draw(frame: pd.DataFrame, steps_per_epoch: int, total_steps: int, log_scale: bool) -> None:
-    if log_scale:
-        frame = frame[frame.lr > 0]  # a log scale has no 0
-    series = list(dict.fromkeys(frame.series))
-    st.vega_lite_chart(versioned(frame), lr_chart(steps_per_epoch, total_steps, log_scale, series), width="stretch")
+HOVER_POINTS = 300  # per curve, what the pointer snaps to: the min/max envelope again, so peaks and drops are there
+
+
+def draw(planned: list, total_steps: int, log_scale: bool, series: Optional[list] = None,
+         logged: Optional[list] = None) -> None:
+    """The chart of `planned` curves (Shown) and the `logged` LRs of runs (Shown); `series`: the labels in colour
+    order (every tab, those that errored too, so each keeps its colour), by default the planned curves' labels."""
+    def frame(curves: list, points: int = core.DISPLAY_POINTS, epoch: bool = False) -> pd.DataFrame:
+        rows = pd.concat([c.rows(points, epoch) for c in curves], ignore_index=True)
+        return rows[rows.lr > 0] if log_scale else rows  # a log scale has no 0
+
+    spec = lr_chart(planned[0].steps_per_epoch, total_steps, log_scale, series or [c.label for c in planned],
+                    logged=bool(logged))
+    # Named datasets only: with one named dataset beside the unnamed frame, Streamlit's frontend inserts the frame
+    # into that dataset.
+    spec["data"] = {"name": "planned"}
+    spec["datasets"] = {"planned": versioned(frame(planned)), "hover": versioned(frame(planned, HOVER_POINTS, epoch=True)),
+                        **({"logged": versioned(frame(logged).assign(kind="logged"))} if logged else {})}
+    st.vega_lite_chart(spec=spec, width="stretch")
 
 
 def versioned(frame: pd.DataFrame) -> pd.DataFrame:
@@ -276,21 +339,24 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
     for label, c in computed.items():
         if c.error:
             st.error(f"**{label}**\n\n```\n{c.error}\n```")
+        elif c.warning:  # a flat curve, e.g. multistep with its milestones cleared: plot_schedules.py warns too
+            st.warning(f"**{label}**: {c.warning}")
     if good:
         first = next(iter(good.values())).preview
-        frame = pd.concat([curve_frame(label, np.arange(len(c.lrs)), c.lrs, c.preview.steps_per_epoch,
-                                       keep=c.shown_steps) for label, c in good.items()], ignore_index=True)
-        draw(frame, first.steps_per_epoch, max(len(c.preview.curve) for c in good.values()), log_scale)
-        if log_scale and (frame.lr <= 0).any():
+        draw([Shown(label, np.arange(len(c.lrs)), c.lrs, c.preview.steps_per_epoch, c.shown_steps, c.frames)
+              for label, c in good.items()], max(len(c.preview.curve) for c in good.values()), log_scale,
+             series=list(computed))  # every tab keeps its colour when another curve errors
+        if log_scale and any((c.lrs[c.shown_steps] <= 0).any() for c in good.values()):
             st.caption("Steps with LR 0 cannot sit on a log scale and are left out of the chart (not of the table).")
         st.caption(f"{first.steps_per_epoch} optimizer steps per epoch x {len(first.curve) // first.steps_per_epoch} "
                    f"epochs = {len(first.curve):,} steps per curve; the chart keeps each stretch's minimum and maximum "
                    f"(≤ {core.DISPLAY_POINTS:,} points per curve), the table and the downloads every step.")
         st.subheader("Key points")
-        table = pd.DataFrame([core.key_points(label, c.preview) for label, c in good.items()])
+        table = pd.DataFrame([{"curve": label, **c.key_row} for label, c in good.items()])
         # st.table wraps its headers: st.dataframe's grid cut the last column ("LR budget") off at 1400 px
         numbers = [c for c in table.columns if c.startswith(("peak LR", "LR"))]
-        st.table(table.style.format("{:.5g}", subset=numbers).hide(axis="index"))
+        # formatted here, not by a pandas Styler: marshalling a Styler took ~0.1 s of every rerun
+        st.table(table.assign(**{c: table[c].map("{:.5g}".format) for c in numbers}), hide_index=True)
     st.subheader("From picture to experiment")
     for label, c in computed.items():
         st.markdown(f"**{label}**")
@@ -341,7 +407,7 @@ def show_runs(log_scale: bool, runs_folder: str = "") -> list:
     names = {str(r): f"{core.run_schedule_name(r)}: {r.relative_to(root) if r != root else r.name}" for r in runs}
     chosen = st.multiselect("runs to overlay", list(names), default=list(names)[:1], key="runs_chosen",
                             format_func=names.get)
-    overlays, frames = [], []
+    overlays, planned_curves, logged = [], [], []
     for number, name in enumerate(chosen, start=1):
         try:
             overlay = core.overlay_run(Path(name))
@@ -351,14 +417,11 @@ def show_runs(log_scale: bool, runs_folder: str = "") -> list:
         overlays.append(overlay)
         label = f"run {number}: {core.run_schedule_name(overlay.run_dir)}"
         planned = np.array([lr for _, _, lr in overlay.planned])
-        frames.append(curve_frame(label, np.arange(len(planned)), planned, overlay.steps_per_epoch, "planned"))
+        planned_curves.append(Shown(label, np.arange(len(planned)), planned, overlay.steps_per_epoch))
         steps = np.array(sorted(overlay.logged))
-        frames.append(curve_frame(label, steps, np.array([overlay.logged[s] for s in steps]), overlay.steps_per_epoch,
-                                  "logged"))
+        logged.append(Shown(label, steps, np.array([overlay.logged[s] for s in steps]), overlay.steps_per_epoch))
     if overlays:
-        first = overlays[0]
-        draw(pd.concat(frames, ignore_index=True), first.steps_per_epoch, max(len(o.planned) for o in overlays),
-             log_scale)
+        draw(planned_curves, max(len(o.planned) for o in overlays), log_scale, logged=logged)
         st.dataframe(pd.DataFrame([{"#": f"run {i}", **o.summary()} for i, o in enumerate(overlays, start=1)]),
                      hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.3g") for c in
@@ -383,6 +446,84 @@ def command_line() -> argparse.Namespace:
     return parser.parse_args(args[1:] if args[:1] == ["--"] else args)  # click drops the `--`; a shell may not
 
 
+def remember_tab() -> None:
+    st.session_state["open_tab"] = int(str(st.session_state["tabs"]).split(":")[0]) - 1
+
+
+def kept() -> dict:
+    """The last value of every tab widget drawn ({key: value}): Streamlit forgets a widget's value while it is not
+    drawn (a closed tab, a tab removed by `schedules to compare`), so Drawn keeps it here for Recall and for when
+    the widget is drawn again."""
+    return st.session_state.setdefault("kept", {})
+
+
+class Drawn:
+    """`st` for the open tab: each widget is drawn as st draws it, starting from its kept value when Streamlit has
+    forgotten it, and its value is kept."""
+
+    def __getattr__(self, name: str) -> Any:
+        widget = getattr(st, name)
+        if name not in ("number_input", "slider", "checkbox", "text_input", "selectbox"):
+            return widget
+
+        def drawn(*args: Any, key: str = "", **kwargs: Any) -> Any:
+            if key not in st.session_state and key in kept():
+                st.session_state[key] = kept()[key]
+            value = kept()[key] = widget(*args, key=key, **kwargs)
+            return value
+        return drawn
+
+
+class Recall:
+    """Stands in for `st` in a closed tab: each widget call returns the value its widget last held (kept by Drawn)
+    or the default it would start from, and draws nothing."""
+
+    def number_input(self, label: str, value: Any = None, key: str = "", **_: Any) -> Any:
+        return kept().get(key, value)
+
+    slider = number_input
+
+    def checkbox(self, label: str, value: bool = False, key: str = "", **_: Any) -> bool:
+        return kept().get(key, value)
+
+    def text_input(self, label: str, value: str = "", key: str = "", **_: Any) -> str:
+        return kept().get(key, value)
+
+    def selectbox(self, label: str, options: list, index: int = 0, key: str = "", **_: Any) -> Any:
+        return kept().get(key, options[index])
+
+    def columns(self, count: int) -> list:
+        return [contextlib.nullcontext()] * count
+
+    def markdown(self, *_: Any, **__: Any) -> None:
+        pass
+
+    error = markdown
+
+
+@st.fragment
+def schedules(data: str, optimizer: str, run: dict, log_scale: bool, count: int, too_long: Optional[str]) -> None:
+    """The tabs, the chart, key points and commands: a fragment, so an edit in a tab reruns only this (the sidebar
+    and the runs below keep their elements); a sidebar edit reruns the page, and this with the new run."""
+    labels = [f"{i + 1}: {st.session_state.get(f'c{i}:scheduler', kept().get(f'c{i}:scheduler', DEFAULT_CURVES[i]))}"
+              for i in range(count)]
+    # Only the open tab's widgets run (on_change: a tab switch reruns): six tabs of widgets were most of a rerun.
+    # The others' values are read by Recall. The open tab is remembered by number: its label changes with its schedule.
+    open_slot = min(st.session_state.get("open_tab", 0), count - 1)
+    tabs = st.tabs(labels, key="tabs", default=labels[open_slot], on_change=remember_tab)
+    setups, choices = {}, core.scheduler_choices()
+    for slot, tab in enumerate(tabs):
+        with tab:
+            try:
+                setups[slot + 1] = scheduler_editor(slot, data, optimizer, run, choices, Drawn() if tab.open else Recall())
+            except UserError as error:  # e.g. a list field Hydra cannot parse
+                st.error(paragraph(str(error)))
+    if too_long:  # refused at once: the run's length is no curve's fault, and computing it would not end
+        st.error(paragraph(too_long))
+    computed = {} if too_long else show_curves(setups, log_scale)
+    st.session_state.setdefault("explorer", {})["computed"] = computed  # what tests read back
+
+
 def main() -> None:
     options = command_line()
     st.set_page_config(page_title="LR schedule explorer", layout="wide")
@@ -390,17 +531,12 @@ def main() -> None:
     st.caption("Exact curves from the project's own factory (schedulers.preview.lr_curve), stepped as train.py steps "
                "them. Edit any field; invalid settings show the config error train.py would print.")
     data, optimizer, run, log_scale, count = run_settings()
-    tabs = st.tabs([f"{i + 1}: {st.session_state.get(f'c{i}:scheduler', DEFAULT_CURVES[i])}" for i in range(count)])
-    setups = {}
-    for slot, tab in enumerate(tabs):
-        with tab:
-            try:
-                setups[slot + 1] = scheduler_editor(slot, data, optimizer, run)
-            except UserError as error:  # e.g. a list field Hydra cannot parse
-                st.error(paragraph(str(error)))
-    computed = show_curves(setups, log_scale)
+    too_long = core.run_too_long(tuple(core.Setup(DEFAULT_CURVES[0], data, optimizer, run).overrides()))
+    if too_long:
+        st.sidebar.error(paragraph(too_long))
+    schedules(data, optimizer, run, log_scale, count, too_long)
     overlays = show_runs(log_scale, options.runs)
-    st.session_state["explorer"] = {"computed": computed, "overlays": overlays}  # what tests read back
+    st.session_state.setdefault("explorer", {})["overlays"] = overlays
 
 
 def run() -> None:

@@ -1,10 +1,11 @@
 """Drive scripts/explore.py in a real headless Chromium and read back what its chart draws.
 
 Used by tests/explorer/test_explore_browser.py and scripts/bench_explore.py --browser (needs selenium and Debian's
-chromium + chromium-driver). The chart's rows are read from
-Vega's scenegraph (the marks the SVG renderer drew from, each with its datum and pixel position), reached from
-any drawn SVG element: Vega's SVG renderer keeps each scenegraph item on its element (`__data__`), and a group
-item's `context.dataflow` is the Vega view itself.
+chromium + chromium-driver). The chart's rows are read from Vega's scenegraph (the marks the renderer drew, each
+with its datum and pixel position) of the chart's Vega view. The page draws on a canvas, so no drawn element
+carries its item (as Vega's SVG renderer's `__data__` did): the view is the one Streamlit's chart component holds
+in a React ref (`useVegaEmbed`), found by walking the React fibers up from the chart's element and reading each
+hook's ref for an object with Vega's `scenegraph()`. The SVG path is kept as a first try.
 """
 from __future__ import annotations
 
@@ -23,14 +24,29 @@ APP = ROOT / "scripts" / "explore.py"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
-# Every chart on the page: for each mark Vega drew, its name, type and items (datum fields and pixel x, y).
-CHARTS_JS = """
+# The Vega view of one chart element (see the module's docstring).
+VIEW_JS = """
+const vegaView = (chart) => {
+  for (const el of chart.querySelectorAll('svg *'))
+    if (el.__data__ && el.__data__.context && el.__data__.context.dataflow) return el.__data__.context.dataflow;
+  for (const el of [chart, ...chart.querySelectorAll('*')]) {
+    const fiberKey = Object.keys(el).find(k => k.startsWith('__reactFiber$'));
+    for (let fiber = fiberKey ? el[fiberKey] : null; fiber; fiber = fiber.return)
+      for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && 'next' in hook; hook = hook.next) {
+        const held = hook.memoizedState && hook.memoizedState.current;
+        if (held && typeof held.scenegraph === 'function' && held.scenegraph().root) return held;
+      }
+  }
+  return null;
+};
+"""
+
+# Every chart on the page: for each mark Vega drew, its name, type and items (datum fields and pixel x, y, size,
+# shape, filled).
+CHARTS_JS = VIEW_JS + """
 const charts = [];
 for (const chart of document.querySelectorAll('.stVegaLiteChart')) {
-  let view = null;
-  for (const el of chart.querySelectorAll('svg *')) {
-    if (el.__data__ && el.__data__.context && el.__data__.context.dataflow) { view = el.__data__.context.dataflow; break; }
-  }
+  const view = vegaView(chart);
   if (!view) { charts.push(null); continue; }
   const marks = {};
   const walk = (node) => {
@@ -38,38 +54,66 @@ for (const chart of document.querySelectorAll('.stVegaLiteChart')) {
     if (node.marktype && node.name && node.role === 'mark') {
       const rows = marks[node.name] = marks[node.name] || {type: node.marktype, items: []};
       for (const it of node.items) if (it.datum && it.datum.series !== undefined && it.opacity !== 0)
-        rows.items.push([it.datum.series, it.datum.kind, it.datum.step, it.datum.lr, it.x, it.y, it.stroke || it.fill || null]);
+        rows.items.push([it.datum.series, it.datum.kind || 'planned', it.datum.step, it.datum.lr, it.x, it.y, it.stroke || it.fill || null,
+                         it.size === undefined ? null : it.size, it.shape || null, !!it.fill]);
     }
     for (const child of (node.items || [])) if (child.items) walk(child);
   };
   walk(view.scenegraph().root);
   const y = view.scale('y');
-  const yAxis = Array.from(chart.querySelectorAll('g.role-axis'))
-    .find(a => (a.getAttribute('aria-label') || '').startsWith('Y-axis'));
-  charts.push({marks: marks, yType: y.type, yTicks: yAxis ? Array.from(yAxis.querySelectorAll('.role-axis-label text'))
-               .map(t => t.textContent) : null, legend: Array.from(chart.querySelectorAll('.role-legend-label text'))
-               .map(t => { const b = t.getBoundingClientRect(); return [t.textContent, b.left, b.right, b.top, b.bottom]; }),
+  const labels = (role) => {  // axis or legend labels from the scenegraph (a canvas has no text elements)
+    const out = [];
+    const find = (node) => {
+      if (!node) return;
+      if (node.role === role) { out.push(node); return; }
+      for (const child of (node.items || [])) find(child);
+    };
+    find(view.scenegraph().root);
+    return out;
+  };
+  const texts = (node) => {
+    const out = [];
+    const walk2 = (n) => { if (n.marktype === 'text') for (const it of n.items) out.push(it);
+                           for (const c of (n.items || [])) if (c.items) walk2(c); };
+    walk2(node);
+    return out;
+  };
+  const origin = chart.querySelector('canvas, svg').getBoundingClientRect();
+  const yAxis = labels('axis').find(a => a.items && a.items[0] && a.items[0].orient === 'left'
+                                       && texts(a).some(t => t.mark.role === 'axis-label'));
+  const legendTexts = labels('legend').flatMap(l => texts(l)).filter(t => t.mark && t.mark.role === 'legend-label');
+  const box = (it) => { let x = 0, yy = 0;
+    for (let m = it.mark; m; m = m.group && m.group.mark) { if (m.group) { x += m.group.x || 0; yy += m.group.y || 0; } }
+    const b = it.bounds; return [origin.left + x + b.x1, origin.left + x + b.x2,
+                                 origin.top + yy + b.y1, origin.top + yy + b.y2]; };
+  charts.push({marks: marks, yType: y.type, renderer: chart.querySelector('canvas') ? 'canvas' : 'svg',
+               yTicks: yAxis ? texts(yAxis).filter(t => t.mark.role === 'axis-label').map(t => t.text) : null,
+               legend: legendTexts.map(t => { const [l, r, top, bottom] = box(t); return [t.text, l, r, top, bottom]; }),
                width: view.width(), height: view.height()});
 }
 return charts;
 """
 
 
-# Cheap to poll: per series of the first chart's planned line, the number of drawn points and the sum of their LRs.
-SIGNATURE_JS = """
-const chart = document.querySelector('.stVegaLiteChart');
-let view = null;
-if (chart) for (const el of chart.querySelectorAll('svg *'))
-  if (el.__data__ && el.__data__.context && el.__data__.context.dataflow) { view = el.__data__.context.dataflow; break; }
+# Cheap to poll: per series of a chart's planned line (the first chart by default), the number of drawn points and the sum of their LRs.
+SIGNATURE_JS = VIEW_JS + """
+const chart = document.querySelectorAll('.stVegaLiteChart')[arguments[0] || 0];
+const view = chart ? vegaView(chart) : null;
 if (!view) return null;
+// Polled every 10 ms while an edit is timed: walk the marks only when Vega has run since the last poll (its
+// dataflow clock), so the poll does not hold up the page it measures.
+const seen = window.__explorerSignature = window.__explorerSignature || new Map();
+const last = seen.get(view);
+if (last && last.clock === view.stamp()) return last.out;
 const out = {};
 const walk = (node) => {
   if (node.marktype === 'line' && node.role === 'mark')
-    for (const it of node.items) if (it.datum && it.datum.kind === 'planned') {
+    for (const it of node.items) if (it.datum && (it.datum.kind || 'planned') === 'planned') {
       const s = out[it.datum.series] = out[it.datum.series] || [0, 0]; s[0] += 1; s[1] += it.datum.lr; }
   for (const child of (node.items || [])) if (child.items) walk(child);
 };
 walk(view.scenegraph().root);
+seen.set(view, {clock: view.stamp(), out: out});
 return out;
 """
 
@@ -257,8 +301,26 @@ class Explorer:
             self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();", box)
             ActionChains(self.driver).send_keys(" ").perform()
 
+    def nudge(self, key: str, arrow: str) -> None:
+        """Move a slider by one step with the keyboard ("ArrowRight" or "ArrowLeft"), as a user does."""
+        self.idle()
+        self.retried(lambda: self._nudge(key, arrow))
+
+    def _nudge(self, key: str, arrow: str) -> None:
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        thumb = self.widget(key).find_element(By.CSS_SELECTOR, "input[type='range']")  # React Aria's hidden input
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();", thumb)
+        ActionChains(self.driver).send_keys(Keys.ARROW_RIGHT if arrow == "ArrowRight" else Keys.ARROW_LEFT).perform()
+
     def tab(self, number: int) -> None:
+        """Open tab `number`: only the open tab's widgets are on the page, so this waits for its schedule choice."""
+        self.idle()
         self.retried(lambda: self._tab(number))
+        self.wait(lambda: self.has_widget(f"c{number - 1}:scheduler"), what=f"tab {number}'s fields")
+        self.idle()
 
     def _tab(self, number: int) -> None:
         from selenium.webdriver.common.by import By
@@ -283,9 +345,9 @@ class Explorer:
     def errors(self) -> list:
         return self.texts("[data-testid='stAlertContentError']")
 
-    def signature(self) -> dict:
-        """{series: [points, sum of LRs]} of the first chart's planned lines (a cheap poll before curves())."""
-        return self.driver.execute_script(SIGNATURE_JS) or {}
+    def signature(self, chart: int = 0) -> dict:
+        """{series: [points, sum of LRs]} of a chart's planned lines (a cheap poll before curves())."""
+        return self.driver.execute_script(SIGNATURE_JS, chart) or {}
 
     def charts(self) -> list:
         return self.driver.execute_script(CHARTS_JS)
@@ -298,7 +360,7 @@ class Explorer:
             return {}
         out: dict = {}
         for mark in drawn["marks"].values():
-            for series, kind, step, lr, _, y, color in mark["items"]:
+            for series, kind, step, lr, _, y, color, *_ in mark["items"]:
                 if mark["type"] == "line" and kind == "planned":
                     curve = out.setdefault(series, Curve([], [], [], [], color))
                     curve.steps.append(step)
@@ -310,3 +372,24 @@ class Explorer:
 
     def screenshot(self, path: Path) -> None:
         self.driver.save_screenshot(str(path))
+
+
+def planned_run(folder: Path, *overrides: str) -> Path:
+    """A run directory as train.py leaves one (.hydra/config.yaml, overrides.yaml, an `lr` scalar per step in
+    TensorBoard), its LR written from the config's own plan: what the explorer's overlay draws, for its tests and
+    benchmark (tests/explorer/test_explore.py::test_a_real_runs_logged_lr_matches_its_planned_curve trains real
+    runs)."""
+    from omegaconf import OmegaConf
+
+    from engine.config.compose import compose_config
+    from engine.run_dir.events import open_event_writer
+    from engine.training.schedule_preview import preview
+
+    cfg = compose_config(*overrides)
+    (folder / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
+    OmegaConf.save(OmegaConf.create(list(overrides)), folder / ".hydra" / "overrides.yaml")
+    with open_event_writer(folder, 0, {}) as writer:  # the run directory's own writer (engine.run_dir)
+        for step, _, lr in preview(cfg).curve:
+            writer.add_scalar("lr", lr, step)
+    return folder

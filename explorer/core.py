@@ -29,7 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 from common.errors import ConfigError, UserError
 from engine.config.compose import CONF, compose_config
 from engine.platform.errors import paragraph
-from engine.training.run import planned_lr_curve, steps_per_epoch
+from engine.training.run import lr_never_changes, planned_lr_curve, steps_per_epoch
 from schedulers.factory import RUN_SHARE
 from schedulers.spec import FREE, SCHEDULER_FIELDS, Arg, target_spec
 from engine.run_dir.events import EVENT_FILES, last_per_step, read_scalars
@@ -37,6 +37,9 @@ from engine.training.schedule_preview import SchedulePreview, preview, read_val_
 
 RUN_FIELDS = ("trainer.max_epochs", "data.train_size", "data.batch_size", "data.val_split", "trainer.graph", "optimizer.lr")
 DISPLAY_POINTS = 2000  # per curve on the chart (~2 per pixel of a wide chart); exports keep every step
+# The longest curve the explorer computes: 200,000 steps (511 epochs of CIFAR's 391) take ~1 s and ~30 MB per curve.
+# epochs = 100000 (39 million steps) ran for minutes past 2.5 GB with no answer; train.py has no such limit.
+MAX_STEPS = 200_000
 
 
 @dataclass(frozen=True)
@@ -172,8 +175,10 @@ def apply_value_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
     ConfigLoaderImpl._apply_overrides_to_config(OverridesParser.create().parse_overrides(list(overrides)), cfg)
 
 
+@lru_cache(maxsize=256)
 def defaults(scheduler: str, data: str = "cifar100", optimizer: str = "sgd") -> tuple[dict, dict, dict]:
-    """(unresolved scheduler YAML, its resolved values, the run's default RUN_FIELDS) for these choices."""
+    """(unresolved scheduler YAML, its resolved values, the run's default RUN_FIELDS) for these choices (cached: read,
+    never change, what it returns)."""
     cfg = _composed((f"scheduler={scheduler}", f"data={data}", f"optimizer={optimizer}"))
     run = {key: OmegaConf.select(cfg, key) for key in RUN_FIELDS}
     return (OmegaConf.to_container(cfg.scheduler, resolve=False), OmegaConf.to_container(cfg.scheduler, resolve=True),
@@ -309,10 +314,19 @@ class Computed:
     overrides: tuple
     preview: Optional[SchedulePreview] = None
     error: Optional[str] = None
+    warning: Optional[str] = None  # e.g. a schedule that keeps the LR constant (multistep with no milestones)
+    frames: dict = field(default_factory=dict, repr=False, compare=False)  # the chart's rows of it, built once
 
     @cached_property
     def lrs(self) -> np.ndarray:
         return np.array([lr for _, _, lr in self.preview.curve])
+
+    @cached_property
+    def key_row(self) -> dict:
+        """key_points of this curve without its label: computed once per curve, not on every rerun."""
+        row = key_points("", self.preview)
+        del row["curve"]
+        return row
 
     @cached_property
     def shown_steps(self) -> np.ndarray:
@@ -320,11 +334,40 @@ class Computed:
         return display_indices(self.lrs)
 
 
+def run_length_error(cfg: DictConfig) -> Optional[str]:
+    """Why the explorer refuses to compute this run's curve (longer than MAX_STEPS), naming the longest it draws;
+    None when it fits."""
+    spe = steps_per_epoch(cfg)
+    epochs = cfg.trainer.max_epochs
+    if spe * epochs <= MAX_STEPS:
+        return None
+    return (f"trainer.max_epochs={epochs} x {spe:,} optimizer steps per epoch = {spe * epochs:,} steps per curve: the "
+            f"explorer draws at most {MAX_STEPS:,} steps, here {MAX_STEPS // spe:,} epochs. Shorten the run (or give "
+            f"fewer steps per epoch: a larger data.batch_size); train.py and scripts/plot_schedules.py have no such "
+            f"limit.")
+
+
+@lru_cache(maxsize=64)
+def run_too_long(overrides: tuple) -> Optional[str]:
+    """run_length_error of the run these overrides give (None when they do not compose: the curves say why)."""
+    try:
+        return run_length_error(compose(overrides))
+    except (UserError, OmegaConfBaseException):
+        return None
+
+
 @lru_cache(maxsize=32)
 def compute(overrides: tuple) -> Computed:
-    """Compose `overrides` as train.py would and preview the schedule; a user error becomes its paragraph."""
+    """Compose `overrides` as train.py would and preview the schedule; a user error becomes its paragraph. A curve
+    that keeps the LR constant carries the warning plot_schedules.py prints (multistep with no milestones)."""
     try:
-        return Computed(overrides, preview=preview(compose(overrides)))
+        cfg = compose(overrides)
+        too_long = run_length_error(cfg)
+        if too_long:
+            return Computed(overrides, error=paragraph(too_long))
+        shown = preview(cfg)
+        lrs = [lr for _, _, lr in shown.curve]
+        return Computed(overrides, preview=shown, warning=lr_never_changes(cfg) if max(lrs) == min(lrs) else None)
     except UserError as error:
         return Computed(overrides, error=paragraph(str(error)))
     except InstantiationException as error:  # hydra wraps what a `_target_` (e.g. the optimizer) raised

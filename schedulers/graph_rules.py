@@ -7,7 +7,7 @@ step, so a per-epoch schedule can only run there as the same staircase counted i
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,14 +34,27 @@ def runs_in_graph(scheduler: Any) -> bool:
     """True when nn.Graph computes exactly what `scheduler` computes eagerly: the spec of its exact class allows
     graph mode, its arguments keep OneFlow's formula (`graph_matches_eager`, schedulers.oneflow_fixes), and so do
     the schedulers it composes (SequentialLR, WarmupLR)."""
+    return why_not_in_graph(scheduler) is None
+
+
+def why_not_in_graph(scheduler: Any) -> Optional[str]:
+    """Why nn.Graph cannot compute `scheduler` exactly, naming the class at fault (the scheduler itself or one it
+    composes); None when it can."""
     spec = exact_spec(type(scheduler))
-    if spec is None or not spec.graph or not getattr(scheduler, "graph_matches_eager", True):
-        return False
-    return all(runs_in_graph(inner) for inner in getattr(scheduler, "schedulers", ()))
+    name = type(scheduler).__name__
+    if spec is None:
+        return f"{name} is no class the project knows the graph rules of"
+    if spec.graph_rejected:
+        return f"OneFlow 0.9 rejects {name} there ({spec.graph_rejected})"
+    if not spec.graph:
+        return f"{name} ({type(scheduler).__module__}) is the project's own class, which nn.Graph cannot compile"
+    if not getattr(scheduler, "graph_matches_eager", True):
+        return f"with these arguments, OneFlow's graph formula for {name} differs from the eager one"
+    return next(filter(None, (why_not_in_graph(inner) for inner in getattr(scheduler, "schedulers", ()))), None)
 
 
 def check_runs_in_graph(name: str, scheduler: Any) -> None:
-    if not runs_in_graph(scheduler):
-        rejected = ", ".join(dict.fromkeys(spec.name for spec in SPECS if spec.graph_rejected))
-        raise ConfigError(f"scheduler={name} ({type(scheduler).__name__}) cannot run inside nn.Graph: OneFlow 0.9 "
-                          f"rejects {rejected} and plateau schedules there. Use trainer.graph=false (eager mode).")
+    why = why_not_in_graph(scheduler)
+    if why:  # its own class named: the message listed the classes OneFlow rejects, onecycle's not among them
+        raise ConfigError(f"scheduler={name} ({type(scheduler).__name__}) cannot run inside nn.Graph: {why}. Use "
+                          f"trainer.graph=false (eager mode).")

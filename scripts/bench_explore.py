@@ -2,7 +2,8 @@
 
     python scripts/bench_explore.py            # writes results/bench/explore.md and explore.json
     python scripts/bench_explore.py --quick    # fewer repeats, printed only
-    python scripts/bench_explore.py --browser  # edit -> drawn chart in headless Chromium: explore_browser.md
+    python scripts/bench_explore.py --browser  # every kind of edit -> drawn chart, 6 curves, headless Chromium:
+                                               # median and 90th percentile per kind in explore_browser.md
 
 Two measurements, in one process on this machine:
 1. For every conf/scheduler choice at the default run (CIFAR-100, batch 128, 200 epochs: 391 steps per
@@ -20,6 +21,7 @@ from __future__ import annotations
 import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
+import sys
 from pathlib import Path
 
 from benchmarks.explorer import OUT, benchmark
@@ -32,7 +34,8 @@ def main(argv: list = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--browser", action="store_true", help="time edit -> drawn chart in headless Chromium only")
     args = parser.parse_args(argv)
-    benchmark(2 if args.quick else args.repeats, args.out, browser=args.browser, quick=args.quick)
+    command = " ".join(["python scripts/bench_explore.py", *(argv if argv is not None else sys.argv[1:])])
+    benchmark(2 if args.quick else args.repeats, args.out, browser=args.browser, quick=args.quick, command=command)
 
 
 if __name__ == "__main__":

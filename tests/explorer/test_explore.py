@@ -94,9 +94,9 @@ def test_the_log_scale_toggle_and_the_hover_fields(app):
     app.toggle(key="log_scale").set_value(True)
     checked(app)
     layers = json.loads(app.get("vega_lite_chart")[0].proto.spec)["layer"]
-    assert [layer["encoding"]["y"]["scale"] for layer in layers[1:]] == [{"type": "log"}] * 3
+    assert [layer["encoding"]["y"]["scale"] for layer in layers[1:]] == [{"type": "log", "padding": 6, "nice": False}] * 2
     tooltip = [t["field"] for t in layers[-1]["encoding"]["tooltip"]]
-    assert tooltip == ["curve", "step", "epoch", "lr"]
+    assert tooltip == ["series", "step", "epoch", "lr"]
     app.toggle(key="log_scale").set_value(False)
     checked(app)
 
@@ -339,3 +339,143 @@ def test_wsd_cooldown_fields_are_a_shape_choice_and_a_fraction():
     assert fields["decay_shape"].kind == "choice" and fields["decay_shape"].choices == ("linear", "cosine", "1-sqrt")
     assert fields["decay_fraction"].kind == "float" and (fields["decay_fraction"].minimum, fields["decay_fraction"].maximum) == (0.0, 1.0)
     assert fields["total_iters"].kind == fields["warmup_iters"].kind == "length"
+
+
+# ---- defects found in a real browser (issue 29); each failed before its fix --------------------------------------
+
+
+def spec(app: AppTest, chart: int = 0) -> dict:
+    return json.loads(app.get("vega_lite_chart")[chart].proto.spec)
+
+
+def test_a_cleared_or_fractional_number_is_refused_at_its_field_and_the_last_value_kept(app):
+    """Clearing epochs (or typing `abc`, which the browser sends as empty) made the page a clamp(None) traceback;
+    epochs 2.5 silently became 2. The same for a slider field such as warmup_factor."""
+    epochs = RUN_KEY + "trainer.max_epochs"
+    app.number_input(key=epochs).set_value(150)
+    checked(app)
+    app.number_input(key=epochs).set_value(None)
+    checked(app)
+    assert app.number_input(key=epochs).value == 150 and "trainer.max_epochs=150" in app.code[0].value
+    assert any("kept 150" in e.value for e in app.error), [e.value for e in app.error]
+    app.number_input(key=epochs).set_value(2.5)
+    checked(app)
+    assert any("2.5 is not a whole number; kept 150" in e.value for e in app.error), [e.value for e in app.error]
+    assert "trainer.max_epochs=150" in app.code[0].value
+    app.selectbox(key="c0:scheduler").set_value("warmup_cosine")
+    checked(app)
+    factor = "c0:warmup_cosine:scheduler.lr_scheduler.warmup_factor"
+    app.number_input(key=factor).set_value(0.5)
+    checked(app)
+    app.number_input(key=factor).set_value(None)
+    checked(app)
+    assert app.number_input(key=factor).value == 0.5 and "warmup_factor=0.5" in app.code[0].value
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    app.number_input(key=epochs).set_value(EPOCHS)
+    checked(app)
+    assert not app.error
+
+
+def test_a_run_too_long_to_draw_is_refused_naming_the_longest(app):
+    """epochs = 100000 kept the page "Running" past 2.5 GB: now refused at once."""
+    epochs = RUN_KEY + "trainer.max_epochs"
+    app.number_input(key=epochs).set_value(100000)
+    app.run(timeout=60)
+    assert not app.exception
+    errors = [" ".join(e.value.split()) for e in app.error]  # one paragraph, wrapped
+    assert errors and all("the explorer draws at most 200,000 steps, here 5,000 epochs" in e for e in errors), errors
+    assert not app.get("vega_lite_chart") and computed(app) == {}
+    app.number_input(key=epochs).set_value(EPOCHS)
+    checked(app)
+    assert not app.error and app.get("vega_lite_chart")
+
+
+def test_colours_follow_the_tabs_when_a_curve_errors(app):
+    """A curve that errors keeps its place in the colour scale: the next curve used to take its colour."""
+    app.selectbox(key="c0:scheduler").set_value("multistep")
+    checked(app)
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60, 250")  # outside the run
+    checked(app)
+    color = spec(app)["layer"][1]["encoding"]["color"]["scale"]
+    assert color["domain"][:2] == ["1: multistep", "2: multistep"] and color["range"][1] == "#E69F00"
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("30%, 60%, 80%")
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+
+
+def test_noams_factor_must_be_null_or_a_number(app):
+    app.selectbox(key="c0:scheduler").set_value("noam")
+    checked(app)
+    app.text_input(key="c0:noam:scheduler.lr_scheduler.lr_lambda.factor").set_value("abc")
+    checked(app)
+    errors = [" ".join(e.value.split()) for e in app.error]
+    assert any("'abc' is neither null nor a number" in e and "`factor`" in e for e in errors), errors
+    assert not any("can't multiply" in e for e in errors)
+    app.text_input(key="c0:noam:scheduler.lr_scheduler.lr_lambda.factor").set_value("null")
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+
+
+def test_clearing_multisteps_milestones_warns_as_plot_schedules_does(app):
+    app.selectbox(key="c0:scheduler").set_value("multistep")
+    checked(app)
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("")
+    checked(app)
+    warnings = [" ".join(w.value.split()) for w in app.warning]
+    assert any("keeps the LR at 0.1 for the whole run" in w for w in warnings), warnings
+    app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("30%, 60%, 80%")
+    app.selectbox(key="c0:scheduler").set_value("cosine")
+    checked(app)
+    assert not app.warning
+
+
+def test_a_second_tabs_edits_survive_going_to_one_schedule_and_back(app):
+    """Streamlit forgets the value of a widget that is not drawn: 2 -> 1 -> 2 schedules reset tab 2's edits."""
+    def in_tab_2() -> None:  # only the open tab's widgets run; AppTest keeps the tab opened for one run
+        app.session_state["tabs"] = "2: multistep"
+
+    in_tab_2()
+    checked(app)
+    gamma = "c1:multistep:scheduler.lr_scheduler.gamma"
+    app.number_input(key=gamma).set_value(0.3)
+    in_tab_2()
+    checked(app)
+    assert "scheduler.lr_scheduler.gamma=0.3" in app.code[1].value
+    app.session_state["tabs"] = "1: cosine"  # tab 2 closed: its edit still counts
+    checked(app)
+    assert "scheduler.lr_scheduler.gamma=0.3" in app.code[1].value
+    app.number_input(key="curves").set_value(1)
+    checked(app)
+    app.number_input(key="curves").set_value(2)
+    checked(app)
+    assert "scheduler.lr_scheduler.gamma=0.3" in app.code[1].value, app.code[1].value
+    in_tab_2()
+    checked(app)
+    assert app.number_input(key=gamma).value == 0.3  # drawn again with its value
+    app.number_input(key=gamma).set_value(0.2)
+    in_tab_2()
+    checked(app)
+    app.session_state["tabs"] = "1: cosine"
+    checked(app)
+    assert "gamma" not in app.code[1].value
+
+
+def test_onecycles_graph_mode_error_names_its_own_class():
+    error = core.compute(("scheduler=onecycle", "trainer.graph=true")).error
+    assert "OneCycleLR" in error and "LambdaLR" not in error and "ChainedScheduler" not in error, error
+
+
+def test_logged_rings_and_short_horizon_dots_look_different(app, tmp_path):
+    """A run of at most 200 steps gets a dot per step on its planned line; its logged LR (rings) must stand apart."""
+    from explorer.browser import planned_run
+
+    run = planned_run(tmp_path / "run", "scheduler=cosine", "data=synthetic", "data.train_size=256",
+                      "data.batch_size=32", "trainer.max_epochs=20")  # 160 steps: marked
+    app.text_input(key="runs_folder").set_value(str(run))
+    checked(app)
+    layers = spec(app, 1)["layer"]
+    dots = layers[1]["mark"]["point"]
+    rings = next(layer["mark"] for layer in layers if layer.get("data", {}).get("name") == "logged")
+    assert dots["filled"] and not rings["filled"] and rings["size"] >= 4 * dots["size"], (dots, rings)
+    app.text_input(key="runs_folder").set_value("")
+    checked(app)

@@ -12,16 +12,14 @@ import re
 import shlex
 import socket
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from engine.config.compose import compose_config
 from explorer import core
 from engine.training.schedule_preview import preview
-from explorer.browser import CHROMEDRIVER, CHROMIUM, Explorer
+from explorer.browser import CHROMEDRIVER, CHROMIUM, Explorer, planned_run
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no Chromium + chromedriver installed "
@@ -114,6 +112,13 @@ def test_first_render_draws_both_default_curves_in_distinct_colours(page):
     curves = assert_redrawn(page, [command("cosine"), command("multistep")], defaults()) and page.curves()
     first, second = (colorsys.rgb_to_hsv(*(v / 255 for v in rgb(c.color)))[0] * 360 for c in curves.values())
     assert min(abs(first - second), 360 - abs(first - second)) > 30, (first, second)  # not two blues (209°, 205°)
+
+
+def test_a_curve_at_the_top_of_the_axis_is_drawn_whole(page):
+    """The peak LR sits at the top of the y axis: the chart's edge cut its line in half before the scale's padding."""
+    curves = assert_redrawn(page, [command("cosine"), command("multistep")], defaults()) and page.curves()
+    assert min(min(c.ys) for c in curves.values()) >= 1.8 / 2, {label: min(c.ys) for label, c in curves.items()}
+    assert page.charts()[0]["renderer"] == "canvas"
 
 
 def test_served_on_loopback_only(page):
@@ -272,32 +277,16 @@ def test_the_log_scale_draws_the_positive_steps_with_one_tick_format(page):
     chart = page.wait(lambda: page.charts()[0]["yType"] == "log" and page.charts()[0], what="a log axis")
     assert_redrawn(page, [command("cosine")], defaults(), log_scale=True)
     ticks = [t for t in chart["yTicks"] if t]  # Vega blanks the labels that would overlap
-    assert ticks and all(re.fullmatch(r"\d(\.\d+)?e-\d+", t) for t in ticks), ticks  # not 0.001 beside 1e-5
+    assert ticks and all(re.fullmatch(r"\d(\.\d+)?e[-+]\d+", t) for t in ticks), ticks  # not 0.001 beside 1e-5
     page.tick("log_scale", False)
     page.wait(lambda: page.charts()[0]["yType"] == "linear", what="a linear axis")
     assert_redrawn(page, [command("cosine")], defaults())
 
 
-def fake_run(folder: Path, *overrides: str) -> Path:
-    """A run directory as train.py leaves one (.hydra/config.yaml, overrides.yaml, an `lr` scalar per step in
-    TensorBoard), its LR written from the config's own plan: the chart's drawing is under test here;
-    tests/explorer/test_explore.py::test_a_real_runs_logged_lr_matches_its_planned_curve trains real runs."""
-    from tensorboardX import SummaryWriter
-
-    cfg = compose_config(*overrides)
-    (folder / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml")
-    OmegaConf.save(OmegaConf.create(list(overrides)), folder / ".hydra" / "overrides.yaml")
-    with SummaryWriter(str(folder)) as writer:
-        for step, _, lr in preview(cfg).curve:
-            writer.add_scalar("lr", lr, step)
-    return folder
-
-
 def test_overlaying_runs(page, tmp_path):
     run = ["data=synthetic", "data.train_size=256", "data.batch_size=32", "trainer.max_epochs=20"]
-    first = fake_run(tmp_path / "a", "scheduler=cosine", *run)
-    second = fake_run(tmp_path / "b", "scheduler=cosine", *run, "scheduler.lr_scheduler.eta_min=0.02")  # same shape
+    first = planned_run(tmp_path / "a", "scheduler=cosine", *run)
+    second = planned_run(tmp_path / "b", "scheduler=cosine", *run, "scheduler.lr_scheduler.eta_min=0.02")  # same shape
     for folder in (first, second):
         page.type_into("runs_folder", str(folder))
         overlay = core.overlay_run(folder)
