@@ -87,7 +87,8 @@ def stability_text(taus: Sequence[float], threshold: float = 0.6) -> str:
     mean, low = sum(finite) / len(finite), min(finite)
     verdict = ("the ranking is stable across the studies" if low >= threshold else
                "**the ranking is not stable**: studies with another search seed order the schedules differently")
-    return f"Kendall tau between the {len(taus)} pairs of studies: mean {mean:+.2f}, lowest {low:+.2f}; {verdict}."
+    pairs = "the 1 pair" if len(taus) == 1 else f"the {len(taus)} pairs"
+    return f"Kendall tau between {pairs} of studies: mean {mean:+.2f}, lowest {low:+.2f}; {verdict}."
 
 
 def median(values: Sequence[float]) -> float:

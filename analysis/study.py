@@ -18,7 +18,13 @@ with their run directories under `<dir>/search/<schedule>/lr=<lr>` and `<dir>/se
 Kill the study at any moment and run the same command again: finished trials are read from the
 Optuna storage (or from their summary.json), finished seed runs are skipped, a run stopped midway
 resumes from its checkpoint (train.py does that in its directory), and the plan is deterministic, so
-the final table equals an uninterrupted study's.
+the final table equals an uninterrupted study's. A run that failed for its machine (disk full, out of memory) is
+no result: it runs again on the next invocation (analysis.study_runs.machine_fault).
+
+The parts: analysis.study_spec (the spec, its checks, the LR plan), study_plan (each schedule's plan checked against
+the run length before any compute), study_runs (the multiruns and progress), study_trials (the Optuna record),
+study_report and study_figures (the report); this module runs the phases. analysis.workload_study runs many
+studies over workloads.
 """
 from __future__ import annotations
 

@@ -127,11 +127,14 @@ def overall_verdict(instances: list, score: dict) -> str:
 
 
 def profile_figure(score: dict, schedules: list, colors: dict):
+    import matplotlib
+
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for schedule in schedules:
-        line, = ax.plot(TAUS, score["profiles"][schedule], color=colors[schedule], drawstyle="steps-post",
-                        label=f"{schedule} (B = {score['score'][schedule]:.3f})")
+        with matplotlib.rc_context({"path.simplify": False}):  # every point of the grid drawn: the page's data
+            line, = ax.plot(TAUS, score["profiles"][schedule], color=colors[schedule], drawstyle="steps-post",
+                            label=f"{schedule} (B = {score['score'][schedule]:.3f})")
         line.set_gid(f"profile-{schedule}")
     ax.set(xlabel="tau: steps to target within tau x the fastest schedule's", ylabel="share of workloads  rho(tau)",
            title="Performance profiles (steps to the validation target)", xlim=(1, 4), ylim=(-0.03, 1.03))
@@ -179,7 +182,7 @@ def markdown(suite, instances: list, score: dict, verdict: str, spent: dict, com
     out.write(f"**Verdict.** {verdict}\n\n")
     out.write(f"**Protocol.** {len(instances)} workload instance(s); per instance and schedule {suite.studies} studies "
               f"(search seeds 0..{suite.studies - 1}) of {suite.trials} quasi-random LR trials in [{suite.lr_low:g}, "
-              f"{suite.lr_high:g}] scored on a validation split ({suite.val_split:g}), then {suite.seeds} seeds at each "
+              f"{suite.lr_high:g}] scored on a validation split ({suite.val_split:g}), then {suite.seeds} seed run(s) at each "
               f"study's tuned LR, scored on the test set (AlgoPerf: 5 studies x 5 trials; reduced here to fit the machine). "
               f"Steps to target: the first epoch end whose validation top-1 reaches the workload's target, median over a "
               f"study's seeds, then median over the studies (∞: never). Baseline: {suite.baseline}.\n\n")
@@ -219,7 +222,7 @@ def _svg(fig, name: str) -> str:
     import matplotlib
 
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name, "path.simplify": False}):
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg"):]

@@ -79,7 +79,7 @@ def test_the_suite_runs_s_studies_per_workload_and_scores_them(tiny_suite):
         assert len(instance["taus"]) == 1  # two studies: one pair
     assert set(data["score"]) == {"cosine", "linear_to_zero"} and all(0 <= b <= 1 for b in data["score"].values())
     md = (study_dir / "report" / "workloads.md").read_text()
-    assert "**Verdict.**" in md and "geometric-mean speedup vs cosine" in md and "Kendall tau between the 1 pairs" in md
+    assert "**Verdict.**" in md and "geometric-mean speedup vs cosine" in md and "Kendall tau between the 1 pair of studies" in md
     assert re.search(r"\d+ training runs, \d+ optimizer steps", md)
     # resumable: the same command again runs nothing and gives the same scores
     again = study(study_dir, *TINY)
@@ -98,14 +98,21 @@ def test_the_suite_report_draws_the_profiles_and_tables_in_chromium(tiny_suite, 
     try:
         driver.get(page.as_uri())
         data = json.loads(driver.find_element(By.ID, "suite-data").get_attribute("textContent"))
+        drawn = []  # (rho, y in pixels) of every corner of every profile
         for schedule, rho in data["profiles"].items():
             path = driver.find_element(By.CSS_SELECTOR, f"#profile g[id='profile-{schedule}'] path")
             ys = [float(y) for y in re.findall(r"[ML]\s*[-\d.e]+\s+([-\d.e]+)", path.get_attribute("d"))]
-            assert len(ys) == 2 * len(rho) - 1  # steps-post: one corner per tau of the grid
-            levels = sorted(set(rho))  # each drawn height is one value of rho, higher rho drawn higher (smaller y)
-            drawn = sorted(set(round(y, 2) for y in ys), reverse=True)
-            assert len(drawn) == len(levels)
-            assert path.value_of_css_property("stroke") and data["colors"][schedule]
+            assert len(ys) == 2 * len(rho) - 1  # steps-post: two corners per tau of the grid but the first
+            drawn += [(rho[j // 2], y) for j, y in enumerate(ys)]
+            red, green, blue = (int(data["colors"][schedule][i:i + 2], 16) for i in (1, 3, 5))
+            assert path.value_of_css_property("stroke") == f"rgb({red}, {green}, {blue})"  # the schedule's one colour
+        # every drawn height is the same affine function of rho (one y axis): the page draws the data it holds
+        levels = sorted({r for r, _ in drawn})
+        y_of = {r: {round(y, 3) for rr, y in drawn if rr == r} for r in levels}
+        assert all(len(ys) == 1 for ys in y_of.values())
+        if len(levels) > 1:
+            (r0, y0), (r1, y1) = [(r, next(iter(y_of[r]))) for r in (levels[0], levels[-1])]
+            assert all(abs(next(iter(y_of[r])) - (y0 + (r - r0) * (y1 - y0) / (r1 - r0))) < 0.01 for r in levels)
         rows = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in driver.find_elements(By.CSS_SELECTOR, "table tbody tr")]
         per_workload = {r[0]: r for r in rows if r[0] in ("digits_mlp", "digits_mlp_noaug")}
         for instance in data["instances"]:
@@ -174,3 +181,30 @@ def test_budgets_make_one_instance_per_workload_and_budget_each_tuned_at_its_len
     assert found[2].spec.overrides == ["trainer.max_epochs=8"] and found[2].spec.plan_seed == 0
     assert found[3].spec.study_dir == tmp_path / "digits_mlp" / "budget=8" / "study1"
     assert len({m.spec.name_prefix for m in found}) == 4  # every study its own Optuna names in the one storage
+
+
+def test_steps_to_target_come_from_each_seed_runs_history_median_over_seeds_then_studies(tmp_path):
+    from analysis.workload_report import score_instance
+    from analysis.workload_study import SuiteSpec, members
+
+    suite = SuiteSpec(study_dir=tmp_path, workloads=["digits_mlp"], schedules=["cosine", "step"], studies=3, seeds=3)
+    group = members(suite)
+    histories = {  # per study, per schedule: the seeds' validation curves (10 steps per epoch); target 90
+        0: {"cosine": [[80, 91], [92, 95], [85, 89]], "step": [[50, 60], [70, 95], [91, 92]]},
+        1: {"cosine": [[91, 91], [92, 95], [85, 99]], "step": [[50, 60], [70, 80], [91, 92]]},
+        2: {"cosine": [[80, 85], [80, 85], [85, 99]], "step": [[95, 96], [95, 96], [95, 96]]},
+    }
+    for member in group:
+        for schedule, curves in histories[member.study].items():
+            for seed, curve in enumerate(curves):
+                run_dir = member.spec.study_dir / "seeds" / schedule / f"seed={seed}"
+                run_dir.mkdir(parents=True)
+                (run_dir / "summary.json").write_text(json.dumps({
+                    "status": "completed", "epochs": 2, "global_step": 20, "test_acc1": curve[-1],
+                    "history": {"val/acc1": curve, "test/acc1": curve}}))
+    found = score_instance("digits_mlp", group, ["cosine", "step"], 90.0)
+    # cosine: study medians 20 (20, 10, inf), 10 (10, 10, 20), inf (inf, inf, 20) -> median 20
+    # step:   study medians 20 (inf, 20, 10), inf (inf, inf, 10), 10 (10, 10, 10) -> median of (20, inf, 10) = 20
+    assert found.steps == {"cosine": 20, "step": 20}
+    assert found.final_test["cosine"].n == 9 and found.best_test["step"].mean == pytest.approx((60 + 95 + 92 + 60 + 80 + 92 + 96 * 3) / 9)
+    assert len(found.rankings) == 3 and len(found.taus) == 3
