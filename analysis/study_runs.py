@@ -105,12 +105,13 @@ class Progress:
                  f"{'' if fresh else ' (done before)'} | {self.status()}")
 
 
-def record_fault(study_dir: Path, job: Job, summary: dict) -> None:
-    """Append the machine fault that ended `job` to <study dir>/faults.jsonl: the report counts and names them."""
+def record_fault(study_dir: Path, job: Job, summary: dict, error: Optional[str] = None) -> None:
+    """Append the machine fault that ended `job` (its summary's error, or `error`) to <study dir>/faults.jsonl: the
+    report counts and names them."""
     import json
 
     entry = {"phase": job.phase, "schedule": job.schedule, "lr": job.lr, "seed": job.seed, "run_dir": str(job.run_dir),
-             "error": machine_fault(summary), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+             "error": error or machine_fault(summary), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     with open(Path(study_dir) / "faults.jsonl", "a") as out:
         out.write(json.dumps(entry) + "\n")
 
@@ -166,6 +167,8 @@ def run_jobs(spec: StudySpec, jobs: list, on_finished: Callable[[Job, dict], Non
                 process.terminate()
                 process.wait(timeout=60)
     unfinished = [j for j in jobs if j.run_dir not in reported]
+    for job in unfinished:  # its process ended on its own without ending the run: killed (the OOM killer), crashed
+        record_fault(spec.study_dir, job, {}, f"train.py exited {returncode} with the run unfinished (killed, e.g. out of memory)")
     if unfinished:
         raise StudyRunError(f"{len(unfinished)} run(s) of the {jobs[0].phase} of {jobs[0].schedule} did not finish "
                             f"(train.py exited {returncode}); see {log_path}. Run the same command again to continue.")

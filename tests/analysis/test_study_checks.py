@@ -148,3 +148,17 @@ def test_no_import_cycle_among_the_analysis_modules():
 
     cycles = sorted(name for name in graph if reaches(name, name, set()))
     assert not cycles, f"modules on an import cycle: {cycles}"
+
+
+def test_a_run_whose_process_was_killed_is_named_as_a_machine_fault_and_runs_again(tmp_path):
+    from analysis.study_runs import Job, run_jobs
+
+    spec = study.StudySpec(study_dir=tmp_path, schedules=["cosine"])
+    job = Job("seeds", "cosine", 0.1, 0, tmp_path / "seeds" / "cosine" / "seed=0")
+    killer = tmp_path / "killed.sh"  # a 'python' whose train.py is killed at once, as the out-of-memory killer does
+    killer.write_text("#!/bin/sh\nkill -9 $$\n")
+    killer.chmod(0o755)
+    with pytest.raises(study.StudyRunError, match="did not finish"):
+        run_jobs(spec, [job], lambda job, summary: None, tmp_path / "logs" / "seeds.log", python=str(killer))
+    assert [(f["seed"], f["error"]) for f in study.read_faults(tmp_path)] == [
+        (0, "train.py exited -9 with the run unfinished (killed, e.g. out of memory)")]
