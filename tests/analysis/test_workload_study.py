@@ -208,3 +208,21 @@ def test_steps_to_target_come_from_each_seed_runs_history_median_over_seeds_then
     assert found.steps == {"cosine": 20, "step": 20}
     assert found.final_test["cosine"].n == 9 and found.best_test["step"].mean == pytest.approx((60 + 95 + 92 + 60 + 80 + 92 + 96 * 3) / 9)
     assert len(found.rankings) == 3 and len(found.taus) == 3
+
+
+def test_the_budgets_figure_draws_each_schedule_against_the_budget_in_its_colour():
+    import matplotlib.colors as mcolors
+
+    from analysis import stats
+    from analysis.study_figures import schedule_colors
+    from analysis.workload_report import Instance, budgets_figure
+
+    instances = [Instance(f"w@{b}ep", "w", b, 90.0, False, final_test={"cosine": stats.spread([80.0 + b, 82.0 + b]),
+                                                                      "step": stats.spread([79.0 + b, 83.0 + b])})
+                 for b in (4, 8, 16)]
+    colors = schedule_colors(["cosine", "step"])
+    fig = budgets_figure(instances, ["cosine", "step"], colors)
+    lines = {line.get_gid(): line for line in fig.axes[0].get_lines()}
+    assert list(lines["budget-cosine-w"].get_xdata()) == [4, 8, 16]
+    assert list(lines["budget-cosine-w"].get_ydata()) == [85.0, 89.0, 97.0]  # the means over the seed runs
+    assert mcolors.to_hex(lines["budget-step-w"].get_color()) == mcolors.to_hex(colors["step"])
