@@ -187,11 +187,12 @@ def markdown(suite, instances: list, score: dict, verdict: str, spent: dict, com
               f"Steps to target: the first epoch end whose validation top-1 reaches the workload's target, median over a "
               f"study's seeds, then median over the studies (∞: never). Baseline: {suite.baseline}.\n\n")
     out.write("## Per workload\n\n| workload | held out | target | " + " | ".join(f"{s} steps" for s in schedules) + " | "
-              + " | ".join(f"{s} test top-1" for s in schedules) + " | verdict | Kendall tau |\n|"
+              + " | ".join(f"{s} test top-1, final / best epoch" for s in schedules) + " | verdict | Kendall tau |\n|"
               + "---|" * (5 + 2 * len(schedules)) + "\n")
     for i in instances:
         steps = " | ".join(_fmt_steps(i.steps[s]) for s in schedules)
-        tests = " | ".join("—" if not i.final_test[s].n else f"{i.final_test[s].mean:.2f} (n={i.final_test[s].n})" for s in schedules)
+        tests = " | ".join("—" if not i.final_test[s].n else
+                           f"{i.final_test[s].mean:.2f} / {i.best_test[s].mean:.2f} (n={i.final_test[s].n})" for s in schedules)
         finite = [t for t in i.taus if not math.isnan(t)]
         tau = "—" if not finite else f"{sum(finite) / len(finite):+.2f} (min {min(finite):+.2f})"
         out.write(f"| {i.name} | {'yes' if i.held_out else 'no'} | {i.target:g} % | {steps} | {tests} | {i.verdict} | {tau} |\n")
@@ -254,7 +255,8 @@ def write(suite, all_members: list, targets: dict, command: Optional[str] = None
             "colors": {s: __import__("matplotlib.colors").colors.to_hex(c) for s, c in colors.items()},
             "instances": [{"name": i.name, "target": i.target, "held_out": i.held_out, "verdict": i.verdict,
                            "steps": {s: (None if math.isinf(v) else v) for s, v in i.steps.items()},
-                           "final_test": {s: sp.mean for s, sp in i.final_test.items()}, "taus": i.taus} for i in instances]}
+                           "final_test": {s: sp.mean for s, sp in i.final_test.items()},
+                           "best_test": {s: sp.mean for s, sp in i.best_test.items()}, "taus": i.taus} for i in instances]}
     atomic_write_text(out / "workloads.md", text)
     atomic_write_text(out / "workloads.json", json.dumps(data, indent=2, default=str) + "\n")
     body = md.markdown(text, extensions=["tables", "fenced_code"])
