@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Optional
 
 from analysis import comparison, stats
+from analysis.study_figures import pyplot, schedule_colors, unify
+from analysis.study_runs import read_faults
+from analysis.study_spec import lr_plan, spec_overrides
+from analysis.study_trials import optuna_study, recorded_trials
 from common.files import atomic_save_figure, atomic_write_text
 
 CONFIDENCE = 0.95
@@ -29,8 +33,6 @@ CONFIDENCE = 0.95
 
 def search_trials(spec, schedules: Optional[list] = None) -> dict:
     """{schedule: [{lr, value, status, test_acc1}] sorted by LR} from the Optuna storage (the plan's trials only)."""
-    from analysis.study import lr_plan, optuna_study, recorded_trials
-
     plan = set(lr_plan(spec.trials, spec.lr_low, spec.lr_high, spec.plan_seed))
     found = {}
     for schedule in schedules or spec.schedules:
@@ -40,14 +42,15 @@ def search_trials(spec, schedules: Optional[list] = None) -> dict:
     return found
 
 
-def sensitivity_figure(trials: dict, tuned: dict, objective: str):
+def sensitivity_figure(trials: dict, tuned: dict, objective: str, colors: Optional[dict] = None):
     """Validation score against LR (log axis) per schedule; the tuned LR ringed; failed trials as x at the bottom."""
-    plt = comparison._pyplot()
+    plt = pyplot()
+    colors = colors or schedule_colors(list(trials))
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     scored = [t["value"] for ts in trials.values() for t in ts if t["value"] is not None]
     floor = min(scored, default=0.0)
-    for i, (schedule, ts) in enumerate(trials.items()):
-        color = plt.cm.tab10(i % 10)
+    for schedule, ts in trials.items():
+        color = colors[schedule]
         ok = [t for t in ts if t["value"] is not None]
         line, = ax.plot([t["lr"] for t in ok], [t["value"] for t in ok], "o-", color=color, label=schedule)
         line.set_gid(f"sensitivity-{schedule}")
@@ -136,8 +139,9 @@ def environment_of(runs: list) -> dict:
     return next((r.provenance for r in runs if r.provenance.get("cpu_model")), {})
 
 
-def study_markdown(spec, tuned: dict, trials: dict, environment: dict) -> str:
-    from analysis.study import lr_plan, schedule_overrides
+def study_markdown(spec, tuned: dict, trials: dict, environment: dict, plans: Optional[dict] = None,
+                   faults: Optional[list] = None) -> str:
+    from analysis.study_plan import plan_text
 
     out = io.StringIO()
     out.write(f"# Schedule study: {', '.join(spec.schedules)}\n\n")
@@ -150,14 +154,20 @@ def study_markdown(spec, tuned: dict, trials: dict, environment: dict) -> str:
               f"The best trial's LR (ties: their median LR) is the schedule's tuned LR; then {spec.seeds} seeds "
               f"(0..{spec.seeds - 1}) at it, scored on the test set, which chose nothing. The comparison of those seeds "
               f"is [comparison.md](comparison.md); the page with everything is [report.html](report.html).\n\n")
-    out.write("| schedule | runs as | tuned LR | its validation top-1 | trials completed | diverged/failed |\n|---|---|---|---|---|---|\n")
+    out.write("| schedule | runs as | tuned LR | its validation top-1 | trials completed | diverged/failed (results) | "
+              "machine faults (re-run) |\n|---|---|---|---|---|---|---|\n")
+    faults = faults or []
     for schedule in spec.schedules:
         ts = trials.get(schedule, [])
         best = next((t["value"] for t in ts if t["lr"] == tuned.get(schedule)), None)
-        out.write(f"| {schedule} | `{' '.join(schedule_overrides(spec.experiment, schedule))}` | "
+        out.write(f"| {schedule} | `{' '.join(spec_overrides(spec, schedule))}` | "
                   f"{'—' if tuned.get(schedule) is None else f'{tuned[schedule]:g}'} | "
                   f"{'—' if best is None else f'{best:.2f}'} | {sum(t['value'] is not None for t in ts)}/{spec.trials} | "
-                  f"{sum(t['value'] is None for t in ts)} |\n")
+                  f"{sum(t['value'] is None for t in ts)} | {sum(f['schedule'] == schedule for f in faults)} |\n")
+    if plans:
+        out.write("\n**What each schedule ran** (checked against the run length before the study started):\n\n"
+                  + "".join(f"- {plan_text(s, plans[s])}\n" for s in spec.schedules if s in plans))
+    out.write(fault_text(trials, faults))
     plan = sorted(lr_plan(spec.trials, spec.lr_low, spec.lr_high, spec.plan_seed))
     edge = [s for s in spec.schedules if tuned.get(s) is not None and len(plan) > 2 and tuned[s] in (plan[0], plan[-1])]
     if edge:
@@ -176,6 +186,17 @@ def study_markdown(spec, tuned: dict, trials: dict, environment: dict) -> str:
     return out.getvalue()
 
 
+def fault_text(trials: dict, faults: list) -> str:
+    """Both kinds of failed run, counted and named: results (divergence, a config's failure) and machine faults."""
+    failed = [f"{schedule} lr={t['lr']:g} ({t['status']})" for schedule, ts in trials.items() for t in ts if t["value"] is None]
+    text = (f"\n**Failed runs that are results** (a divergence, or a failure the config caused; they count as the trial's "
+            f"outcome): {len(failed)}{': ' + ', '.join(failed) if failed else ''}.\n")
+    named = [f"{f['phase']} {f['schedule']} {'lr=' + format(f['lr'], 'g') if f['phase'] == 'search' else 'seed ' + str(f['seed'])}"
+             f" ({f['error']})" for f in faults]
+    return text + (f"\n**Machine faults** (disk full, out of memory, I/O: not results; each such run ran again and only its "
+                   f"re-run counts): {len(faults)}{': ' + '; '.join(named) if named else ''}.\n")
+
+
 def environment_text(environment: dict) -> str:
     if not environment:
         return "The runs recorded no provenance (run_info.json)."
@@ -185,6 +206,12 @@ def environment_text(environment: dict) -> str:
             f"{' '.join(environment.get('isa_flags') or []) or 'unknown'}); thread variables: {threads}; {versions}. "
             f"Per-run figures are bit-identical on one machine but differ across CPU models: what reproduces elsewhere is the "
             f"verdict and each schedule's mean within its prediction interval (reproduction.json).")
+
+
+def _hex(color) -> str:
+    import matplotlib.colors
+
+    return matplotlib.colors.to_hex(color)
 
 
 def _svg(fig, name: str) -> str:
@@ -227,24 +254,30 @@ def html_page(spec, study_md: str, comparison_md: str, figures: dict, data: dict
             f"<script type='application/json' id='study-data'>{payload}</script></body></html>\n")
 
 
-def write(spec, tuned: dict) -> Path:
+def write(spec, tuned: dict, plans: Optional[dict] = None) -> Path:
     """Every report file (see the module docstring); returns report.html's path."""
     out = Path(spec.report_dir or Path(spec.study_dir) / "report")
     kept: dict = {}
     rows = comparison.compare(Path(spec.study_dir) / "seeds", out=out, keep=kept)
     trials = search_trials(spec)
-    plt = comparison._pyplot()
-    figures = {"sensitivity": sensitivity_figure(trials, tuned, spec.objective),
+    plt = pyplot()
+    colors = schedule_colors(list(spec.schedules))
+    figures = {"sensitivity": sensitivity_figure(trials, tuned, spec.objective, colors),
                "accuracy": comparison.accuracy_figure(rows, kept["runs"], kept["scoring"]),
                "lr": comparison.lr_figure(rows, kept["runs"])}
-    atomic_save_figure(figures["sensitivity"], out / "sensitivity.png", dpi=130, bbox_inches="tight")
+    for fig in figures.values():
+        unify(fig, colors)
+    for name, png in (("sensitivity", "sensitivity.png"), ("accuracy", "val_acc1.png"), ("lr", "lr.png")):
+        atomic_save_figure(figures[name], out / png, dpi=130, bbox_inches="tight")  # comparison's own colours replaced
     svgs = {name: _svg(fig, name) for name, fig in figures.items()}
     for fig in figures.values():
         plt.close(fig)
     environment = environment_of(kept["runs"])
-    study_md = study_markdown(spec, tuned, trials, environment)
+    faults = read_faults(Path(spec.study_dir))
+    study_md = study_markdown(spec, tuned, trials, environment, plans, faults)
     repro = reproduction(rows, named_winner(rows))
-    data = {"tuned_lr": tuned, "trials": trials, "reproduction": repro, "environment": environment,
+    data = {"tuned_lr": tuned, "trials": trials, "faults": faults, "colors": {s: _hex(c) for s, c in colors.items()},
+            "reproduction": repro, "environment": environment,
             "rows": [{"setting": r.setting, "mean": r.spread.mean, "n": r.spread.n} for r in rows]}
     atomic_write_text(out / "study.md", study_md)
     atomic_write_text(out / "reproduction.json", json.dumps(repro, indent=2) + "\n")

@@ -3,6 +3,11 @@ at the tuned LR scored on the test set, then the comparison, its power and an HT
 
     python scripts/study.py --dir multiruns/study_digits --schedules cosine,step,plateau,constant --trials 6 --seeds 5
     python scripts/study.py --dir multiruns/study_digits --schedules cosine,step trainer.max_epochs=10 hydra/launcher=parallel
+    python scripts/study.py --dir multiruns/suite --workloads digits_tiny,digits_wrn,digits_mlp --schedules cosine,step,wsd \
+        --studies 3 --trials 5 --seeds 3 [--budgets 4,8,16]
+
+With --workloads (conf/workload/), S studies (--studies) per workload and schedule, steps to each workload's target,
+performance profiles, the benchmark score and the verdict across workloads (analysis.workload_study).
 
 Trailing arguments are Hydra overrides for every run. Kill it at any time and run the same command
 again: it continues (nothing finished runs again). The protocol: docs/comparison.md.
@@ -18,6 +23,7 @@ from typing import Optional
 # (This script never imports oneflow: the runs are train.py subprocesses.)
 
 from analysis.study import StudySpec, StudyRunError, run_study
+from analysis.workload_study import SuiteSpec, run_suite
 from analysis.study_report import check_reproduction
 from common.errors import ConfigError
 
@@ -25,6 +31,13 @@ from common.errors import ConfigError
 def _lr_range(text: str) -> tuple:
     low, high = (float(v) for v in text.split(","))
     return low, high
+
+
+def _budgets(text: str) -> list:
+    try:
+        return [int(b) for b in text.split(",") if b]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole epochs, e.g. 4,8,16") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--check-against", type=Path, default=None, metavar="REPORT_DIR",
                    help="after the study, check that it reproduces that report (e.g. results/study): the same verdict and "
                         "each schedule's mean inside its prediction interval; exit 1 if not")
+    p.add_argument("--workloads", default=None, help="comma-separated conf/workload/ names: a study over workloads (S studies each)")
+    p.add_argument("--studies", type=int, default=3, help="with --workloads: independent studies (search seeds) per workload (default 3)")
+    p.add_argument("--budgets", type=_budgets, default=[], help="with --workloads: epochs, e.g. 4,8,16: every schedule tuned at each")
+    p.add_argument("--baseline", default="cosine", help="with --workloads: the schedule speedups are against (default cosine)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. trainer.max_epochs=10 hydra/launcher=parallel")
     return p
 
@@ -53,8 +70,13 @@ def main(argv: Optional[list] = None) -> int:
                      trials=args.trials, seeds=args.seeds, lr_low=args.lr_range[0], lr_high=args.lr_range[1],
                      val_split=val_split, objective=args.objective, overrides=list(args.overrides), storage=args.storage,
                      report_dir=args.report)
+    suite = None if args.workloads is None else SuiteSpec(
+        study_dir=args.dir, workloads=[w for w in args.workloads.split(",") if w], schedules=spec.schedules,
+        studies=args.studies, trials=args.trials, seeds=args.seeds, lr_low=spec.lr_low, lr_high=spec.lr_high,
+        val_split=val_split, objective=args.objective, baseline=args.baseline, budgets=args.budgets,
+        overrides=spec.overrides, storage=args.storage, report_dir=args.report)
     try:
-        report = run_study(spec)
+        report = run_study(spec) if suite is None else run_suite(suite)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -3,7 +3,6 @@ its report in headless Chromium; plus the parts that need no training (plan, tie
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from analysis import study, study_report
 from scripts import study as study_script
+from tests.support.browser import headless_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 # The committed study's command at a CI budget: two schedules, two search trials, two seeds, one epoch.
@@ -97,23 +97,13 @@ def test_a_killed_study_continues_without_rerunning_what_finished(tiny_study, tm
 
 
 def test_the_report_page_renders_the_study_in_chromium(tiny_study, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements.txt)")
-    chromium, chromedriver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.skip("no Chromium + chromedriver installed (apt-get install chromium chromium-driver)")
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     study_dir, _ = tiny_study
     page = study_dir / "report" / "report.html"
     import re
     assert not re.search(r"""(src|href)=["'](https?:|//)""", page.read_text())  # self-contained: nothing to fetch
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    driver = headless_chromium(tmp_path / "profile")
     try:
         driver.get(page.as_uri())
         data = json.loads(driver.find_element(By.ID, "study-data").get_attribute("textContent"))
@@ -145,6 +135,20 @@ def test_the_report_page_renders_the_study_in_chromium(tiny_study, tmp_path):
         assert "tuned LR" in driver.find_element(By.ID, "study").text
     finally:
         driver.quit()
+
+
+def test_a_schedule_has_one_colour_in_every_figure_of_the_report(tiny_study):
+    import re
+    study_dir, _ = tiny_study
+    page = (study_dir / "report" / "report.html").read_text()
+    strokes: dict = {}
+    for gid, style in re.findall(r'<g id="((?:sensitivity|curve|lr)-[^"]*)">\s*<path[^>]*?style="([^"]*)"', page):
+        schedule = re.sub(r"^(sensitivity|curve|lr)-", "", gid).split(",")[0].split("-")[0]
+        strokes.setdefault(schedule, set()).add(re.search(r"stroke: (#[0-9a-f]{6})", style).group(1))
+    assert sorted(strokes) == ["constant", "cosine"]
+    assert all(len(colours) == 1 for colours in strokes.values()) and strokes["constant"] != strokes["cosine"], strokes
+    data = json.loads(re.search(r"<script type='application/json' id='study-data'>(.*?)</script>", page, re.S).group(1))
+    assert {s: {c} for s, c in data["colors"].items()} == strokes
 
 
 # ----------------------------------------------------------------------------- no training below
