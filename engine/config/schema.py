@@ -14,6 +14,7 @@ import importlib
 import inspect
 import math
 import re
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, List, Literal, Optional, Union, get_args
@@ -22,6 +23,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from backend import BackendName
 from common.checked import (Checked, FieldProblems, boolean, choice, group, is_int, number, numbers, rule,
                             whole)
 from common.errors import ConfigError
@@ -30,10 +32,13 @@ from engine.config.keys import flatten
 from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER, LabelSet
 from input_pipeline.options import Augment, Backend, LoaderKind
 from input_pipeline.splits import VAL_SPLIT_VALID, is_val_split, val_split_problem, validation_images
-from schedulers.spec import SCHEDULER_KEYS  # the top-level keys schedulers.factory reads
+from schedulers.fields import SCHEDULER_KEYS  # the top-level keys schedulers.factory reads
 
 MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+FRAMEWORKS = ("oneflow", "torch")  # the backends' frameworks (backend/): imported only once a run has chosen one
+# Packages whose modules import the framework: a `_target_` there is checked once the run has imported it (build_run).
+IMPORT_FRAMEWORK = (*FRAMEWORKS, "models", "optimizers", "schedulefree", "flowvision")
 AmpDtype = Literal["float16", "bfloat16"]  # engine.training.steps.AMP_DTYPES maps these to OneFlow dtypes
 BOOL = "true or false"
 
@@ -134,6 +139,7 @@ class ConfigSchema(Checked):
     """The whole config: the top-level keys and one nested group per config group."""
 
     seed: int = rule(whole(0, MAX_SEED), f"a whole number from 0 to {MAX_SEED} (2**32-1)")
+    backend: str = choice(BackendName)
     device: str = rule(lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
                        "auto, cpu, cuda or cuda:N (N a GPU index)")
     optimizer: OptimizerConfig = group(OptimizerConfig)
@@ -214,6 +220,8 @@ def _arguments(target: Any, partial: bool) -> Optional[list[str]]:
     """The keyword arguments the callable `target` names (None: it takes **kwargs, or cannot be imported: instantiate
     says why). `partial`: the first argument is the caller's (an optimizer's parameters), not the config's."""
     module, _, name = str(target).rpartition(".")
+    if module.split(".")[0] in IMPORT_FRAMEWORK and not any(name in sys.modules for name in FRAMEWORKS):
+        return None  # checked by the second validation, once the run has imported its framework (build_run)
     try:
         parameters = list(inspect.signature(getattr(importlib.import_module(module), name)).parameters.values())
     except (ImportError, AttributeError, ValueError, TypeError):
@@ -282,10 +290,12 @@ def data_root_problem(root: Any) -> Optional[str]:
 
 
 class _Validated:
-    """The last config that passed, as (its YAML, ranks): train.py validates before check_run_dir, and build_run,
-    which every other caller goes through, then skips the same config instead of checking it twice."""
+    """The last config that passed, as (its YAML, ranks, which frameworks were imported): train.py validates before
+    check_run_dir, and build_run, which every other caller goes through, then skips the same config instead of checking
+    it twice; unless the framework has been imported since (train.py validates before importing it), when the
+    arguments of its classes (optimizer._target_) are checked then."""
 
-    last: Optional[tuple[str, int]] = None
+    last: Optional[tuple[str, int, tuple[bool, ...]]] = None
 
 
 def validate_config(cfg: DictConfig, ranks: int = 1) -> None:
@@ -293,7 +303,7 @@ def validate_config(cfg: DictConfig, ranks: int = 1) -> None:
 
     `ranks`: the processes of a distributed run, which split the training images between them. Runs once per
     config: a call with the config (and ranks) that last passed returns at once."""
-    fingerprint = (OmegaConf.to_yaml(cfg), ranks)
+    fingerprint = (OmegaConf.to_yaml(cfg), ranks, tuple(name in sys.modules for name in FRAMEWORKS))
     if fingerprint == _Validated.last:
         return
     problems: list[str] = []
