@@ -59,16 +59,26 @@ def test_a_killed_torch_run_resumes_exactly(tmp_path, train):
         np.testing.assert_array_equal(final["resumed"]["model"][key].numpy(), value.numpy())
 
 
-def test_another_backends_checkpoint_is_refused_in_one_paragraph(oneflow_run, tmp_path, train):
-    result = train(f"fork={oneflow_run}", "fork.at_epoch=2", "backend=torch", f"hydra.run.dir={tmp_path / 'fork'}")
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    message = " ".join(result.stderr.split())
-    assert "written by backend=oneflow" in message and "this run uses backend=torch" in message
+def test_another_backends_run_is_refused_in_one_paragraph(oneflow_run, tmp_path, train):
+    for args in ([f"fork={oneflow_run}", "fork.at_epoch=4", "trainer.max_epochs=6", f"hydra.run.dir={tmp_path / 'fork'}"],
+                 [f"resume={oneflow_run}"]):
+        result = train(*args, "backend=torch")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+        assert "backend: 'oneflow' -> 'torch'" in " ".join(result.stderr.split()), args
     assert not (tmp_path / "fork").exists()  # nothing left behind
 
-    resumed = train(f"resume={oneflow_run}", "backend=torch")
-    assert resumed.returncode == 2 and "Traceback" not in resumed.stderr
-    assert "backend" in resumed.stderr
+
+def test_a_checkpoint_of_the_other_backend_is_refused_with_the_reason():
+    from engine.platform.errors import ConfigError
+    from engine.training.run import check_same_backend
+
+    check_same_backend({"backend": "oneflow"}, "x.ckpt")
+    check_same_backend({}, "old.ckpt")  # written before the torch backend: OneFlow's
+    with pytest.raises(ConfigError) as refused:
+        check_same_backend({"backend": "torch"}, "epoch=0001-step=000000010.ckpt")
+    message = " ".join(str(refused.value).split())
+    assert "written by backend=torch" in message and "this run uses backend=oneflow" in message
+    assert "Resume or fork it with backend=torch" in message
 
 
 @pytest.mark.parametrize("overrides, named", [(("model=flowvision", "model.name=resnet18"), "model=models.flowvision_models"),
