@@ -65,8 +65,8 @@ def main(cfg: DictConfig) -> Optional[float]:
 def use_backend(name: str) -> None:
     """Import the framework the config chose (backend=oneflow|torch), only now: --help and a bad config need neither."""
     with signals_held():  # importing OneFlow replaces the SIGINT handler at the C level: a Ctrl-C meanwhile waits
+        engine.platform.oneflow_env.import_oneflow_quietly()  # the schedules are OneFlow's on both backends (schedulers/follow.py)
         backend.select(name)
-        import oneflow  # noqa: F401  (the schedules are OneFlow's on both backends: schedulers/follow.py)
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Optional[float]:
