@@ -129,7 +129,14 @@ def for_backend(optimizer_cfg: DictConfig) -> DictConfig:
 
 
 def refuse_backend_only_targets(cfg: DictConfig) -> None:
-    """A model or input path that exists on the other backend only: one paragraph naming the way out."""
+    """A process that already runs the other framework, or a model or input path that exists on the other backend
+    only: one paragraph naming the way out."""
+    asked = cfg.get("backend", backend.DEFAULT)
+    if asked != backend.name():
+        raise ConfigError(f"backend={asked} was asked for, but this process already runs backend={backend.name()} (a "
+                          f"process uses one framework, chosen before the first model is built; this command imports "
+                          f"it before reading the config). Run it with train.py, which chooses the framework from the "
+                          f"config, or with backend={backend.name()}.")
     refused = backend.impl().REFUSED_TARGETS
     target = str(cfg.model.get("_target_", ""))
     if target in refused:

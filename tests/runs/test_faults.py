@@ -36,12 +36,15 @@ def wait_for_checkpoint(process, run_dir, min_step, timeout=180):
         time.sleep(0.005)
 
 
-def test_kill_9_at_any_moment_then_resume_keeps_every_point_of_every_series(tmp_path, train):
+@pytest.mark.parametrize("backend", ["oneflow", "torch"])
+def test_kill_9_at_any_moment_then_resume_keeps_every_point_of_every_series(backend, tmp_path, train):
+    if backend == "torch":
+        pytest.importorskip("torch", reason="backend=torch is installed by `bash scripts/setup.sh --with-torch`")
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert train(*EVERY_POINT, f"hydra.run.dir={reference}").returncode == 0
+    assert train(*EVERY_POINT, f"backend={backend}", f"hydra.run.dir={reference}").returncode == 0
     # Killed right after a mid-epoch checkpoint, right after an epoch's checkpoint, and between two checkpoints.
     for min_step, delay in ((8, 0.0), (20, 0.0), (24, 0.15)):
-        process = start(*EVERY_POINT, f"hydra.run.dir={killed}")
+        process = start(*EVERY_POINT, f"backend={backend}", f"hydra.run.dir={killed}")
         wait_for_checkpoint(process, killed, min_step)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
