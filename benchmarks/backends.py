@@ -52,7 +52,8 @@ def compare(results: dict[str, dict], command: str) -> str:
         rows.append(f"| {label} | " + " | ".join(cells + ratio) + " |")
     overhead = "\n".join(f"- {n}: the project's step costs {r['overhead_pct']:+.2f}% over its bare step "
                          f"({r['overhead_pct_best']:+.2f}% on the best repeats); graph mode ({r['graph_mode']}) "
-                         f"runs at {r['ratio_graph_over_project'] or float('nan'):.2f}x the eager step"
+                         + (f"runs at {r['ratio_graph_over_project']:.2f}x the eager step" if r["ratio_graph_over_project"]
+                            else "was not measured (--no-graph)")
                          for n, r in results.items())
     loads = ", ".join(f"{n} {r['machine']['load_average_at_start']:.2f} -> {r['machine']['load_average_at_end']:.2f}"
                       for n, r in results.items())
