@@ -7,39 +7,41 @@ the end of every epoch (engine/training/loop.py holds one epoch's steps). The ep
 outcome (completed, diverged, interrupted by Ctrl-C, failed on a full disk) and one `recorder.finish`.
 `python train.py resume=<run dir>` continues a stopped run.
 """
+from __future__ import annotations
+
 from engine.training.stopping import signals_held, stop_start_up_on_signals  # first (standard library only):
 
 stop_start_up_on_signals()  # until the first step, Ctrl-C / SIGTERM / SIGHUP exit 130 with nothing started or left
 import engine.platform.oneflow_env  # noqa: E402,F401  (before oneflow: loads the CUDA libraries oneflow links against)
-with signals_held():  # importing OneFlow replaces the SIGINT handler at the C level: a Ctrl-C meanwhile waits
-    import oneflow  # noqa: F401
 
-import sys
-import time
-from pathlib import Path
-from typing import Optional
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Optional  # noqa: E402
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
-from engine.platform import distributed
+import backend  # noqa: E402
+from engine.platform import distributed  # noqa: E402
 from engine.config.compose import refuse_multirun_inspection
-from engine.config.schema import ValidatedConfig
+from engine.config.schema import ValidatedConfig, validate_config
 from engine.config.suggest import check_overrides
 from engine.platform.console import say, warn
 from engine.platform.errors import paragraph, user_errors
-from engine.run_dir.recorder import RunRecorder
 from engine.run_dir.resume import check_run_dir, fork_argv, resume_argv
 from engine.run_dir.status import Outcome, RunStatus
 from engine.run_dir.summary import finished_status
-from engine.training.loop import evaluate_epoch, train_epoch
-from engine.training.run import Run, build_run, schedule_warnings, validated
 from engine.run_dir.files import discard_if_stopped_early
 from engine.run_dir.lock import hold_run_dir
 from engine.training.stopping import graceful_stop, stop_requested
 from engine.config.sweep_names import varying_names_argv
-from input_pipeline.loaders import Loader
+
+if TYPE_CHECKING:  # the framework is imported once the config has chosen it (use_backend)
+    from engine.run_dir.recorder import RunRecorder
+    from engine.training.run import Run
+    from input_pipeline.loaders import Loader
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -48,7 +50,10 @@ def main(cfg: DictConfig) -> Optional[float]:
     stop_start_up_on_signals(clean_up=True)  # from here a start-up stop also removes the new run directory
     # A run stopped before it began (a bad value, a changed config, Ctrl-C during start-up) leaves no directory.
     with discard_if_stopped_early(run_dir), user_errors():
-        config = validated(cfg)  # first: a bad value is named as such, never as a change
+        validate_config(cfg, ranks=distributed.world_size())  # first, with no framework: a bad value is named as such
+        use_backend(cfg.backend)  # only now the framework (oneflow|torch): --help and a bad value need neither
+        from engine.training.run import validated  # (the schedules are the framework's: imported after use_backend)
+        config = validated(cfg)  # the one validation entry: every field and the planned LR of every step
         # A finished run is never rewritten; a changed config is refused (by the writing rank: the other ranks of a
         # distributed run only read the atomically written summary.json, never a .hydra/config.yaml that rank 0's
         # Hydra may still be writing)
@@ -60,7 +65,17 @@ def main(cfg: DictConfig) -> Optional[float]:
         return train(config, run_dir)  # one writer per run directory
 
 
+def use_backend(name: str) -> None:
+    """Import the framework the config chose (backend=oneflow|torch), only now: --help and a bad config need neither."""
+    with signals_held():  # importing OneFlow replaces the SIGINT handler at the C level: a Ctrl-C meanwhile waits
+        engine.platform.oneflow_env.import_oneflow_quietly()  # the schedules are OneFlow's on both backends (schedulers/follow.py)
+        backend.select(name)
+
+
 def train(config: ValidatedConfig, run_dir: Path) -> Optional[float]:
+    from engine.run_dir.recorder import RunRecorder
+    from engine.training.run import build_run, schedule_warnings
+
     cfg = config.cfg
     with user_errors():
         run = build_run(config)  # device, model, optimizer, schedule, train/eval steps
@@ -79,6 +94,8 @@ def train(config: ValidatedConfig, run_dir: Path) -> Optional[float]:
 def run_epochs(run: Run, recorder: RunRecorder, train_loader: Loader, eval_loaders: dict[str, Loader],
                started: float) -> Outcome:
     """Epochs until the last one or until one ends the run: completed, diverged, interrupted/requeued or failed."""
+    from engine.training.loop import evaluate_epoch, train_epoch
+
     progress, max_epochs = recorder.progress, run.cfg.trainer.max_epochs
     try:
         while progress.epoch < max_epochs:

@@ -14,6 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+import backend
+
 from benchmarks.step_loops import (ROOT, Clock, FloorLoop, ProjectLoop, bench_scheduler_steps, import_seconds,
                                    load_datasets, step_parts, synced)
 from benchmarks.step_report import markdown, print_report
@@ -52,10 +54,10 @@ def benchmark(args: StepBench) -> dict:
     info = machine()
     with user_errors():
         device = args.device = resolve_device(args.device)  # a GPU this OneFlow cannot run is refused here
-    overrides = [f"model={args.model}", f"device={device}", f"scheduler={args.scheduler}", f"data.batch_size={args.batch_size}",
-                 f"data.train_size={args.images}", "trainer.progress=false", *args.override]
+    overrides = [f"backend={backend.name()}", f"model={args.model}", f"device={device}", f"scheduler={args.scheduler}",
+                 f"data.batch_size={args.batch_size}", f"data.train_size={args.images}", "trainer.progress=false", *args.override]
     print(f"machine: {info['cpu']}, {info['cores_available']} cores (load average {info['load_average_at_start']:.2f}), "
-          f"oneflow {info['oneflow']}; model={args.model} batch {args.batch_size} on {device}; "
+          f"backend {backend.name()} {backend.version()}; model={args.model} batch {args.batch_size} on {device}; "
           f"{args.steps} steps x {args.repeats} repeats after {args.warmup} warm-up steps", flush=True)
 
     clock = Clock()
@@ -71,7 +73,8 @@ def benchmark(args: StepBench) -> dict:
     result = summarise(args, info, cfg, step_s, seconds, parts, first_step, evaluation, fixed, clock.seconds, scheduler_us)
     print_report(result)
     if args.out:
-        path = Path(args.out) / f"{args.model}_{device.replace(':', '')}.md"
+        suffix = "" if backend.name() == "oneflow" else f"_{backend.name()}"  # OneFlow's reports keep their names
+        path = Path(args.out) / f"{args.model}_{device.replace(':', '')}{suffix}.md"
         atomic_write_text(path, markdown(result))
         print(f"wrote {path}")
     print(json.dumps(result))
@@ -114,6 +117,7 @@ def summarise(args: StepBench, info: dict, cfg: DictConfig, step_s: dict, second
     ips = {name: b / s for name, s in step_s.items()}
     floor_s, project_s = step_s["floor"], step_s["project"]
     result: dict[str, Any] = {
+        "backend": backend.name(), "backend_version": backend.version(),
         "model": args.model, "device": args.device, "batch_size": b, "scheduler": args.scheduler, "overrides": args.override,
         "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
         "images_per_s": {k: round(v, 2) for k, v in ips.items()},
@@ -125,6 +129,7 @@ def summarise(args: StepBench, info: dict, cfg: DictConfig, step_s: dict, second
         "ratio_project_over_floor": round(ips["project"] / ips["floor"], 4),
         "overhead_pct": round(100 * (project_s / floor_s - 1), 2),
         "ratio_graph_over_project": round(ips["graph"] / ips["project"], 4) if "graph" in ips else None,
+        "graph_mode": backend.impl().GRAPH,
         "step_parts_us": {k: round(v * 1e6, 2) for k, v in parts.items()},
         "scheduler_step_us": {k: round(v, 2) for k, v in scheduler_us.items()},
     }

@@ -11,16 +11,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-import oneflow as flow
-import oneflow.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+import backend
+from backend import F, flow
 
 from engine.config.compose import CONF, compose_config
 from engine.run_dir.events import open_event_writer
 from engine.run_dir.files import record_run_info
 from engine.training.progress import Progress, StepMeter
-from engine.training.run import build_run, validated
+from engine.training.run import build_run, for_backend, validated
 from engine.training.seeding import seed_epoch
 from engine.training.steps import train_step
 from input_pipeline import DatasetArrays
@@ -45,14 +46,16 @@ class Clock:
         self.start = time.perf_counter()
 
     def __exit__(self, *exc: Any) -> None:
-        wait_for_device()  # OneFlow queues work (weight init, copies): count it in the phase that queued it
+        wait_for_device()  # OneFlow (and CUDA) queue work (weight init, copies): count it in the phase that queued it
         self.seconds[self.name] = time.perf_counter() - self.start
 
 
 def wait_for_device() -> None:
-    """Wait until every queued OneFlow instruction has run. Reading a loss is not enough: the last
-    step's backward and update come after it and would spill into the next loop's timing."""
-    flow._oneflow_internal.eager.Sync()
+    """Wait until every queued OneFlow (or CUDA) instruction has run. Reading a loss is not enough: the last
+    step's backward and update come after it and would spill into the next loop's timing. torch on a CPU runs
+    each op before returning."""
+    if backend.name() == "oneflow":
+        flow._oneflow_internal.eager.Sync()
     if flow.cuda.is_available():
         flow.cuda.synchronize()
 
@@ -74,7 +77,7 @@ class FloorLoop:
     def __init__(self, cfg: DictConfig, device: str, batch: tuple[flow.Tensor, flow.Tensor]) -> None:
         flow.manual_seed(cfg.seed)
         self.model = instantiate(cfg.model).to(device)
-        self.optimizer = instantiate(cfg.optimizer)(self.model.parameters())  # the run's optimizer (SGD, momentum, wd)
+        self.optimizer = instantiate(for_backend(cfg.optimizer))(self.model.parameters())  # the run's optimizer (SGD, momentum, wd)
         # A real augmented, normalised batch (copied once): the same values the project's step sees.
         self.images, self.labels = (t.clone() for t in batch)
 
@@ -215,9 +218,11 @@ def bench_scheduler_steps(steps_per_epoch_: int, calls: int = 2000) -> dict[str,
 # ---------------------------------------------------------------- fixed cost
 
 def import_seconds() -> float:
-    """Interpreter start + every import train.py makes (OneFlow, Hydra, tensorboardX, ...), in a fresh process."""
+    """Interpreter start + every import a run of train.py makes (its framework, Hydra, tensorboardX, ...), in a fresh process."""
+    imports = (f"import train, backend; backend.select({backend.name()!r}); "
+               "import oneflow, engine.run_dir.recorder, engine.training.loop, engine.training.run")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import train"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", imports], cwd=ROOT, check=True, capture_output=True)
     return time.perf_counter() - start
 
 

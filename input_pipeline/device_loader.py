@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
-import oneflow as flow
+from backend import flow
 
 from input_pipeline.options import Augment, Backend
 

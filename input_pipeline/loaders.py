@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
 
 import numpy as np
-import oneflow as flow
+from backend import flow
 
 from input_pipeline.arrays import DataError, DatasetArrays
 from input_pipeline.device_loader import DeviceLoader

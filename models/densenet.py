@@ -1,9 +1,7 @@
 """DenseNet-BC (Huang et al. 2017) for CIFAR (as in kuangliu/pytorch-cifar): 3x3 stem of 2k channels, no max-pool."""
 from typing import Sequence
 
-import oneflow as flow
-import oneflow.nn as nn
-import oneflow.nn.functional as F
+from backend import flow, nn, F
 
 
 class DenseLayer(nn.Module):

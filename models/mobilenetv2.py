@@ -1,6 +1,5 @@
 """MobileNetV2 (Sandler et al. 2018) for CIFAR: stride-1 stem and second stage (as in kuangliu/pytorch-cifar), so 32x32 ends at 4x4."""
-import oneflow as flow
-import oneflow.nn as nn
+from backend import flow, nn
 
 # (expansion, out channels, blocks, stride of the first block); strides 2 -> 1 in the stem and stage 2 for 32x32.
 CIFAR_SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]

@@ -6,9 +6,7 @@ ResNet-18 (He et al. 2016b: BN-ReLU before each conv, a final BN-ReLU) and Wide 
 """
 from typing import List, Sequence, Type, Union
 
-import oneflow as flow
-import oneflow.nn as nn
-import oneflow.nn.functional as F
+from backend import flow, nn, F
 
 
 def projection(cin: int, cout: int, stride: int, norm: bool = True) -> nn.Module:

@@ -1,6 +1,5 @@
 """VGG-16 with batch norm for CIFAR (as in kuangliu/pytorch-cifar): 13 3x3 convs, five max-pools, one linear layer."""
-import oneflow as flow
-import oneflow.nn as nn
+from backend import flow, nn
 
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 

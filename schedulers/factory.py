@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from oneflow.nn.optimizer.lr_scheduler import LRScheduler
+from oneflow.optim import Optimizer as OneFlowOptimizer
 from oneflow.optim import lr_scheduler as oneflow_schedulers
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from common.errors import ConfigError
 from schedulers.extra import WarmupPlateau
+from schedulers.follow import FollowedOptimizer
 from schedulers.graph_rules import check_runs_in_graph, graph_config, runs_in_graph
 from schedulers.spec import INTERVALS, METRIC_MODES, SPECS, VALID_TARGETS, Arg, ScheduleSpec, spec_of
 
@@ -299,10 +301,15 @@ class LRSchedule:
     monitor: Optional[str] = None
     supports_graph: bool = False
     description: dict = field(default_factory=dict)
+    follower: Optional[FollowedOptimizer] = None  # another framework's optimizer, whose LRs copy the schedule's
 
     @property
     def optimizer(self) -> Any:
         return self.scheduler.optimizer
+
+    def _sync(self) -> None:
+        if self.follower is not None:
+            self.follower.sync()
 
     @property
     def _steps_on_time(self) -> bool:
@@ -311,6 +318,7 @@ class LRSchedule:
     def after_optimizer_step(self) -> None:
         if self.interval == "step" and self._steps_on_time:
             self.scheduler.step()
+            self._sync()
 
     def after_epoch(self, metrics: Mapping[str, float]) -> None:
         if self.interval == "epoch" and self._steps_on_time:
@@ -320,6 +328,7 @@ class LRSchedule:
                 raise ScheduleConfigError(f"scheduler.monitor = {self.monitor!r} is not among the metrics this run "
                                           f"computed ({sorted(metrics)}).")
             self.scheduler.step(metrics[self.monitor])
+        self._sync()
 
     def describe(self) -> dict:
         """JSON-able resolved schedule: class names and arguments in scheduler steps, nested."""
@@ -339,6 +348,7 @@ class LRSchedule:
         self.scheduler.load_state_dict(copy.deepcopy(dict(state["scheduler"])))
         for group, lr in zip(self.optimizer.param_groups, state["lrs"]):
             group["lr"] = lr
+        self._sync()
 
 
 def build_lr_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max_epochs: Optional[float] = None,
@@ -347,7 +357,11 @@ def build_lr_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max
 
     `max_epochs` (the run length) enables the checks that need it: milestones inside the run, warmup
     shorter than the run. `graph`: the schedule as nn.Graph runs it (schedulers.graph_rules), or a
-    ConfigError naming eager mode. Raises ScheduleConfigError, naming the field, for anything invalid."""
+    ConfigError naming eager mode. Raises ScheduleConfigError, naming the field, for anything invalid.
+    An optimizer of another framework (PyTorch's) is driven through a OneFlow shadow (schedulers.follow)."""
+    follower = None if isinstance(optimizer, OneFlowOptimizer) else FollowedOptimizer(optimizer)
+    if follower is not None:
+        optimizer = follower.shadow
     if graph:
         cfg = graph_config(cfg)
     interval = cfg.get("interval", "step")
@@ -374,5 +388,7 @@ def build_lr_schedule(cfg: DictConfig, optimizer: Any, steps_per_epoch: int, max
     description = {"name": name, "interval": interval, "monitor": monitor, "steps_per_epoch": steps_per_epoch,
                    "length_unit": "optimizer step" if interval == "step" else "epoch",
                    "supports_graph": supports_graph, "lr_scheduler": _describe(root)}
-    return LRSchedule(name=name, scheduler=scheduler, interval=interval, monitor=monitor,
-                      supports_graph=supports_graph, description=description)
+    schedule = LRSchedule(name=name, scheduler=scheduler, interval=interval, monitor=monitor,
+                          supports_graph=supports_graph, description=description, follower=follower)
+    schedule._sync()  # the LR of step 0, which the schedule set at construction
+    return schedule

@@ -16,37 +16,10 @@ from typing import Any, Callable, Mapping, Optional
 from oneflow.optim import lr_scheduler as oneflow_schedulers
 
 from schedulers import extra, oneflow_fixes
+from schedulers.fields import (AT_LEAST_ONE, FRACTION, FREE, INTERVALS, METRIC_MODES, NON_NEGATIVE, POSITIVE,  # noqa: F401
+                               SCHEDULER_FIELDS, SCHEDULER_KEYS, Arg, choice)
 
 ONEFLOW_MODULE = "oneflow.optim.lr_scheduler"  # how a `_target_` names the classes of oneflow.nn.optimizer
-INTERVALS = ("step", "epoch")
-# Metrics the training loop passes to after_epoch, and which direction is better.
-METRIC_MODES = {"val/loss": "min", "val/acc1": "max", "val/acc5": "max", "train/loss_epoch": "min", "train/acc1": "max"}
-
-
-@dataclass(frozen=True)
-class Arg:
-    """How the explorer edits one value: a choice among `choices`, else a number in [low, high] (None: unbounded).
-    The bounds are the widget's (inclusive); the factory and the class have the last word."""
-
-    choices: tuple = ()
-    low: Optional[float] = None
-    high: Optional[float] = None
-
-
-def choice(*values: Any) -> Arg:
-    return Arg(choices=values)
-
-
-FREE = Arg()
-FRACTION = Arg(low=0.0, high=1.0)
-NON_NEGATIVE = Arg(low=0.0)
-POSITIVE = Arg(low=0.0)  # a widget's minimum is inclusive: the class itself refuses 0
-AT_LEAST_ONE = Arg(low=1)
-
-# The top-level keys of a conf/scheduler node (all that schedulers.factory reads), and how the explorer edits them.
-SCHEDULER_FIELDS: dict[str, Arg] = {"name": FREE, "interval": choice(*INTERVALS),
-                                    "monitor": choice(None, *sorted(METRIC_MODES)), "lr_scheduler": FREE}
-SCHEDULER_KEYS = tuple(SCHEDULER_FIELDS)
 
 
 def _always(arg: Callable[[str], Any]) -> bool:

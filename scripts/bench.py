@@ -8,7 +8,9 @@
   and the fixed cost of a run before its first training step (imports, config, dataset, model, loaders,
   graph compile) plus its first evaluation.
 
-Usage: python scripts/bench.py [--model tiny] [--batch-size 128] [--device auto] [--steps 20] [--repeats 3]
+Usage: python scripts/bench.py [--backend oneflow] [--model tiny] [--batch-size 128] [--device auto] [--steps 20] [--repeats 3]
+`--backend oneflow,torch` runs the same benchmark on each backend (one child process each) and writes them side by side
+to results/bench/backends_<model>_<device>.md (benchmarks/backends.py); a torch run alone writes <model>_<device>_torch.md.
 The three loops are timed in turns (a, b, c, a, b, c, ...) so a change in machine load hits all three;
 warm-up steps (and the graph's compile) are excluded, and each figure is the median over the repeats.
 Prints images/s and the ratios (b)/(a), (c)/(b); writes results/bench/<model>_<device>.md; the last
@@ -19,13 +21,19 @@ from __future__ import annotations
 import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
 import argparse
+import sys
+from pathlib import Path
 
-from benchmarks.step import OUT, StepBench, benchmark
+import backend
 from engine.platform.errors import user_errors
+
+OUT = Path(__file__).resolve().parents[1] / "results" / "bench"  # benchmarks.step.OUT (imported once a backend is chosen)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", default=backend.DEFAULT,
+                        help=f"{' or '.join(backend.NAMES)}, or several separated by commas (side by side)")
     parser.add_argument("--model", default="tiny", help="a conf/model choice")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto (cuda when OneFlow sees a GPU)")
@@ -46,7 +54,28 @@ def main() -> None:
             parser.error(f"--{name.replace('_', '-')} must be a positive whole number, not {getattr(args, name)}")
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more, not {args.warmup}")
-    benchmark(StepBench(**vars(args)))
+    names = args.backend.split(",")
+    if not names or any(name not in backend.NAMES for name in names):
+        parser.error(f"--backend {args.backend}: give {' or '.join(backend.NAMES)}, or both separated by a comma")
+    if len(names) > 1:  # one process per framework: each backend in its own child, then the comparison
+        from benchmarks.backends import benchmark_backends
+
+        argv = [a for i, a in enumerate(sys.argv[1:]) if not _backend_flag(sys.argv[1:], i)]
+        benchmark_backends(names, _without_out(argv), args.out)
+        return
+    backend.select(names[0])
+    from benchmarks.step import StepBench, benchmark
+
+    benchmark(StepBench(**{k: v for k, v in vars(args).items() if k != "backend"}))
+
+
+def _backend_flag(argv: list, i: int) -> bool:
+    """Whether argv[i] is --backend, its value, or --backend=<value>."""
+    return argv[i] == "--backend" or argv[i].startswith("--backend=") or (i > 0 and argv[i - 1] == "--backend")
+
+
+def _without_out(argv: list) -> list:
+    return [a for i, a in enumerate(argv) if not (a == "--out" or a.startswith("--out=") or (i > 0 and argv[i - 1] == "--out"))]
 
 
 if __name__ == "__main__":

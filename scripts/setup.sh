@@ -9,6 +9,9 @@
 #   ONEFLOW_INDEX_URL   a package index (PEP 503) for pip --extra-index-url
 # e.g. ONEFLOW_SPEC='oneflow>=0.9.1.dev0' ONEFLOW_FIND_LINKS=<OneFlow's cu121 page> bash scripts/setup.sh
 # The CUDA libraries that build links are found at run time by engine/platform/oneflow_env.py.
+#
+# --with-torch also installs PyTorch and the authors' schedulefree (requirements-torch.txt) for backend=torch
+# (docs/backends.md): a CUDA build of about 1 GB more to download.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
@@ -41,6 +44,11 @@ find_python() {
   return 1
 }
 
+WITH_TORCH=0
+if [ "${1:-}" = "--with-torch" ]; then
+  WITH_TORCH=1
+  shift
+fi
 # The stamp records what the current .venv was built from; an unchanged one means nothing to do.
 ONEFLOW_SPEC=${ONEFLOW_SPEC:-}
 ONEFLOW_FIND_LINKS=${ONEFLOW_FIND_LINKS:-}
@@ -50,7 +58,8 @@ if [ -z "$ONEFLOW_SPEC" ] && { [ -n "$ONEFLOW_FIND_LINKS" ] || [ -n "$ONEFLOW_IN
   exit 2
 fi
 # (a different OneFlow build is a different .venv: its spec and where it comes from are part of the fingerprint)
-fingerprint=$( (cat requirements.txt pyproject.toml scripts/setup.sh; printf '%s\n' "oneflow spec: $ONEFLOW_SPEC" \
+fingerprint=$( (cat requirements.txt pyproject.toml scripts/setup.sh; [ "$WITH_TORCH" = 1 ] && cat requirements-torch.txt
+  printf '%s\n' "oneflow spec: $ONEFLOW_SPEC" \
   "find links: $ONEFLOW_FIND_LINKS" "index: $ONEFLOW_INDEX_URL") | sha256sum | cut -d' ' -f1)
 if [ "${1:-}" = "--print-fingerprint" ]; then  # what the stamp would record (tests)
   echo "$fingerprint"
@@ -110,6 +119,11 @@ pip_install --no-build-isolation --no-deps -e . --config-settings editable_mode=
 
 step 5 "checking that oneflow and flowvision import"
 "$VENV/bin/python" -c 'import engine.platform.oneflow_env, oneflow, flowvision, hydra, tensorboardX; print(f"setup: oneflow {oneflow.__version__}, flowvision {flowvision.__version__} import fine")'
+if [ "$WITH_TORCH" = 1 ]; then
+  echo "setup: installing PyTorch for backend=torch (requirements-torch.txt; a download of about 1 GB)"
+  pip_install -r requirements-torch.txt
+  "$VENV/bin/python" -c 'import engine.platform.oneflow_env, oneflow, torch, schedulefree; print(f"setup: torch {torch.__version__} imports fine beside oneflow")'
+fi
 echo "setup: check this machine and its GPUs with: .venv/bin/python scripts/doctor.py"
 echo "$fingerprint" > "$STAMP"
 echo "setup: done. Run: .venv/bin/python train.py data=synthetic model=tiny trainer.max_epochs=2"

@@ -14,6 +14,7 @@ import importlib
 import inspect
 import math
 import re
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, List, Literal, Optional, Union, get_args
@@ -22,6 +23,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from backend import BackendName
 from common.checked import (Checked, FieldProblems, boolean, choice, group, is_int, number, numbers, rule,
                             whole)
 from common.errors import ConfigError
@@ -31,10 +33,13 @@ from engine.config.suggest import all_keys, did_you_mean
 from input_pipeline.cifar100 import FOLDER_NAME as CIFAR_FOLDER, LabelSet
 from input_pipeline.options import Augment, Backend, LoaderKind
 from input_pipeline.splits import VAL_SPLIT_VALID, is_val_split, val_split_problem, validation_images
-from schedulers.spec import SCHEDULER_KEYS  # the top-level keys schedulers.factory reads
+from schedulers.fields import SCHEDULER_KEYS  # the top-level keys schedulers.factory reads
 
 MAX_SEED = 2**32 - 1  # numpy's and OneFlow's seed range
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+FRAMEWORKS = ("oneflow", "torch")  # the backends' frameworks (backend/): imported only once a run has chosen one
+# Packages whose modules import the framework: a `_target_` there is checked once the run has imported it (build_run).
+IMPORT_FRAMEWORK = (*FRAMEWORKS, "models", "optimizers", "schedulefree", "flowvision")
 AmpDtype = Literal["float16", "bfloat16"]  # engine.training.steps.AMP_DTYPES maps these to OneFlow dtypes
 BOOL = "true or false"
 
@@ -135,6 +140,7 @@ class ConfigSchema(Checked):
     """The whole config: the top-level keys and one nested group per config group."""
 
     seed: int = rule(whole(0, MAX_SEED), f"a whole number from 0 to {MAX_SEED} (2**32-1)")
+    backend: str = choice(BackendName)
     device: str = rule(lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
                        "auto, cpu, cuda or cuda:N (N a GPU index)")
     optimizer: OptimizerConfig = group(OptimizerConfig)
@@ -218,6 +224,8 @@ def _arguments(target: Any, partial: bool) -> Optional[list[str]]:
     """The keyword arguments the callable `target` names (None: it takes **kwargs, or cannot be imported: instantiate
     says why). `partial`: the first argument is the caller's (an optimizer's parameters), not the config's."""
     module, _, name = str(target).rpartition(".")
+    if module.split(".")[0] in IMPORT_FRAMEWORK and not any(name in sys.modules for name in FRAMEWORKS):
+        return None  # checked by the second validation, once the run has imported its framework (build_run)
     try:
         parameters = list(inspect.signature(getattr(importlib.import_module(module), name)).parameters.values())
     except (ImportError, AttributeError, ValueError, TypeError):

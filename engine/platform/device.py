@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import backend
 from common.errors import ConfigError
 
 SIMULATE_UNUSABLE_GPU = "LRS_SIMULATE_UNUSABLE_GPU"
@@ -82,6 +83,8 @@ def resolve_device(name: str, *, gpus: Optional[Sequence[Gpu]] = None, probe: Op
     kind, index = _parse(name)
     if kind == "cpu":
         return "cpu"
+    if backend.name() == "torch" and gpus is None:
+        return torch_device(name, kind, index)
     gpus = visible_gpus() if gpus is None else list(gpus)
     if not gpus:
         if kind == "auto":
@@ -96,6 +99,24 @@ def resolve_device(name: str, *, gpus: Optional[Sequence[Gpu]] = None, probe: Op
     gpu = gpus[index if index is not None else min(int(os.environ.get("LOCAL_RANK", 0)), len(gpus) - 1)]
     check_gpu_runs_kernels(device, gpu, asked=name, probe=probe)
     return device
+
+
+def torch_device(name: str, kind: str, index: Optional[int]) -> str:
+    """backend=torch: PyTorch's CUDA builds carry PTX and current architectures, so the GPU it sees is used as is."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        if kind == "auto":
+            return "cpu"
+        raise ConfigError(f"device={name!r} was asked for, but PyTorch sees no CUDA device here "
+                          f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); use device=cpu or device=auto.")
+    if index is not None and index >= count:
+        raise ConfigError(f"device={name!r}: PyTorch sees {count} GPU(s), so valid devices are "
+                          f"{', '.join(f'cuda:{i}' for i in range(count))} (or cuda, auto, cpu).")
+    if index is None and "LOCAL_RANK" in os.environ:  # a multi-process run: the rank's own GPU
+        return f"cuda:{min(int(os.environ['LOCAL_RANK']), count - 1)}"
+    return "cuda" if index is None else f"cuda:{index}"
 
 
 def _parse(name: str) -> tuple[str, Optional[int]]:
@@ -297,7 +318,9 @@ def unusable_gpu_message(asked: str, gpu: Gpu, result: ProbeResult) -> str:
                    f"{verdict} (compute capability {gpu.compute_capability}).")
     fallback = " device=auto does not fall back to the CPU by itself, because a CPU run is about 1000 times slower." if asked == "auto" else ""
     return (f"{what} {carries}{fallback} Ways out: install a OneFlow build made for this GPU, e.g. a CUDA 12 build with "
-            f"`ONEFLOW_SPEC=... ONEFLOW_FIND_LINKS=... bash scripts/setup.sh` (docs/gpu.md), or train on the CPU with device=cpu.")
+            f"`ONEFLOW_SPEC=... ONEFLOW_FIND_LINKS=... bash scripts/setup.sh` (docs/gpu.md); or run on PyTorch, whose builds support "
+            f"current GPUs, with backend=torch (install it with `bash scripts/setup.sh --with-torch`; docs/backends.md); "
+            f"or train on the CPU with device=cpu.")
 
 
 if __name__ == "__main__":  # the probe's child process: python -m engine.platform.device cuda:N

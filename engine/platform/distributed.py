@@ -1,7 +1,9 @@
-"""Data-parallel training over processes, GPUs and nodes, launched by `python -m oneflow.distributed.launch`.
+"""Data-parallel training over processes, GPUs and nodes, launched by `python -m oneflow.distributed.launch`
+(backend=torch: `torchrun`).
 
 The launcher starts one `train.py` per rank with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and
-MASTER_PORT set; `import oneflow` reads them and connects the ranks. Then:
+MASTER_PORT set; `import oneflow` reads them and connects the ranks (torch: at the model's wrap). The rank and
+world size are read from those variables, so the config is checked before either framework is imported. Then:
   * every rank loads the dataset and trains on its own shard of the training split (equal sizes, so all
     ranks take the same number of optimizer steps); `data.batch_size` is the per-rank batch;
   * the model is wrapped in DistributedDataParallel (gradients all-reduced, rank 0's parameters and
@@ -12,19 +14,22 @@ On one process every function here is a no-op, so train.py reads the same either
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from typing import Any, Optional
 
 import numpy as np
-import oneflow as flow
+
+import backend
 
 
 def world_size() -> int:
-    return flow.env.get_world_size()
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def rank() -> int:
-    return flow.env.get_rank()
+    # (importing OneFlow sets RANK=-1 in a single process)
+    return int(os.environ.get("RANK", "0")) if world_size() > 1 else 0
 
 
 def is_rank_zero() -> bool:
@@ -45,33 +50,34 @@ def shard_train(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     return np.ascontiguousarray(images[keep]), labels[keep]
 
 
-def wrap_model(model: flow.nn.Module) -> flow.nn.Module:
+def wrap_model(model: Any) -> Any:
     """DistributedDataParallel when there are several ranks (broadcasts rank 0's weights first)."""
     if world_size() == 1:
         return model
-    return flow.nn.parallel.DistributedDataParallel(model, broadcast_buffers=True)
+    return backend.impl().wrap_ddp(model)
 
 
-def replica_report(model: flow.nn.Module) -> dict:
+def replica_report(model: Any) -> dict:
     """Fingerprint of this rank's weights and the largest difference from rank 0's, over all ranks.
 
     A collective call: every rank must make it. Returns {"rank", "world_size", "weights_sha256",
     "max_abs_diff_to_rank0"}; a non-zero difference means the replicas drifted apart.
     """
     tensors = [t.detach() for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()]
+    flow = backend.flow
     flat = flow.cat([t.flatten().to(flow.float32) for t in tensors])
     digest = hashlib.sha256(flat.cpu().numpy().tobytes()).hexdigest()
     diff = 0.0
     if world_size() > 1:
         reference = flat.clone()
-        flow.comm.broadcast(reference, 0)
+        backend.impl().broadcast(reference, 0)
         total = (flat - reference).abs().max().reshape(1)
-        flow.comm.all_reduce(total)  # sum of per-rank maxima: zero iff every rank equals rank 0
+        backend.impl().all_reduce(total)  # sum of per-rank maxima: zero iff every rank equals rank 0
         diff = float(total.item())
     return {"rank": rank(), "world_size": world_size(), "weights_sha256": digest, "max_abs_diff_to_rank0": diff}
 
 
-def check_replicas(model: flow.nn.Module) -> Optional[dict]:
+def check_replicas(model: Any) -> Optional[dict]:
     """On several ranks: print each rank's weight fingerprint and return this rank's report (for summary.json); None on one."""
     if world_size() == 1:
         return None

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+import backend
 from engine.platform.machine import MIN_FREE_BYTES, environment, nvidia_smi_gpus
 
 SETUP = "run `bash scripts/setup.sh` (it installs the pinned stack into .venv)"
@@ -29,6 +30,10 @@ def software_lines(facts: dict) -> list[Line]:
                                    f"{'built with CUDA ' + build['cuda'] if build['with_cuda'] else 'a CPU-only build'}{carries}")]
     for topic, version in (("flowvision", facts["flowvision"]), ("hydra", facts["hydra_core"])):
         lines.append(Line(version is not None, topic, f"{topic} {version}" if version else f"{topic} is not installed; fix: {SETUP}"))
+    torch_version = backend.version("torch")
+    lines.append(Line(True, "torch", f"PyTorch {torch_version}: backend=torch available (docs/backends.md)" if torch_version else
+                      "PyTorch is not installed (optional): backend=torch, for GPUs OneFlow cannot run, needs "
+                      "`bash scripts/setup.sh --with-torch`"))
     return lines
 
 
@@ -64,8 +69,10 @@ def gpu_lines(facts: dict, listed: Optional[list[dict]]) -> list[Line]:
         elif probe["ok"]:
             lines.append(Line(True, "gpu", f"{what}; probe passed (conv forward + backward in {probe['seconds']:.1f} s)"))
         else:
-            lines.append(Line(False, "gpu", f"{what}; probe FAILED: {probe['detail']}; fix: install a OneFlow build made for this GPU "
-                                            f"(ONEFLOW_SPEC=... bash scripts/setup.sh, docs/gpu.md) or train with device=cpu"))
+            lines.append(Line(False, "gpu", f"{what}; probe FAILED: {probe['detail']}; fix: train with backend=torch "
+                                            f"(PyTorch supports this GPU; bash scripts/setup.sh --with-torch, docs/backends.md), install "
+                                            f"a OneFlow build made for this GPU (ONEFLOW_SPEC=... bash scripts/setup.sh, docs/gpu.md) "
+                                            f"or train with device=cpu"))
     return lines
 
 

@@ -20,8 +20,9 @@ import os
 import re
 import struct
 import sys
+import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterable, Optional
+from typing import Any, BinaryIO, Iterable, Optional
 
 _loaded: list[str] = []
 
@@ -164,6 +165,31 @@ def require_oneflow() -> None:
     sys.stderr.write(f"error: this Python ({sys.executable}) has no oneflow installed; {remedy} (e.g. "
                      f"{venv_python} {Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else 'train.py'} ...).\n")
     sys.exit(2)
+
+
+# What OneFlow's native library prints to stderr on import on every machine without InfiniBand: its RDMA support is
+# off, which no run here uses (single-node runs, and multi-node DDP over TCP). Not an error.
+IBVERBS_NOTICE = "libibverbs not available, ibv_fork_init skipped"
+
+
+def import_oneflow_quietly() -> Any:
+    """`import oneflow` without the IBVERBS_NOTICE line (anything else it prints on stderr is passed on)."""
+    if "oneflow" in sys.modules:
+        return sys.modules["oneflow"]
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import oneflow
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                     if line.strip() != IBVERBS_NOTICE]
+            sys.stderr.write("".join(lines))
+    return oneflow
 
 
 # oneflow logs through glog at INFO/WARNING level on import ("CUDA driver version is insufficient"

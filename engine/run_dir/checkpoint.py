@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
-import oneflow as flow
+import backend
 
 from common.errors import ConfigError
 from common.files import atomic_write_bytes, restricted_unpickle
@@ -50,15 +50,15 @@ class CheckpointError(ConfigError):
 
 
 class _TensorData:
-    """A OneFlow tensor's values in a checkpoint (tensors are not picklable without OneFlow's runtime)."""
+    """A tensor's values in a checkpoint (OneFlow's or torch's: neither is picklable without its framework's runtime)."""
 
     def __init__(self, array: np.ndarray) -> None:
         self.array = array
 
 
 def to_storable(obj: Any) -> Any:
-    """A copy of `obj` (nested dicts/lists/tuples) with every OneFlow tensor replaced by its numpy values."""
-    if isinstance(obj, flow.Tensor):
+    """A copy of `obj` (nested dicts/lists/tuples) with every tensor (either backend's) replaced by its numpy values."""
+    if backend.is_tensor(obj):
         return _TensorData(obj.detach().cpu().numpy().copy())
     if isinstance(obj, dict):
         return {k: to_storable(v) for k, v in obj.items()}
@@ -68,9 +68,9 @@ def to_storable(obj: Any) -> Any:
 
 
 def from_storable(obj: Any, device: str = "cpu") -> Any:
-    """Inverse of `to_storable`: tensors come back on `device`."""
+    """Inverse of `to_storable`: tensors come back on `device`, as tensors of the selected backend."""
     if isinstance(obj, _TensorData):
-        return flow.tensor(obj.array, device=device)
+        return backend.flow.tensor(obj.array, device=device)
     if isinstance(obj, dict):
         return {k: from_storable(v, device) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

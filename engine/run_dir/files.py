@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 
+import backend
 from common.files import atomic_write_json
 from engine.platform.console import warn
 from engine.platform.errors import paragraph
@@ -38,7 +39,8 @@ def record_run_info(run_dir: Path, device: str, resumed_from_step: Optional[int]
             "environment": environment(data_root=data_root)}
     info = _earlier_run_info(path)
     if info is None:
-        info = {"started": here, "oneflow": _version("oneflow"), "flowvision": _version("flowvision"),
+        info = {"started": here, "backend": backend.name(), "backend_version": backend.version(),
+                "oneflow": _version("oneflow"), "flowvision": _version("flowvision"), "torch": _version("torch"),
                 "python": platform.python_version(), "platform": platform.platform(), "git_commit": _git_commit()}
     if resumed_from_step is not None:
         info.setdefault("resumed", []).append({**here, "from_global_step": resumed_from_step})

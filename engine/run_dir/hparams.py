@@ -33,7 +33,7 @@ def run_hparams(cfg: DictConfig) -> dict:
     choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
     values: dict[str, Any] = {group: choices.get(group) for group in ("scheduler", "optimizer", "model", "data")}
     values["scheduler"] = cfg.scheduler.get("name") or values["scheduler"]
-    values.update(base_lr=float(cfg.optimizer.lr), batch_size=int(cfg.data.batch_size), seed=int(cfg.seed),
+    values.update(backend=cfg.get("backend", "oneflow"), base_lr=float(cfg.optimizer.lr), batch_size=int(cfg.data.batch_size), seed=int(cfg.seed),
                   max_epochs=int(cfg.trainer.max_epochs))
     return {k: v for k, v in values.items() if v is not None}
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional
 
 from omegaconf import DictConfig
 
+from backend import version as version_of
 from common.files import atomic_write_json
 from engine.run_dir.status import RunStatus
 
@@ -108,6 +109,7 @@ def describe_run(cfg: DictConfig, choices: Mapping[str, Optional[str]], schedule
         "scheduler": schedule.name, "scheduler_params": schedule.describe(), "seed": cfg.seed,
         "model": choices.get("model"), "optimizer": choices.get("optimizer"), "data": choices.get("data"),
         "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "val_split": cfg.data.val_split,
+        "backend": cfg.get("backend", "oneflow"), "backend_version": version_of(cfg.get("backend", "oneflow")),
         "device": device, "graph": cfg.trainer.graph, "amp": cfg.trainer.amp, "max_epochs": cfg.trainer.max_epochs,
         "diverged": None,
     }

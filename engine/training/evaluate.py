@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import oneflow as flow
-import oneflow.nn.functional as F
+from backend import flow, F
 
 
 def evaluate(predict: Any, loader: Any, prefix: str) -> dict[str, float]:

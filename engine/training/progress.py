@@ -5,7 +5,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional
 
-import oneflow as flow
+from backend import flow
 
 HISTORY_KEYS = ("epoch", "val/acc1", "val/acc5", "val/loss", "train/loss_epoch", "train/acc1", "lr")
 

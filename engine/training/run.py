@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-import oneflow as flow
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+
+import backend
+from backend import flow
 
 from common.errors import ConfigError
 from engine.platform import distributed
@@ -133,12 +135,14 @@ class Run:
     def restore(self, state: dict, source: Any) -> Progress:
         """Load a checkpoint's `state` (read from `source`) into the run; refuses one of another experiment."""
         check_same_experiment(state["config"], self.cfg, source)
+        check_same_backend(state["config"], source)
         progress = self.load_training_state(state)  # optimizer first: it holds the LR the schedule continues from
         self.schedule.load_state_dict(state["schedule"])
         return progress
 
     def load_training_state(self, state: dict) -> Progress:
         """A checkpoint's weights, optimizer state and random generators (not its schedule: a fork builds its own)."""
+        check_same_backend(state["config"], "a checkpoint")
         self.model.load_state_dict(state["model"])
         self.steps.load_state_dict(state["steps"])
         restore_rng_states(state["rng"])
@@ -150,19 +154,58 @@ def switches_weights(optimizer: Any) -> bool:
     return callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
 
 
+def check_same_backend(saved_config: dict, source: Any) -> None:
+    """A checkpoint holds one framework's optimizer state and RNG streams: the other backend refuses it."""
+    saved = saved_config.get("backend", backend.DEFAULT)  # checkpoints from before the torch backend: OneFlow's
+    if saved != backend.name():
+        raise ConfigError(f"cannot load {source}: it was written by backend={saved}, and this run uses "
+                          f"backend={backend.name()}. The two frameworks' optimizer states and random streams differ, "
+                          f"so the run would not continue exactly. Resume or fork it with backend={saved}, or start a "
+                          f"new run with backend={backend.name()}.")
+
+
+def for_backend(optimizer_cfg: DictConfig) -> DictConfig:
+    """conf/optimizer names OneFlow's classes; the selected backend's own class with the same arguments."""
+    target = backend.impl().optimizer_target(str(optimizer_cfg._target_))
+    return optimizer_cfg if target == optimizer_cfg._target_ else OmegaConf.merge(optimizer_cfg, {"_target_": target})
+
+
+def refuse_backend_only_targets(cfg: DictConfig) -> None:
+    """A process that already runs the other framework, or a model or input path that exists on the other backend
+    only: one paragraph naming the way out."""
+    asked = cfg.get("backend", backend.DEFAULT)
+    if asked != backend.name():
+        raise ConfigError(f"backend={asked} was asked for, but this process already runs backend={backend.name()} (a "
+                          f"process uses one framework, chosen before the first model is built; this command imports "
+                          f"it before reading the config). Run it with train.py, which chooses the framework from the "
+                          f"config, or with backend={backend.name()}.")
+    refused = backend.impl().REFUSED_TARGETS
+    target = str(cfg.model.get("_target_", ""))
+    if target in refused:
+        raise ConfigError(f"model={target} cannot run on backend={backend.name()}: {refused[target]}. Use "
+                          f"backend=oneflow for it, or one of the project's CIFAR models (model=resnet18, model=tiny, "
+                          f"...), which build on both backends.")
+    if backend.name() != "oneflow" and cfg.data.get("loader") == "dataloader":
+        raise ConfigError(f"data.loader=dataloader cannot run on backend={backend.name()}: it is flowvision's transforms "
+                          f"in OneFlow's DataLoader. Use data.loader=device (the default; the same batches on both "
+                          f"backends), or backend=oneflow.")
+
+
 def build_run(config: ValidatedConfig) -> Run:
     """The run a `validated(cfg)` describes; raises a UserError for what only building can find (the graph rules)."""
     if not isinstance(config, ValidatedConfig):  # every field's type and range is checked once, by `validated`
         raise TypeError(f"build_run takes validated(cfg) (engine.training.run.validated), not {type(config).__name__}")
     cfg = config.cfg
+    refuse_backend_only_targets(cfg)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model = distributed.wrap_model(instantiate(cfg.model).to(device))  # DDP when launched on several ranks
-    optimizer = instantiate(cfg.optimizer)(model.parameters())
-    if cfg.trainer.graph and switches_weights(optimizer):
+    optimizer = instantiate(for_backend(cfg.optimizer))(model.parameters())
+    if cfg.trainer.graph and switches_weights(optimizer) and backend.name() == "oneflow":
         raise ConfigError(f"optimizer={cfg.optimizer._target_} is schedule-free: it switches the model between training "
                           f"and evaluation weights, which nn.Graph's compiled optimizer cannot do. Use trainer.graph=false.")
     spe = steps_per_epoch(cfg)
-    schedule = build_lr_schedule(cfg.scheduler, optimizer, spe, max_epochs=cfg.trainer.max_epochs, graph=cfg.trainer.graph)
+    graph = cfg.trainer.graph and backend.name() == "oneflow"  # nn.Graph's schedule rules; torch.compile has none
+    schedule = build_lr_schedule(cfg.scheduler, optimizer, spe, max_epochs=cfg.trainer.max_epochs, graph=graph)
     steps = build_steps(cfg.trainer, model, optimizer, schedule, device, cfg.data.eval_batch_size)
     return Run(cfg, device, model, schedule, steps, spe)

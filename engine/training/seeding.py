@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import oneflow as flow
+from backend import flow
 
 
 def seed_everything(seed: int) -> None:

@@ -234,3 +234,20 @@ def test_train_py_runs_on_the_dataloader_path_with_drop_last(tmp_path, train):
     lrs = [e.value for e in events.Scalars("lr")]
     assert len(lrs) == 6 and lrs[0] == pytest.approx(0.1)
     assert '"status": "completed"' in (tmp_path / "summary.json").read_text()
+
+
+def test_the_torch_backend_gets_the_same_batches():
+    """Same seed and epoch, same batches on both backends, on both array paths (indices, crops, flips, rotation, cutout)."""
+    from tests.support.torch_side import on_torch
+
+    torch_batches = on_torch("batches")
+    images = np.random.default_rng(0).integers(0, 256, size=(70, 32, 32, 3), dtype=np.uint8)
+    for path in ("numpy", "oneflow"):
+        loader = DeviceLoader(images, np.arange(70), 32, "cpu", [0.5] * 3, [0.25] * 3, train=True, seed=3,
+                              backend=path, rotation=15, cutout=8)
+        loader.set_epoch(2)
+        batches = [(x.numpy(), y.numpy()) for x, y in loader]
+        assert len(batches) == len(torch_batches[path]) == 3
+        for (x, y), (tx, ty) in zip(batches, torch_batches[path]):
+            np.testing.assert_array_equal(np.asarray(ty), y)
+            np.testing.assert_allclose(np.asarray(tx, np.float32), x, rtol=0, atol=1e-6)

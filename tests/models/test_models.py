@@ -61,3 +61,14 @@ def test_flowvision_resnet_with_adapted_stem_is_the_cifar_resnet():
 def test_unknown_flowvision_name_suggests_close_matches():
     with pytest.raises(ConfigError, match="model.name='resnet51'.*close matches: .*resnet50"):
         flowvision_model("resnet51")
+
+
+def test_every_cifar_model_has_the_same_parameters_on_torch():
+    """backend=torch builds the same modules (same names, shapes, counts); the initial values differ (docs/backends.md)."""
+    from tests.support.torch_side import MODELS, on_torch
+
+    torch_shapes = on_torch("models")
+    assert sorted(torch_shapes) == sorted(MODELS) == [c for c in CIFAR_MODELS if c != "flowvision"]
+    for choice in MODELS:
+        oneflow_shapes = [[name, list(p.shape)] for name, p in build(choice).named_parameters()]
+        assert torch_shapes[choice] == oneflow_shapes, choice

@@ -124,3 +124,50 @@ def test_schedule_free_runs_end_to_end_and_its_checkpoints_hold_x(tmp_path, trai
     assert all(math.isfinite(v) for v in summary["history"]["val/loss"])
     result = train(*TINY, "optimizer=sgd_schedule_free", "trainer.graph=true", f"hydra.run.dir={tmp_path / 'graph'}")
     assert result.returncode == 2 and "schedule-free" in result.stderr and "trainer.graph=false" in result.stderr
+
+
+def torch_backend_iterates(name, options):
+    """The iterates of the optimizer backend=torch builds for optimizers.<name> (the authors' schedulefree)."""
+    import importlib
+
+    torch = pytest.importorskip("torch", reason="backend=torch is installed by `bash scripts/setup.sh --with-torch`")
+    from backend import torch_impl
+
+    module, _, cls = torch_impl.optimizer_target(f"optimizers.{name}").rpartition(".")
+    X, Y, w0 = (torch.tensor(a, dtype=torch.float64) for a in problem_arrays())
+    w = torch.nn.Parameter(w0.clone())
+    optimizer = getattr(importlib.import_module(module), cls)([w], **options)
+    optimizer.train()
+    ys, xs = [], {}
+    for t in range(PROBLEM["steps"]):
+        optimizer.param_groups[0]["lr"] = lr_at(t, options["lr"])
+        optimizer.zero_grad()
+        (0.5 * ((X @ w - Y) ** 2).sum() / PROBLEM["n"]).backward()
+        optimizer.step()
+        ys.append(w.detach().numpy().copy())
+        if t in PROBLEM["eval_after"]:
+            optimizer.eval()
+            xs[t] = w.detach().numpy().copy()
+            optimizer.train()
+    return ys, xs
+
+
+@pytest.mark.parametrize("name", sorted(CLASSES))
+def test_the_torch_backends_schedule_free_equals_the_projects_oneflow_one_in_float64(name):
+    options = REFERENCES["schedule_free"][name]["options"]
+    _, _, ys, xs = oneflow_iterates(name, options)
+    torch_ys, torch_xs = torch_backend_iterates(name, {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+    worst = max(float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))) for a, b in zip(torch_ys, ys))
+    assert worst <= 1e-10, f"y differs by {worst:.3g} relative"
+    for t in PROBLEM["eval_after"]:
+        np.testing.assert_allclose(torch_xs[t], xs[t], rtol=1e-10, atol=1e-12)
+
+
+def test_schedule_free_trains_on_the_torch_backend(tmp_path, train):
+    pytest.importorskip("torch", reason="backend=torch is installed by `bash scripts/setup.sh --with-torch`")
+    run = tmp_path / "sf"
+    result = train(*TINY, "backend=torch", "optimizer=adamw_schedule_free", "scheduler=linear", f"hydra.run.dir={run}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(run)
+    assert summary["status"] == "completed" and summary["backend"] == "torch"
+    assert all(math.isfinite(v) for v in summary["history"]["val/loss"])

@@ -260,8 +260,8 @@ def _all_keys() -> frozenset:
 
 
 CONFIG_PAGE = ROOT / "docs" / "configuration.md"
-KEY_SPAN = re.compile(r"^((?:seed|device|resume|fork|optimized_metric|data|model|optimizer|scheduler|trainer|hydra)"
-                      r"(?:\.[A-Za-z_]\w*)+|seed|device|resume|fork|optimized_metric)(?:=\S*)?$")
+KEY_SPAN = re.compile(r"^((?:seed|backend|device|resume|fork|optimized_metric|data|model|optimizer|scheduler|trainer|hydra)"
+                      r"(?:\.[A-Za-z_]\w*)+|seed|backend|device|resume|fork|optimized_metric)(?:=\S*)?$")
 
 
 def _named_keys(page: Path) -> set:

@@ -5,24 +5,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks", "scripts",
+PROJECT = {"common", "backend", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks", "scripts",
            "hydra_plugins", "train", "tests"}
 # package -> the project packages it may import (itself included)
 ALLOWED = {
     "common": {"common"},
-    "input_pipeline": {"common", "input_pipeline"},
-    "models": {"common", "models"},
+    "backend": {"backend"},  # the one place that names the framework (OneFlow or PyTorch): beside common, imports nothing
+    "input_pipeline": {"common", "backend", "input_pipeline"},
+    "models": {"common", "backend", "models"},
     "schedulers": {"common", "schedulers"},
     "optimizers": {"common", "optimizers"},
-    "engine": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
+    "engine": {"common", "backend", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
     "analysis": {"common", "engine", "analysis"},  # reading many runs: oneflow-free (engine.config.keys only)
     "explorer": {"common", "schedulers", "engine", "analysis", "explorer"},
     # measuring the project's own code, the explorer included (bench_explore): above every library, below scripts
-    "benchmarks": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks"},
+    "benchmarks": {"common", "backend", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks"},
     "hydra_plugins": {"common", "engine", "hydra_plugins"},
-    "scripts": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks",
+    "scripts": {"common", "backend", "input_pipeline", "models", "optimizers", "schedulers", "engine", "analysis", "explorer", "benchmarks",
                 "scripts"},
-    "train": {"common", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
+    "train": {"common", "backend", "input_pipeline", "models", "optimizers", "schedulers", "engine"},
 }
 
 

@@ -56,12 +56,15 @@ def hparams_sessions(run_dir):
                for event in EventFileLoader(str(path)).Load() for value in event.summary.value)
 
 
-def test_kill_9_at_any_moment_then_resume_keeps_every_point_of_every_series_once(tmp_path, train):
+@pytest.mark.parametrize("backend", ["oneflow", "torch"])
+def test_kill_9_at_any_moment_then_resume_keeps_every_point_of_every_series_once(backend, tmp_path, train):
+    if backend == "torch":
+        pytest.importorskip("torch", reason="backend=torch is installed by `bash scripts/setup.sh --with-torch`")
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert train(*EVERY_POINT, f"hydra.run.dir={reference}").returncode == 0
+    assert train(*EVERY_POINT, f"backend={backend}", f"hydra.run.dir={reference}").returncode == 0
     # Killed right after a mid-epoch checkpoint, right after an epoch's checkpoint, and between two checkpoints.
     for min_step, delay in ((8, 0.0), (20, 0.0), (24, 0.15)):
-        process = start(*EVERY_POINT, f"hydra.run.dir={killed}")
+        process = start(*EVERY_POINT, f"backend={backend}", f"hydra.run.dir={killed}")
         wait_for_checkpoint(process, killed, min_step)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
@@ -70,7 +73,7 @@ def test_kill_9_at_any_moment_then_resume_keeps_every_point_of_every_series_once
     # Then killed while the last epoch's checkpoint is written: its points are logged, its checkpoint is not.
     (tmp_path / "sitecustomize.py").write_text(KILL_WHILE_A_CHECKPOINT_IS_WRITTEN)
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{ROOT}", "KILL_AT": ".epoch=0003-step=000000030.ckpt."}
-    assert start(*EVERY_POINT, f"hydra.run.dir={killed}", env=env).wait(timeout=600) == -signal.SIGKILL
+    assert start(*EVERY_POINT, f"backend={backend}", f"hydra.run.dir={killed}", env=env).wait(timeout=600) == -signal.SIGKILL
     assert list((killed / "checkpoints").glob(".epoch=0003-step=000000030.ckpt.*"))
     assert [step for step, _ in read_scalars(killed)["val/acc1"]] == [1, 2, 3]
     result = train(f"resume={killed}")

@@ -39,8 +39,27 @@ def test_bench_reports_every_figure_as_json_last_line(tmp_path):
 
 
 def test_bad_settings_end_with_one_paragraph_and_exit_2(tmp_path):
-    for bad, says in ((["--model", "resnet7"], "model/resnet7"), (["--steps", "0"], "--steps must be a positive")):
+    for bad, says in ((["--model", "resnet7"], "model/resnet7"), (["--steps", "0"], "--steps must be a positive"),
+                      (["--backend", "oneflow,tensorflow"], "--backend oneflow,tensorflow")):
         result = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench.py"), *bad, "--out", str(tmp_path)],
                                 cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_backends_side_by_side_write_one_report_with_the_ratio(tmp_path):
+    """scripts/bench.py --backend oneflow,torch: each backend in its own process, the same loops, one comparison."""
+    import pytest
+
+    pytest.importorskip("torch", reason="backend=torch is installed by `bash scripts/setup.sh --with-torch`")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--backend", "oneflow,torch", "--model", "tiny", "--batch-size", "32",
+         "--steps", "1", "--warmup", "0", "--repeats", "1", "--images", "256", "--test-images", "64", "--no-cifar-archive",
+         "--no-graph", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])["backends"]
+    assert [figures[n]["backend"] for n in ("oneflow", "torch")] == ["oneflow", "torch"]
+    assert all(figures[n]["images_per_s"]["project"] > 0 for n in figures)
+    report = (tmp_path / "backends_tiny_cpu.md").read_text()
+    assert "torch / oneflow" in report and "python scripts/bench.py --backend oneflow,torch --model tiny" in report
+    assert "load average" in report and list(tmp_path.iterdir()) == [tmp_path / "backends_tiny_cpu.md"]
