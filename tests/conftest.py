@@ -3,7 +3,7 @@ import engine.platform.oneflow_env  # noqa: F401  (before any test imports onefl
 import pytest
 
 from tests.support.runs import run_train, train_once
-from tests.support.xdist_groups import shared_artefact_group
+from tests.support.xdist_groups import SLURM, shared_artefact_group
 
 
 @pytest.fixture
@@ -24,7 +24,12 @@ def finished_run(tmp_path_factory):
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (README's `-n 2 --dist loadgroup`), tests that share a module- or session-scoped artefact
     (a trained run, a study, a served explorer, the local Slurm cluster) run on one worker, so it is made once."""
+    order = {}
     for item in items:
         group = shared_artefact_group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+        order[item.nodeid] = 0 if group == SLURM else 1 if group else 2
+    # The long groups (the Slurm cluster's, then the study's, the explorer's) go out first: no worker is left
+    # with one of them at the end while the other idles.
+    items.sort(key=lambda item: order[item.nodeid])
