@@ -8,32 +8,30 @@ from omegaconf import OmegaConf
 from engine.config.compose import compose_config
 from engine.platform.errors import ConfigError
 from engine.run_dir.resume import check_run_dir, rerun_command
-from tests.support.runs import TINY, file_hashes
+from tests.support.runs import FINISHED, TINY, file_hashes
 
 
-def test_rerunning_a_finished_run_changes_nothing_in_it(tmp_path, train):
-    result = train(*TINY, f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "epoch 2/2" in (tmp_path / "train.log").read_text()  # the console lines, kept with the run
-    before = file_hashes(tmp_path)
+def test_rerunning_a_finished_run_changes_nothing_in_it(finished_run, train):
+    assert "epoch 3/3" in (finished_run / "train.log").read_text()  # the console lines, kept with the run
+    before = file_hashes(finished_run)
 
-    changed = train(*TINY, "trainer.max_epochs=8", "optimizer.lr=0.5", f"hydra.run.dir={tmp_path}")
+    changed = train(*FINISHED, "trainer.max_epochs=8", "optimizer.lr=0.5", f"hydra.run.dir={finished_run}")
     assert changed.returncode == 2 and "Traceback" not in changed.stderr
     message = " ".join(changed.stderr.split())
     assert "already ended (completed)" in message
-    assert "optimizer.lr: 0.1 -> 0.5; trainer.max_epochs: 2 -> 8" in message
+    assert "optimizer.lr: 0.1 -> 0.5; trainer.max_epochs: 3 -> 8" in message
     assert "Start a longer run in a new directory with:" in message
-    assert changed.stderr.splitlines()[-1] == rerun_command(tmp_path, "trainer.max_epochs=8")  # alone on the last line
-    assert file_hashes(tmp_path) == before
+    assert changed.stderr.splitlines()[-1] == rerun_command(finished_run, "trainer.max_epochs=8")  # alone on the last line
+    assert file_hashes(finished_run) == before
 
-    grown = train(f"resume={tmp_path}", "trainer.max_epochs=3")  # extending with resume= is refused the same way
-    assert grown.returncode == 2 and "trainer.max_epochs: 2 -> 3" in " ".join(grown.stderr.split())
+    grown = train(f"resume={finished_run}", "trainer.max_epochs=4")  # extending with resume= is refused the same way
+    assert grown.returncode == 2 and "trainer.max_epochs: 3 -> 4" in " ".join(grown.stderr.split())
     assert "leave out resume=" in " ".join(grown.stderr.split()) and "hydra.run.dir" not in grown.stderr  # never typed
-    assert file_hashes(tmp_path) == before
+    assert file_hashes(finished_run) == before
 
-    same = train(*TINY, "trainer.progress=true", f"hydra.run.dir={tmp_path}")  # a harmless change: nothing to do
+    same = train(*FINISHED, "trainer.progress=true", f"hydra.run.dir={finished_run}")  # a harmless change: nothing to do
     assert same.returncode == 0 and "already ended (completed); nothing to do" in same.stdout
-    assert file_hashes(tmp_path) == before
+    assert file_hashes(finished_run) == before
 
 
 def test_check_run_dir_compares_with_the_saved_config(tmp_path):

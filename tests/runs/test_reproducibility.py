@@ -6,28 +6,27 @@ import pytest
 
 from input_pipeline import DataError
 from input_pipeline.splits import hold_out_validation
-from tests.support.runs import FAST, read_scalars, read_summary
+from tests.support.runs import FAST, read_scalars, read_summary, train_once
 
 ARGS = (*FAST, "trainer.max_epochs=2", "trainer.log_every_n_steps=1")
 
 
-def test_same_seed_gives_identical_curves_and_another_seed_does_not(tmp_path, train):
-    curves = {}
-    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        result = train(*ARGS, f"seed={seed}", f"hydra.run.dir={tmp_path / name}")
-        assert result.returncode == 0, result.stderr[-3000:]
-        curves[name] = read_scalars(tmp_path / name)
+def test_same_seed_gives_identical_curves_and_another_seed_does_not(finished_run, tmp_path):
+    # the session's finished run (seed 3) against a second run of it and one of seed 4
+    curves = {"a": read_scalars(finished_run)}
+    for name, overrides in (("b", ()), ("c", ("seed=4",))):
+        curves[name] = read_scalars(train_once(tmp_path / name, *overrides))
     for tag in ("lr", "train/loss", "val/loss", "val/acc1", "train/loss_epoch"):
         assert curves["a"][tag] == curves["b"][tag], tag
     assert curves["a"]["train/loss"] != curves["c"]["train/loss"]  # the seed changes init, data order and augmentation
 
-    info = json.loads((tmp_path / "a" / "run_info.json").read_text())
+    info = json.loads((finished_run / "run_info.json").read_text())
     assert info["oneflow"] == "0.9.0" and info["flowvision"] and info["started"]["device"] == "cpu"
-    assert "seed=3" in (tmp_path / "a" / ".hydra" / "overrides.yaml").read_text()
-    assert (tmp_path / "a" / ".hydra" / "config.yaml").is_file()
-    summary = read_summary(tmp_path / "a")
+    assert "seed=3" in (finished_run / ".hydra" / "overrides.yaml").read_text()
+    assert (finished_run / ".hydra" / "config.yaml").is_file()
+    summary = read_summary(finished_run)
     assert summary["seed"] == 3 and summary["scheduler_params"]
-    assert summary["history"]["epoch"] == [1, 2] and len(summary["history"]["lr"]) == 2
+    assert summary["history"]["epoch"] == [1, 2, 3] and len(summary["history"]["lr"]) == 3
     assert set(summary["epochs_to_threshold"]) == {"acc1>=50", "acc1>=60", "acc1>=70"}
 
 

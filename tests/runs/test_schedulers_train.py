@@ -6,6 +6,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from engine.config.compose import compose_config
 from engine.training.run import planned_lr_curve
+from tests.support.runs import assert_clean_failure
 
 
 def test_bad_schedule_fails_before_data_is_loaded(tmp_path, train):
@@ -32,10 +33,11 @@ def test_logged_lr_is_the_previewed_curve(tmp_path, train):
     assert preview[0][2] == pytest.approx(0.05 / 25)  # smoke's lr 0.05 is the peak; onecycle starts at peak/25
 
 
-def test_a_schedule_whose_lr_never_changes_is_warned_about_at_start(tmp_path, train):
+def test_a_schedule_whose_lr_never_changes_is_warned_about_at_start_and_a_missing_dataset_is_one_paragraph(tmp_path, train):
     # step_size 60 in a 3-epoch run; the data is absent, so the run stops right after the start (the warning came first)
     result = train("scheduler=step", "scheduler.lr_scheduler.step_size=60", "trainer.max_epochs=3", "model=tiny",
                    f"data.dataset.root={tmp_path / 'none'}", "data.dataset.download=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_clean_failure(result, "error: CIFAR-100 was not found", "cifar-100-python.tar.gz", "data=synthetic")
     message = " ".join(result.stderr.split())
     assert "warning: scheduler 'step' keeps the LR at 0.1 for the whole run" in message
     assert message.index("warning:") < message.index("error:")

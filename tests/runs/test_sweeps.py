@@ -86,11 +86,11 @@ def test_parallel_launcher_runs_two_jobs_at_once_each_pinned_before_oneflow(tmp_
 
 def test_device_slots_are_exclusive_between_processes(tmp_path):
     code = ("import sys, time; from hydra_plugins.device_pinned_launcher.device_pinned_launcher import claim_slot\n"
-            "print(claim_slot(sys.argv[1], 2), flush=True); time.sleep(5)")
+            "print(claim_slot(sys.argv[1], 2), flush=True); time.sleep(300)")  # held until killed below, however slow the third
     holders = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     try:
         slots = sorted(int(p.stdout.readline()) for p in holders)
-        third = subprocess.run([sys.executable, "-c", code.replace("time.sleep(5)", ""), str(tmp_path)], cwd=ROOT,
+        third = subprocess.run([sys.executable, "-c", code.replace("time.sleep(300)", ""), str(tmp_path)], cwd=ROOT,
                                capture_output=True, text=True, timeout=60)
     finally:
         for p in holders:

@@ -30,6 +30,18 @@ SMALL = ["data=synthetic", "model=tiny", "data.train_size=256", "data.batch_size
 FAST = ("data=synthetic", "model=tiny", "data.train_size=640", "data.batch_size=64", "trainer.progress=false")
 
 
+# The session's one finished run (conftest's `finished_run`): cosine, 3 epochs of 10 steps, every step logged, seed 3.
+FINISHED = (*FAST, "scheduler=cosine", "trainer.max_epochs=3", "trainer.log_every_n_steps=1", "seed=3")
+
+
+def train_once(run_dir: Path, *overrides: str) -> Path:
+    """A completed run of FINISHED, with `overrides` replacing its values of the same keys, in `run_dir`."""
+    keys = {o.split("=", 1)[0] for o in overrides}
+    result = run_train(*(o for o in FINISHED if o.split("=", 1)[0] not in keys), *overrides, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar curve as TensorBoard shows it (purged steps removed), as (step, value) lists."""
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
