@@ -37,9 +37,9 @@ def test_optimizer_targets_map_to_the_backends_classes():
 
 
 def test_a_config_for_the_other_backend_is_refused_by_a_process_running_this_one():
-    from engine.training.run import build_run
+    from engine.training.run import build_run, validated
 
     with pytest.raises(ConfigError) as refused:
-        build_run(compose_config(*TINY, "backend=torch"))
+        build_run(validated(compose_config(*TINY, "backend=torch")))
     message = " ".join(str(refused.value).split())
     assert "backend=torch was asked for, but this process already runs backend=oneflow" in message

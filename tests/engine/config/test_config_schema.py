@@ -171,7 +171,7 @@ def test_the_registered_schema_types_accept_the_shipped_closed_groups():
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
     schema = OmegaConf.create(ConfigStore.instance().load("schema.yaml").node)
-    assert sorted(schema) == ["data", "device", "fork", "model", "optimizer", "seed", "trainer"]
+    assert sorted(schema) == ["backend", "data", "device", "fork", "model", "optimizer", "seed", "trainer"]
     for experiment in sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")):
         cfg = compose_config(f"experiment={experiment}")
         OmegaConf.merge(schema.trainer, cfg.trainer)

@@ -44,7 +44,7 @@ def test_an_unknown_top_level_key_is_refused_with_the_valid_names(key, meant):
         validate_config(cfg)
     message = str(error.value)
     assert f"{key} is not a top-level key" in message and f"did you mean {meant}" in message
-    assert "the top-level keys: seed, device" in message
+    assert "the top-level keys: seed, backend, device" in message
 
 
 def test_did_you_mean_never_offers_the_key_itself():
