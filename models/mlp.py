@@ -1,4 +1,4 @@
-import oneflow.nn as nn
+from backend import nn
 
 
 class MLP(nn.Module):

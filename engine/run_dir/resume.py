@@ -243,6 +243,20 @@ def saved_config_damage(run_dir: Path, discarded: bool = False) -> Optional[str]
             f"started with is unknown (a full disk or a kill while Hydra wrote it at start-up leaves it so). {recover}")
 
 
+def _settled_damage(run_dir: Path, settle_s: float = 5.0) -> Optional[str]:
+    """saved_config_damage, once Hydra has had time to finish: another rank of a distributed run may still be
+    writing .hydra/ (config.yaml in place, overrides.yaml after it), so a damage younger than `settle_s` is read again."""
+    while True:
+        damage = saved_config_damage(run_dir, discarded=True)
+        try:
+            young = time.time() - (Path(run_dir) / SAVED_CONFIG).stat().st_mtime < settle_s
+        except OSError:
+            young = False
+        if not damage or not young:
+            return damage
+        time.sleep(0.2)
+
+
 def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[RunStatus]:
     """Call first in the task: the final status when the run in `run_dir` already ended (nothing to do), else None.
 
@@ -253,7 +267,7 @@ def check_run_dir(run_dir: Path, cfg: DictConfig) -> Optional[RunStatus]:
     run_dir = Path(run_dir)
     saved_file = run_dir / SAVED_CONFIG
     current = OmegaConf.to_container(cfg, resolve=False)
-    damage = saved_config_damage(run_dir, discarded=True)
+    damage = _settled_damage(run_dir)
     if damage:  # never "started with another config" with every key '<absent>'
         stop_run_log(run_dir)
         raise ConfigError(damage)

@@ -39,6 +39,7 @@ def test_check_run_dir_compares_with_the_saved_config(tmp_path):
     assert check_run_dir(tmp_path, cfg) is None  # a new directory
     (tmp_path / ".hydra").mkdir()
     OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("[]\n")  # Hydra writes it after config.yaml
     (tmp_path / "summary.json").write_text(json.dumps({"status": "diverged"}))
     assert check_run_dir(tmp_path, compose_config(*TINY, "device=cpu", "trainer.strict_resume=true")) == "diverged"
     (tmp_path / "summary.json").write_text(json.dumps({"status": "interrupted"}))
@@ -53,7 +54,11 @@ def test_a_config_another_rank_is_still_writing_is_read_when_complete(tmp_path):
     (tmp_path / ".hydra").mkdir()
     saved = tmp_path / ".hydra" / "config.yaml"
     saved.write_text(text[: len(text) // 2])  # Hydra writes in place: the other rank sees half a file
-    finish = threading.Timer(0.5, saved.write_text, args=(text,))
+    def finish_writing() -> None:  # as Hydra does: config.yaml in place, then overrides.yaml
+        saved.write_text(text)
+        (tmp_path / ".hydra" / "overrides.yaml").write_text("[]\n")
+
+    finish = threading.Timer(0.5, finish_writing)
     finish.start()
     try:
         assert check_run_dir(tmp_path, cfg) is None  # neither a YAML error nor differences

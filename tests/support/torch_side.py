@@ -14,7 +14,7 @@ import numpy as np
 
 import backend
 
-MODELS = ["densenet121", "mobilenetv2", "preact_resnet18", "resnet18", "resnet34", "resnet50", "tiny", "vgg16_bn", "wrn28_10"]
+MODELS = ["densenet121", "mlp", "mobilenetv2", "preact_resnet18", "resnet18", "resnet34", "resnet50", "tiny", "vgg16_bn", "wrn28_10"]
 
 
 def on_torch(what: str) -> dict:

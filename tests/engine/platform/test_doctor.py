@@ -23,7 +23,7 @@ def test_a_healthy_cpu_only_machine_is_all_ok_and_reports_no_gpu(tmp_path):
     lines = result.stdout.splitlines()
     report = {line.split()[1]: line for line in lines[:-2]}
     assert all(line.startswith("OK ") for line in report.values())
-    assert set(report) == {"python", "oneflow", "flowvision", "hydra", "cudnn", "cublas", "gpu", "disk", "cifar100"}
+    assert set(report) == {"python", "oneflow", "flowvision", "torch", "hydra", "cudnn", "cublas", "gpu", "disk", "cifar100"}
     assert "no GPU visible" in report["gpu"] and "OneFlow 0.9.0" in report["oneflow"] and "CUDA 11.7" in report["oneflow"]
     assert "libcudnn_cnn_infer.so.8" in report["cudnn"] and "nvidia-cudnn-cu11" in report["cudnn"]
     assert "not downloaded yet" in report["cifar100"] and lines[-2] == "doctor: all OK"
@@ -38,7 +38,8 @@ def test_a_gpu_oneflow_cannot_run_and_a_corrupt_archive_are_problems_with_fixes(
     problems = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM")]
     assert len(problems) == 2, result.stdout
     gpu, archive = problems
-    assert "NVIDIA H100 80GB HBM3, compute capability 9.0" in gpu and "no kernel image" in gpu and "fix: install a OneFlow build" in gpu
+    assert "NVIDIA H100 80GB HBM3, compute capability 9.0" in gpu and "no kernel image" in gpu
+    assert "fix: train with backend=torch" in gpu and "install a OneFlow build" in gpu
     assert "wrong md5" in archive and "fix: delete it" in archive
     assert "2 problem(s)" in result.stdout
 
