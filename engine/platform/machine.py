@@ -18,6 +18,8 @@ from typing import Optional
 import numpy as np
 import oneflow as flow
 
+from engine.platform.threads import THREAD_VARIABLES
+
 
 def _cpuinfo_field(name: str) -> Optional[str]:
     if not Path("/proc/cpuinfo").exists():
@@ -33,7 +35,6 @@ def cpu_model() -> str:
 # The instruction-set extensions numeric kernels dispatch on: two CPUs differing in these can give different floats.
 ISA_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
              "avx512_bf16", "amx_tile", "amx_bf16", "neon", "asimd", "sve")
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ONEFLOW_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 NUMERIC_PACKAGES = ("oneflow", "flowvision", "numpy", "scipy", "scikit-learn", "pillow", "hydra-core", "optuna")
 
 

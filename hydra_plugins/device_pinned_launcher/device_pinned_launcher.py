@@ -33,6 +33,7 @@ from engine.platform.device import resolve_device
 from engine.platform.errors import ConfigError, user_errors
 
 from engine.platform.console import PARALLEL_JOB_ENV
+from engine.platform.threads import cores_available, share_cores
 from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
@@ -84,8 +85,15 @@ def check_job_devices(config: DictConfig, job_overrides: Sequence[Sequence[str]]
         resolve_device(device)
 
 
-def run_pinned_job(slot_dir: str, gpus: Sequence[str], preload: Sequence[str], payload: bytes) -> JobReturn:
-    """In a worker: pin this process to a GPU, import `preload` modules, then run the Hydra job."""
+def side_by_side(n_jobs: int, n_overrides: int) -> int:
+    """How many jobs run at once: joblib's n_jobs (-1: every core, -2: all but one, ...), at most one per job."""
+    running = n_jobs if n_jobs > 0 else max(1, cores_available() + 1 + n_jobs)
+    return max(1, min(running, n_overrides))
+
+
+def run_pinned_job(slot_dir: str, gpus: Sequence[str], preload: Sequence[str], payload: bytes, n_jobs: int = 1) -> JobReturn:
+    """In a worker: pin this process to a GPU (or, on CPU, to its share of the cores), import `preload` modules,
+    then run the Hydra job."""
     # Jobs share the terminal: progress bars would overwrite each other's lines (engine.platform.console.show_progress)
     os.environ[PARALLEL_JOB_ENV] = "1"
     for stream in (sys.stdout, sys.stderr):  # a worker's pipe is block-buffered: lines were lost when it ended
@@ -93,6 +101,8 @@ def run_pinned_job(slot_dir: str, gpus: Sequence[str], preload: Sequence[str], p
     if gpus:
         slot = claim_slot(slot_dir, len(gpus))
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot]
+    else:  # n_jobs CPU processes: default thread pools would oversubscribe the cores and spin (engine.platform.threads)
+        share_cores(n_jobs, cores_available())
     for module in preload:  # e.g. engine.platform.oneflow_env, which must be imported before oneflow
         importlib.import_module(module)
     idx, overrides, hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
@@ -154,7 +164,8 @@ class DevicePinnedJoblibLauncher(JoblibLauncher):
         singleton_state = Singleton.get_state()
         runs = Parallel(**joblib_cfg)(
             delayed(run_pinned_job)(self.slot_dir, self.gpus, self.preload, cloudpickle.dumps(
-                (initial_job_idx + idx, overrides, self.hydra_context, self.config, self.task_function, singleton_state)))
+                (initial_job_idx + idx, overrides, self.hydra_context, self.config, self.task_function, singleton_state)),
+                side_by_side(int(joblib_cfg["n_jobs"]), len(job_overrides)))
             for idx, overrides in enumerate(job_overrides)
         )
         assert isinstance(runs, list) and all(isinstance(run, JobReturn) for run in runs)
