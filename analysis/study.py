@@ -28,6 +28,7 @@ studies over workloads.
 """
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -35,8 +36,8 @@ from typing import Callable
 
 from analysis import study_report
 from analysis.study_plan import check_plans
-from analysis.study_runs import (Job, Progress, StudyRunError, _duration, _exit_on_sigterm, is_result, machine_fault,
-                                 read_faults, record_fault, run_jobs)  # noqa: F401 (read_faults: the API)
+from analysis.study_runs import (Job, Progress, StudyRunError, _duration, _exit_on_sigterm, fan_out, is_result,
+                                 machine_fault, read_faults, record_fault, run_jobs)  # noqa: F401 (read_faults: the API)
 from analysis.study_spec import (ROOT, StudySpec, check_spec, known_schedules, lr_plan, save_spec,  # noqa: F401 (the API)
                                  schedule_overrides)
 from analysis.study_trials import optuna_study, record_trial, recorded_trials, tuned_lr
@@ -64,56 +65,84 @@ def _refuse_after_faults(faults: list, phase: str, schedule: str) -> None:
                             f"same command again: they run again (from their checkpoints), and nothing else does.")
 
 
-def search(spec: StudySpec, progress: Progress, python: str = sys.executable) -> dict:
-    """Phase 1: every schedule's planned trials (results are read back, never re-run; machine faults run again);
-    {schedule: tuned LR}."""
-    plan, tuned = lr_plan(spec.trials, spec.lr_low, spec.lr_high, spec.plan_seed), {}
-    for schedule in spec.schedules:
-        study = optuna_study(spec, schedule)
-        jobs = [Job("search", schedule, lr, 0, Path(spec.study_dir) / "search" / schedule / f"lr={lr!r}") for lr in plan]
-        pending = []
-        for job in jobs:
-            summary = read_summary(job.run_dir)
-            if job.lr not in recorded_trials(study) and is_result(summary):
-                record_trial(study, spec, job, summary)  # finished before a kill, not yet recorded
-            if job.lr in recorded_trials(study):
-                progress.finished(job, summary or {"status": recorded_trials(study)[job.lr].user_attrs.get("status")}, fresh=False)
-            else:
-                pending.append(job)
-        faults: list = []
-        run_jobs(spec, pending, _on_finished(spec, progress, faults, lambda job, summary, study=study: record_trial(
-            study, spec, job, summary)), Path(spec.study_dir) / "logs" / f"search_{schedule}.log", python)
-        _refuse_after_faults(faults, "search", schedule)
-        trials = [t for lr, t in recorded_trials(study).items() if lr in plan]
-        tuned[schedule] = tuned_lr(trials)
-        if tuned[schedule] is None:
-            raise StudyRunError(f"every search trial of {schedule} diverged or failed (LRs {', '.join(map(str, plan))}): "
-                                f"no LR to run its seeds at. Lower --lr-range, or leave {schedule} out.")
-        progress.say(f"[study] {schedule}: tuned lr={tuned[schedule]:g} (best validation {spec.objective} of "
-                     f"{len(trials)} trials)")
+def search_schedule(spec: StudySpec, schedule: str, progress: Progress, python: str = sys.executable) -> float:
+    """Phase 1 for one schedule: its planned trials (results are read back, never re-run; machine faults run again);
+    its tuned LR."""
+    plan = lr_plan(spec.trials, spec.lr_low, spec.lr_high, spec.plan_seed)
+    study = optuna_study(spec, schedule)
+    jobs = [Job("search", schedule, lr, 0, Path(spec.study_dir) / "search" / schedule / f"lr={lr!r}") for lr in plan]
+    pending = []
+    for job in jobs:
+        summary = read_summary(job.run_dir)
+        if job.lr not in recorded_trials(study) and is_result(summary):
+            record_trial(study, spec, job, summary)  # finished before a kill, not yet recorded
+        if job.lr in recorded_trials(study):
+            progress.finished(job, summary or {"status": recorded_trials(study)[job.lr].user_attrs.get("status")}, fresh=False)
+        else:
+            pending.append(job)
+    faults: list = []
+    run_jobs(spec, pending, _on_finished(spec, progress, faults, lambda job, summary: record_trial(study, spec, job, summary)),
+             Path(spec.study_dir) / "logs" / f"search_{schedule}.log", python)
+    _refuse_after_faults(faults, "search", schedule)
+    trials = [t for lr, t in recorded_trials(study).items() if lr in plan]
+    tuned = tuned_lr(trials)
+    if tuned is None:
+        raise StudyRunError(f"every search trial of {schedule} diverged or failed (LRs {', '.join(map(str, plan))}): "
+                            f"no LR to run its seeds at. Lower --lr-range, or leave {schedule} out.")
+    progress.say(f"[study] {schedule}: tuned lr={tuned:g} (best validation {spec.objective} of {len(trials)} trials)")
     return tuned
 
 
+def seeds_of_schedule(spec: StudySpec, schedule: str, lr: float, progress: Progress, python: str = sys.executable) -> None:
+    """Phase 2 for one schedule: its seeds at its tuned LR (results are skipped; stopped runs and machine faults resume)."""
+    jobs = [Job("seeds", schedule, lr, seed, Path(spec.study_dir) / "seeds" / schedule / f"seed={seed}")
+            for seed in range(spec.seeds)]
+    pending = []
+    for job in jobs:
+        summary = read_summary(job.run_dir)
+        if is_result(summary):
+            progress.finished(job, summary, fresh=False)
+        else:
+            pending.append(job)
+    faults: list = []
+    run_jobs(spec, pending, _on_finished(spec, progress, faults, lambda job, summary: None),
+             Path(spec.study_dir) / "logs" / f"seeds_{schedule}.log", python)
+    _refuse_after_faults(faults, "seed", schedule)
+
+
 def seed_runs(spec: StudySpec, tuned: dict, progress: Progress, python: str = sys.executable) -> None:
-    """Phase 2: every schedule's seeds at its tuned LR (results are skipped; stopped runs and machine faults resume)."""
+    """Phase 2 for every schedule, one after the other, at its tuned LR in `tuned`."""
     for schedule in spec.schedules:
-        jobs = [Job("seeds", schedule, tuned[schedule], seed, Path(spec.study_dir) / "seeds" / schedule / f"seed={seed}")
-                for seed in range(spec.seeds)]
-        pending = []
-        for job in jobs:
-            summary = read_summary(job.run_dir)
-            if is_result(summary):
-                progress.finished(job, summary, fresh=False)
-            else:
-                pending.append(job)
-        faults: list = []
-        run_jobs(spec, pending, _on_finished(spec, progress, faults, lambda job, summary: None),
-                 Path(spec.study_dir) / "logs" / f"seeds_{schedule}.log", python)
-        _refuse_after_faults(faults, "seed", schedule)
+        seeds_of_schedule(spec, schedule, tuned[schedule], progress, python)
 
 
-def run_study(spec: StudySpec, say: Callable[[str], None] = print, python: str = sys.executable) -> Path:
-    """The whole study (plan check, search, seeds, comparison, report), resumable; returns the report's path."""
+def search_then_seeds(spec: StudySpec, schedule: str, progress: Progress, python: str = sys.executable) -> float:
+    """Both phases of one schedule, which wait on no other schedule: one task for fan_out. Its tuned LR."""
+    tuned = search_schedule(spec, schedule, progress, python)
+    seeds_of_schedule(spec, schedule, tuned, progress, python)
+    return tuned
+
+
+def search(spec: StudySpec, progress: Progress, python: str = sys.executable, parallel: int = 1) -> dict:
+    """Phase 1 for every schedule; {schedule: tuned LR}."""
+    tasks = [functools.partial(search_schedule, spec, s, progress, python) for s in spec.schedules]
+    return dict(zip(spec.schedules, fan_out(tasks, parallel)))
+
+
+def search_and_seeds(spec: StudySpec, progress: Progress, python: str = sys.executable, parallel: int = 1) -> dict:
+    """Both phases for every schedule, `parallel` schedules at a time (1: search every schedule, then every schedule's
+    seeds, as before); {schedule: tuned LR}."""
+    if parallel <= 1:
+        tuned = search(spec, progress, python)
+        seed_runs(spec, tuned, progress, python)
+        return tuned
+    tasks = [functools.partial(search_then_seeds, spec, s, progress, python) for s in spec.schedules]
+    return dict(zip(spec.schedules, fan_out(tasks, parallel)))
+
+
+def run_study(spec: StudySpec, say: Callable[[str], None] = print, python: str = sys.executable, parallel: int = 1) -> Path:
+    """The whole study (plan check, search, seeds, comparison, report), resumable; returns the report's path.
+    `parallel`: how many schedules' multiruns may run at once (analysis.study_runs.fan_out)."""
     check_spec(spec)
     plans = check_plans(spec, say, python)  # before any compute: a schedule constant over the run is refused
     save_spec(spec)
@@ -121,8 +150,7 @@ def run_study(spec: StudySpec, say: Callable[[str], None] = print, python: str =
     progress = Progress(spec, say)
     say(f"[study] {len(spec.schedules)} schedules x ({spec.trials} search trials + {spec.seeds} seeds) in {spec.study_dir}; "
         f"Optuna storage {spec.storage_url}")
-    tuned = search(spec, progress, python)
-    seed_runs(spec, tuned, progress, python)
+    tuned = search_and_seeds(spec, progress, python, parallel)
     report = study_report.write(spec, tuned, plans)
     say(f"[study] done in {_duration(time.time() - progress.started)}: {report}")
     return report

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -16,6 +18,7 @@ from engine.run_dir.status import RunStatus
 from engine.run_dir.summary import read_summary, run_status
 
 POLL_SECONDS = 2.0
+STOPPING = threading.Event()  # set when one fanned-out phase failed or the study is stopping: the others stop their runs
 ENDED = (RunStatus.COMPLETED, RunStatus.DIVERGED, RunStatus.FAILED)  # a run in one of these states has stopped for good
 # What a failure's recorded error says when the machine, not the config, ended the run: errno names and numbers
 # (ENOSPC, EDQUOT, ENOMEM, EIO, EROFS), and the out-of-memory errors of Python, the CUDA runtime and the kernel.
@@ -161,6 +164,8 @@ def run_jobs(spec: StudySpec, jobs: list, on_finished: Callable[[Job, dict], Non
                         on_finished(job, read_summary(job.run_dir))
                 if returncode is not None:
                     break
+                if STOPPING.is_set():  # another phase failed or the study stops: this run resumes next time
+                    raise PhaseStopped(f"{jobs[0].phase} of {jobs[0].schedule} stopped")
                 time.sleep(POLL_SECONDS)
         finally:
             if process.poll() is None:  # the study itself is stopping: stop its run too (it resumes next time)
@@ -194,6 +199,35 @@ def _exit_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
+
+
+def fan_out(tasks: list, parallel: int = 1) -> list:
+    """Run `tasks` (callables, each one or more phases that wait on nothing else) `parallel` at a time; their results in
+    order. With 1, one after the other, as a study always ran. Otherwise each task's multiruns start as soon as a
+    place is free, so no schedule waits on another's phase: use it where the launcher has room for more jobs than one
+    multirun gives it (Slurm). The first failure, Ctrl-C or SIGTERM stops every other task's runs, which resume on the
+    next invocation, and is raised."""
+    if parallel <= 1 or len(tasks) <= 1:
+        return [task() for task in tasks]
+    STOPPING.clear()
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="study-phase")
+    futures = [pool.submit(task) for task in tasks]
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f in done and f.exception() is not None), None)
+        if failed is not None:
+            raise failed.exception()
+        return [f.result() for f in futures]
+    finally:
+        STOPPING.set()  # a no-op when all finished; otherwise the running multiruns stop (their runs resume next time)
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True)
+        STOPPING.clear()
+
+
+class PhaseStopped(RuntimeError):
+    """A fanned-out phase stopped because another failed or the study is stopping (its runs resume next time)."""
 
 
 class StudyRunError(RuntimeError):

@@ -3,6 +3,7 @@ trial added with its validation score, and the tuned LR read back from it."""
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,18 @@ from engine.run_dir.status import RunStatus
 from engine.run_dir.summary import read_summary
 
 
+# Studies whose phases fan out (analysis.study_runs.fan_out) share one storage from several threads: Optuna creating
+# a new SQLite storage from two threads at once fails (its schema's version row, inserted twice), so every storage
+# call of this module goes through one lock. They take milliseconds beside minutes of training.
+STORAGE_LOCK = threading.RLock()
+
+
 def optuna_study(spec: StudySpec, schedule: str):
+    with STORAGE_LOCK:
+        return _create_or_load(spec, schedule)
+
+
+def _create_or_load(spec: StudySpec, schedule: str):
     import warnings
 
     import optuna
@@ -30,7 +42,9 @@ def recorded_trials(study) -> dict:
     for a result) is left out: its run is run again, and that run's trial replaces it."""
     from optuna.trial import TrialState
 
-    return {float(t.params["lr"]): t for t in study.get_trials(deepcopy=False)
+    with STORAGE_LOCK:
+        trials = study.get_trials(deepcopy=False)
+    return {float(t.params["lr"]): t for t in trials
             if "lr" in t.params and (t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and _failure_is_result(t)))}
 
 
@@ -43,6 +57,11 @@ def _failure_is_result(trial) -> bool:
 
 def record_trial(study, spec: StudySpec, job: Job, summary: dict) -> None:
     """Add the finished run as an Optuna trial: complete with its validation score, or failed (diverged/failed)."""
+    with STORAGE_LOCK:
+        _add_trial(study, spec, job, summary)
+
+
+def _add_trial(study, spec: StudySpec, job: Job, summary: dict) -> None:
     import optuna
     from optuna.distributions import LogUniformDistribution
     from optuna.trial import TrialState

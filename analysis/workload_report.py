@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Optional
 
 from analysis import profiles, stats
+from analysis.comparison.runs import recorded_provenance
 from analysis.study_figures import pyplot, schedule_colors, unify
+from analysis.study_report import environment_text
 from common.files import atomic_save_figure, atomic_write_text
 from engine.run_dir.status import RunStatus
 from engine.run_dir.summary import read_summary, run_dirs_with_summary
@@ -167,9 +169,14 @@ def budgets_figure(instances: list, schedules: list, colors: dict):
 
 
 def compute_spent(study_dir: Path) -> dict:
-    runs = [read_summary(d) or {} for d in run_dirs_with_summary(Path(study_dir))]
+    """The suite's runs counted, their training wall time and steps, and where they ran (backend, CPU, threads)."""
+    dirs = run_dirs_with_summary(Path(study_dir))
+    runs = [read_summary(d) or {} for d in dirs]
+    backends = sorted({f"{r.get('backend') or 'oneflow'} {r.get('backend_version') or ''}".strip() for r in runs})
+    environment = next((facts for facts in map(recorded_provenance, dirs) if facts.get("cpu_model")), {})
     return {"runs": len(runs), "train_seconds": round(sum(float(r.get("wall_time_s") or 0) for r in runs), 1),
-            "optimizer_steps": sum(int(r.get("global_step") or 0) for r in runs)}
+            "optimizer_steps": sum(int(r.get("global_step") or 0) for r in runs), "backends": backends,
+            "environment": environment}
 
 
 def _fmt_steps(value: float) -> str:
@@ -206,7 +213,8 @@ def markdown(suite, instances: list, score: dict, verdict: str, spent: dict, com
         out.write("\n## Budgets\n\n![accuracy against budget](budgets.png)\n\nEach schedule tuned at each budget (its own "
                   "search, selected on validation), scored on the test set: mean and 95 % CI over every seed run.\n")
     out.write(f"\n## Compute\n\n{spent['runs']} training runs, {spent['optimizer_steps']} optimizer steps, "
-              f"{spent['train_seconds'] / 3600:.2f} h of training wall time (one CPU process each).\n")
+              f"{spent['train_seconds'] / 3600:.2f} h of training wall time (summed over the runs, however many ran at "
+              f"once).\n\n**Where.** Backend {', '.join(spent['backends']) or 'unknown'}. {environment_text(spent['environment'])}\n")
     return out.getvalue()
 
 

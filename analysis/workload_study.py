@@ -17,6 +17,7 @@ profiles, the benchmark score, speedups, Kendall tau, the verdict).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 import time
@@ -27,7 +28,7 @@ from typing import Callable, Optional
 from analysis import study as one
 from analysis import study_report
 from analysis.study_plan import check_plans
-from analysis.study_runs import Progress, _duration, _exit_on_sigterm
+from analysis.study_runs import Progress, _duration, _exit_on_sigterm, fan_out
 from analysis.study_spec import StudySpec, check_spec, known_workloads, save_spec
 from analysis.study_trials import optuna_study, recorded_trials, tuned_lr
 from common.errors import ConfigError
@@ -139,8 +140,14 @@ def refuse_unreachable_targets(suite: SuiteSpec, all_members: list, targets: dic
         raise ConfigError(" ".join(refused))
 
 
-def run_suite(suite: SuiteSpec, say: Callable[[str], None] = print, python: str = sys.executable) -> Path:
-    """The whole suite (plans, baseline searches, target check, studies, scores and report), resumable."""
+def _tagged(say: Callable[[str], None], tag: str) -> Callable[[str], None]:
+    """`say`, with the study's workload and search seed after "[study]": lines of studies running at once interleave."""
+    return lambda line: say(line.replace("[study] ", f"[study] {tag}: ", 1))
+
+
+def run_suite(suite: SuiteSpec, say: Callable[[str], None] = print, python: str = sys.executable, parallel: int = 1) -> Path:
+    """The whole suite (plans, baseline searches, target check, studies, scores and report), resumable. `parallel`:
+    how many multiruns (of any workload, study and schedule) may run at once (analysis.study_runs.fan_out)."""
     from analysis import workload_report
 
     check_suite(suite)
@@ -158,17 +165,23 @@ def run_suite(suite: SuiteSpec, say: Callable[[str], None] = print, python: str 
     save_suite(suite)
     _exit_on_sigterm()
     started = time.time()
-    for member in all_members:  # the baseline first, everywhere: the target check needs its tuned trials
-        save_spec(member.spec)
-        say(f"[suite] {member.instance} study {member.study}: {suite.baseline} search")
-        one.search(dataclasses.replace(member.spec, schedules=[suite.baseline]), Progress(member.spec, say), python)
-    refuse_unreachable_targets(suite, all_members, targets)
+    progress = {id(m): Progress(m.spec, _tagged(say, f"{m.instance} s{m.study}")) for m in all_members}
     for member in all_members:
-        say(f"[suite] {member.instance} study {member.study}: search, seeds and report")
-        progress = Progress(member.spec, say)
-        tuned = one.search(member.spec, progress, python)
-        one.seed_runs(member.spec, tuned, progress, python)
-        study_report.write(member.spec, tuned, plans[member.instance])
+        save_spec(member.spec)
+    say(f"[suite] the {suite.baseline} search of every workload and study first (the target check needs it)")
+    fan_out([functools.partial(one.search_schedule, m.spec, suite.baseline, progress[id(m)], python) for m in all_members],
+            parallel)
+    refuse_unreachable_targets(suite, all_members, targets)
+    say("[suite] every study's searches and seeds")
+    tuned = fan_out([functools.partial(one.search_and_seeds, m.spec, progress[id(m)], python) for m in all_members]
+                    if parallel <= 1 else
+                    [functools.partial(one.search_then_seeds, m.spec, s, progress[id(m)], python)
+                     for m in all_members for s in m.spec.schedules], parallel)
+    if parallel > 1:  # one tuned LR per (member, schedule) task: back to one {schedule: lr} per member
+        lrs = iter(tuned)
+        tuned = [{s: next(lrs) for s in m.spec.schedules} for m in all_members]
+    for member, member_tuned in zip(all_members, tuned):
+        study_report.write(member.spec, member_tuned, plans[member.instance])
     report = workload_report.write(suite, all_members, targets)
     say(f"[suite] done in {_duration(time.time() - started)}: {report}")
     return report

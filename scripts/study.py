@@ -59,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--studies", type=int, default=3, help="with --workloads: independent studies (search seeds) per workload (default 3)")
     p.add_argument("--budgets", type=_budgets, default=[], help="with --workloads: epochs, e.g. 4,8,16: every schedule tuned at each")
     p.add_argument("--baseline", default="cosine", help="with --workloads: the schedule speedups are against (default cosine)")
+    p.add_argument("--parallel", type=int, default=1,
+                   help="multiruns (schedules' and workloads' phases) at once (default 1); more where the launcher has room "
+                        "for more jobs than one multirun gives it, e.g. hydra/launcher=slurm")
     p.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. trainer.max_epochs=10 hydra/launcher=parallel")
     return p
 
@@ -76,7 +79,7 @@ def main(argv: Optional[list] = None) -> int:
         val_split=val_split, objective=args.objective, baseline=args.baseline, budgets=args.budgets,
         overrides=spec.overrides, storage=args.storage, report_dir=args.report)
     try:
-        report = run_study(spec) if suite is None else run_suite(suite)
+        report = (run_study(spec, parallel=args.parallel) if suite is None else run_suite(suite, parallel=args.parallel))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

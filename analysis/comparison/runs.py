@@ -132,7 +132,7 @@ def _choices(run_dir: Path) -> dict:
             if c is not None and not str(g).startswith("hydra")}
 
 
-def _provenance(run_dir: Path) -> dict:
+def recorded_provenance(run_dir: Path) -> dict:
     """What the run's figures depend on beyond code and config, from run_info.json (older runs: what they recorded)."""
     try:
         info = json.loads((run_dir / "run_info.json").read_text())
@@ -191,7 +191,7 @@ def read_run(run_dir: Path, sweep_dir: Path, thresholds: list, ignore: tuple = (
         run.val_acc1 = scalars.get("val/acc1", [])
     if history.get("epoch") and history.get("test/acc1"):
         run.test_acc1 = list(zip(history["epoch"], history["test/acc1"]))
-    run.provenance = _provenance(run_dir)
+    run.provenance = recorded_provenance(run_dir)
     run.lr = scalars.get("lr", [])
     recorded = summary.get("epochs_to_threshold") or {}
     for threshold in thresholds:

@@ -35,7 +35,7 @@ def cpu_model() -> str:
 # The instruction-set extensions numeric kernels dispatch on: two CPUs differing in these can give different floats.
 ISA_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
              "avx512_bf16", "amx_tile", "amx_bf16", "neon", "asimd", "sve")
-NUMERIC_PACKAGES = ("oneflow", "flowvision", "numpy", "scipy", "scikit-learn", "pillow", "hydra-core", "optuna")
+NUMERIC_PACKAGES = ("oneflow", "flowvision", "torch", "schedulefree", "numpy", "scipy", "scikit-learn", "pillow", "hydra-core", "optuna")
 
 
 def provenance() -> dict:

@@ -163,3 +163,65 @@ def test_a_run_whose_process_was_killed_is_named_as_a_machine_fault_and_runs_aga
         run_jobs(spec, [job], lambda job, summary: None, tmp_path / "logs" / "seeds.log", python=str(killer))
     assert [(f["seed"], f["error"]) for f in study.read_faults(tmp_path)] == [
         (0, "train.py exited -9 with the run unfinished (killed, e.g. out of memory)")]
+
+
+# ----------------------------------------------------------------------------- issue 28: phases fan out
+
+def test_fanned_out_tasks_run_at_once_and_give_their_results_in_order():
+    import threading
+    import time
+
+    from analysis.study_runs import fan_out
+
+    both_started = threading.Barrier(2, timeout=10)  # passes only if the two tasks run at the same time
+
+    def task(value):
+        def run():
+            both_started.wait()
+            time.sleep(0.05 * (3 - value))  # the first finishes last: results still come back in order
+            return value
+        return run
+
+    assert fan_out([task(1), task(2)], parallel=2) == [1, 2]
+    assert fan_out([lambda: "a", lambda: "b"], parallel=1) == ["a", "b"]  # 1: one after the other, in this thread
+
+
+def test_a_failed_phase_stops_the_phases_running_beside_it_and_their_runs_are_not_machine_faults(tmp_path):
+    import time
+
+    from analysis.study_runs import Job, fan_out, run_jobs
+
+    spec = study.StudySpec(study_dir=tmp_path, schedules=["cosine", "step"])
+    job = Job("seeds", "step", 0.1, 0, tmp_path / "seeds" / "step" / "seed=0")
+    sleeper = tmp_path / "slow.sh"  # a 'python' whose train.py runs for a minute
+    sleeper.write_text("#!/bin/sh\nexec sleep 60\n")
+    sleeper.chmod(0o755)
+
+    def fails():
+        time.sleep(0.5)
+        raise study.StudyRunError("every search trial of cosine diverged")
+
+    started = time.time()
+    with pytest.raises(study.StudyRunError, match="every search trial of cosine diverged"):
+        fan_out([fails, lambda: run_jobs(spec, [job], lambda job, summary: None, tmp_path / "logs" / "s.log",
+                                         python=str(sleeper))], parallel=2)
+    assert time.time() - started < 30  # the minute-long run was stopped, not waited for
+    assert study.read_faults(tmp_path) == []  # stopped by the study: it resumes next time, no machine fault
+
+
+def test_schedules_fanned_out_tune_the_same_lrs_and_run_the_same_seeds_as_one_after_the_other(tmp_path, monkeypatch):
+    def run_jobs(spec, jobs, on_finished, *args, **kwargs):  # a score that depends on the schedule and the LR only
+        for job in jobs:
+            fields = {"status": "completed", "final_acc1": 50 + 10 * job.lr * (2 if job.schedule == "step" else 1),
+                      "test_acc1": 60.0 + job.seed}
+            _summary(job.run_dir, **fields)
+            on_finished(job, fields)
+
+    monkeypatch.setattr(study, "run_jobs", run_jobs)
+    tuned = {}
+    for parallel in (1, 3):
+        spec = study.StudySpec(study_dir=tmp_path / f"p{parallel}", schedules=["cosine", "step", "wsd"], trials=3, seeds=2)
+        spec.study_dir.mkdir()
+        tuned[parallel] = study.search_and_seeds(spec, study.Progress(spec, lambda line: None), parallel=parallel)
+        assert sorted(p.name for p in (tmp_path / f"p{parallel}" / "seeds" / "wsd").iterdir()) == ["seed=0", "seed=1"]
+    assert tuned[1] == tuned[3] and set(tuned[3]) == {"cosine", "step", "wsd"}

@@ -56,7 +56,7 @@ def test_the_gpu_suite_composes_cifar100_with_its_model_and_target(workload):
 @pytest.fixture(scope="module")
 def tiny_suite(tmp_path_factory):
     study_dir = tmp_path_factory.mktemp("suite") / "s"
-    done = study(study_dir, *TINY)
+    done = study(study_dir, *TINY, "--parallel", "2")  # two multiruns at once (analysis.study_runs.fan_out)
     assert done.returncode == 0, done.stdout + done.stderr
     return study_dir, done.stdout
 
@@ -80,10 +80,13 @@ def test_the_suite_runs_s_studies_per_workload_and_scores_them(tiny_suite):
     assert set(data["score"]) == {"cosine", "linear_to_zero"} and all(0 <= b <= 1 for b in data["score"].values())
     md = (study_dir / "report" / "workloads.md").read_text()
     assert "**Verdict.**" in md and "geometric-mean speedup vs cosine" in md and "Kendall tau between the 1 pair of studies" in md
-    assert re.search(r"\d+ training runs, \d+ optimizer steps", md)
+    assert re.search(r"\d+ training runs, \d+ optimizer steps", md) and "**Where.** Backend oneflow 0.9.0. CPU " in md
     # resumable: the same command again runs nothing and gives the same scores
     again = study(study_dir, *TINY)
-    finished = [line for line in again.stdout.splitlines() if line.startswith(("[study] search", "[study] seeds"))]
+    finished = [line for line in again.stdout.splitlines() if re.match(r"\[study\] digits_mlp(_noaug)? s[01]: (search|seeds) ", line)]
+    for tag in ("digits_mlp s0", "digits_mlp s1", "digits_mlp_noaug s0", "digits_mlp_noaug s1"):  # each line says its study
+        for phase in ("search cosine", "search linear_to_zero", "seeds cosine", "seeds linear_to_zero"):
+            assert any(line.startswith(f"[study] {tag}: {phase} ") for line in finished), (tag, phase, again.stdout)
     assert again.returncode == 0 and finished and all("(done before)" in line for line in finished), again.stdout
     assert json.loads((study_dir / "report" / "workloads.json").read_text())["score"] == data["score"]
 
