@@ -99,7 +99,7 @@ def run_epochs(run: Run, recorder: RunRecorder, train_loader: Loader, eval_loade
     progress, max_epochs = recorder.progress, run.cfg.trainer.max_epochs
     try:
         while progress.epoch < max_epochs:
-            stopped = train_epoch(run, recorder, train_loader)  # the optimizer steps; None: the epoch trained to its end
+            stopped = train_epoch(run, recorder, train_loader, eval_loaders)  # the steps; None: the epoch trained to its end
             if stopped:  # a stop asked for mid-epoch, or a non-finite loss
                 return stopped
             metrics = evaluate_epoch(run, progress, eval_loaders)  # the epoch's training metrics, then every eval split

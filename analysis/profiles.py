@@ -103,10 +103,10 @@ def median(values: Sequence[float]) -> float:
     return math.inf if math.isinf(high) else (low + high) / 2
 
 
-def steps_to_target(history: Optional[Sequence[float]], target: float, steps_per_epoch: float) -> float:
-    """Optimizer steps until the first epoch whose validation top-1 reached `target` (the end of that epoch); inf when
-    no epoch did."""
-    for epoch, value in enumerate(history or [], start=1):
-        if value is not None and value >= target:
-            return epoch * steps_per_epoch
-    return math.inf
+def steps_to_target(history: Optional[Sequence[float]], target: float, steps_per_epoch: float,
+                    by_step: Optional[Sequence[Sequence[float]]] = None) -> float:
+    """Optimizer steps until validation top-1 first reached `target`: at an epoch's end (`history`, per epoch) or, with
+    trainer.val_every_n_steps, at a validation inside an epoch (`by_step`, [step, top-1] pairs); inf when never."""
+    measured = [(epoch * steps_per_epoch, value) for epoch, value in enumerate(history or [], start=1)]
+    measured += [(float(step), value) for step, value in by_step or []]
+    return min((step for step, value in measured if value is not None and value >= target), default=math.inf)

@@ -73,7 +73,9 @@ def _seed_summaries(member, schedule: str) -> list:
 def _steps_of(summary: dict, target: float) -> float:
     history = (summary.get("history") or {}).get("val/acc1") or []
     per_epoch = summary["global_step"] / summary["epochs"] if summary.get("epochs") else 0
-    return profiles.steps_to_target(history, target, per_epoch) if summary.get("status") == RunStatus.COMPLETED else math.inf
+    if summary.get("status") != RunStatus.COMPLETED:
+        return math.inf
+    return profiles.steps_to_target(history, target, per_epoch, summary.get("val_acc1_by_step"))
 
 
 def score_instance(name: str, group: list, schedules: list, target: float) -> Instance:

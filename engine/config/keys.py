@@ -20,6 +20,9 @@ HARMLESS_KEYS = (
     "resume", *RESUME_MAY_CHANGE, "trainer.acc1_thresholds", "data.eval_batch_size", *DATA_PATH_KEYS,
     "optimized_metric",
 )
+# Keys added to the config after runs were made with it, and the value that means what those runs did: a run saved
+# without the key is the same experiment as one with this value (resume, fork and finished-run checks).
+ADDED_LATER = {"backend": "oneflow", "trainer.val_every_n_steps": 0}
 # The harmless keys left out of sweep job directory names (conf/config.yaml reads them through the
 # `${job_name_excluded_keys:}` resolver, engine/config/resolvers.py): how the run is watched, where it runs.
 JOB_NAME_EXCLUDED_KEYS = ("trainer.progress", "trainer.log_every_n_steps", "device", "data.dataset.root")

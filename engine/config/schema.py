@@ -103,6 +103,7 @@ class TrainerConfig(Checked):
     max_epochs: int = rule(whole(1), "a whole number of epochs >= 1")
     log_every_n_steps: int = rule(whole(1), "a whole number of optimizer steps >= 1")
     checkpoint_every_n_steps: int = rule(whole(0), "a whole number of optimizer steps >= 0 (0: only at epoch ends)")
+    val_every_n_steps: int = rule(whole(0), "a whole number of optimizer steps >= 0 (0: validation at epoch ends only)")
     keep_last: int = rule(whole(1), "a whole number >= 1 (checkpoints kept besides best.ckpt)")
     progress: Union[bool, str] = rule(lambda v: isinstance(v, bool) or v == "auto",
                                       "true, false or auto (bars only when stderr is a terminal of its own)")

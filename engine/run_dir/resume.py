@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 import engine.config.resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
 from engine.run_dir.checkpoint import STATE_KEYS, CheckpointDir
 from engine.config.compose import with_overrides
-from engine.config.keys import RESUME_MAY_CHANGE, flatten, is_harmless, is_under
+from engine.config.keys import ADDED_LATER, RESUME_MAY_CHANGE, flatten, is_harmless, is_under
 from engine.platform.console import stop_run_log
 from engine.platform.errors import ConfigError, fail
 from engine.run_dir.files import holds_only_hydra_files
@@ -163,6 +163,7 @@ def same_value(a: Any, b: Any) -> bool:
 def config_differences(saved: dict, current: dict) -> list[str]:
     """`key: saved -> current` for every leaf that differs, except HARMLESS_KEYS (and keys under them)."""
     old, new = flatten(saved), flatten(current)
+    old.update({key: value for key, value in ADDED_LATER.items() if key in new and key not in old})  # what it did then
     return [f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}" for key in sorted(set(old) | set(new))
             if not is_harmless(key) and not same_value(old.get(key, "<absent>"), new.get(key, "<absent>"))]
 

@@ -27,8 +27,10 @@ if TYPE_CHECKING:  # for the annotations only: the recorder never imports this m
     from engine.run_dir.recorder import RunRecorder
 
 
-def train_epoch(run: Run, recorder: RunRecorder, loader: Loader) -> Optional[Outcome]:
-    """Train the current epoch (after a mid-epoch checkpoint, the batches it had not trained yet).
+def train_epoch(run: Run, recorder: RunRecorder, loader: Loader,
+                eval_loaders: Optional[Mapping[str, Loader]] = None) -> Optional[Outcome]:
+    """Train the current epoch (after a mid-epoch checkpoint, the batches it had not trained yet), validating every
+    trainer.val_every_n_steps steps inside it when that is set.
 
     None when the epoch trained to its end; the run's Outcome when a stop was asked for or the loss went non-finite."""
     progress, meter, trainer = recorder.progress, recorder.meter, run.cfg.trainer
@@ -43,6 +45,9 @@ def train_epoch(run: Run, recorder: RunRecorder, loader: Loader) -> Optional[Out
     for images, labels in bar:
         lrs = train_step(run.steps, run.schedule, meter, images, labels)  # forward, backward, update, LR
         progress.advance(len(labels), lrs[0])
+        every = trainer.val_every_n_steps
+        if every and eval_loaders and progress.global_step % every == 0 and progress.batch_in_epoch < len(loader):
+            validate_mid_epoch(run, recorder, eval_loaders["val"])  # before a checkpoint of this step, which keeps it
         at_log = progress.global_step % trainer.log_every_n_steps == 0
         at_checkpoint = trainer.checkpoint_every_n_steps > 0 and progress.global_step % trainer.checkpoint_every_n_steps == 0
         if at_log or at_checkpoint:  # the only host syncs inside an epoch
@@ -59,6 +64,16 @@ def train_epoch(run: Run, recorder: RunRecorder, loader: Loader) -> Optional[Out
     progress.train_seconds += time.time() - epoch_start
     meter.check(epoch + 1)  # the epoch's last steps join its metrics (or show the loss went non-finite)
     return Outcome(RunStatus.DIVERGED, diverged=meter.diverged) if meter.diverged else None
+
+
+def validate_mid_epoch(run: Run, recorder: RunRecorder, val_loader: Loader) -> None:
+    """Validation top-1 at this step (an epoch's end is evaluate_epoch's): into summary.json and TensorBoard."""
+    run.eval_mode()
+    acc1 = evaluate(run.steps.predict, val_loader, "val")["val/acc1"]
+    run.train_mode()
+    progress = recorder.progress
+    progress.val_acc1_by_step.append([progress.global_step, acc1])
+    recorder.writer.add_scalar("val/acc1_by_step", acc1, progress.global_step)
 
 
 def evaluate_epoch(run: Run, progress: Progress, eval_loaders: Mapping[str, Loader]) -> dict[str, float]:

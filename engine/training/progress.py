@@ -25,6 +25,7 @@ class Progress:
     best: dict = field(default_factory=lambda: {"acc1": None, "acc5": None, "epoch": None, "test_acc1": None})
     history: dict = field(default_factory=lambda: {key: [] for key in HISTORY_KEYS})
     forked_from: Optional[dict] = None  # a fork's parent: run, epoch, step (engine/training/fork.py)
+    val_acc1_by_step: list = field(default_factory=list)  # [step, val/acc1] inside epochs (trainer.val_every_n_steps)
 
     def state_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +73,8 @@ class Progress:
         }
         if self.forked_from:
             fields["forked_from"] = self.forked_from
+        if self.val_acc1_by_step:
+            fields["val_acc1_by_step"] = self.val_acc1_by_step
         if "test/acc1" in self.history:  # a validation split is in use: val/* is on it, test/* on the test set
             fields.update(test_acc1=last.get("test/acc1"), test_acc5=last.get("test/acc5"),
                           test_acc1_at_best_epoch=self.best.get("test_acc1"))

@@ -74,3 +74,11 @@ def test_steps_to_target_and_the_median_over_studies():
     assert profiles.steps_to_target([], 90.0, 23) == INF
     assert profiles.median([300, INF, 100]) == 300
     assert profiles.median([300, INF]) == INF and profiles.median([100, 300]) == 200 and profiles.median([]) == INF
+
+
+def test_steps_to_target_takes_a_validation_inside_an_epoch_when_the_run_recorded_one():
+    # per epoch (23 steps): 91 % first at the end of epoch 3 (step 69); inside epochs: 90.5 % at step 56
+    by_step = [[10, 60.0], [33, 88.0], [56, 90.5], [60, 89.0]]
+    assert profiles.steps_to_target([50.0, 80.0, 91.0], 90.0, 23, by_step) == 56
+    assert profiles.steps_to_target([50.0, 80.0, 91.0], 95.0, 23, by_step) == INF
+    assert profiles.steps_to_target([50.0, 95.0], 90.0, 23, [[40, 89.9]]) == 46  # the epoch end came first

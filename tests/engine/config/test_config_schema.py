@@ -58,6 +58,10 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("overrides,needles", BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
 def test_bad_value_is_one_config_error_naming_field_value_and_what_is_valid(overrides, needles):
+    # A _target_ in a framework package is checked once its module is imported, as build_run does: import them here,
+    # so the outcome does not depend on which test ran before in this process.
+    import models.tiny  # noqa: F401
+    import oneflow.optim  # noqa: F401
     with pytest.raises(ConfigError) as error:
         validate_config(compose_config(*overrides))
     message = str(error.value)
@@ -190,3 +194,13 @@ def test_each_choice_is_kept_once_where_it_is_used():
         with pytest.raises(ConfigError, match=needle):
             validate_config(compose_config(bad))
     assert get_args(Backend) == ("auto", "numpy", "oneflow")
+
+
+def test_a_run_saved_before_a_key_existed_is_the_same_experiment_as_that_keys_old_meaning():
+    from engine.run_dir.resume import config_differences
+
+    current = {"backend": "oneflow", "trainer": {"val_every_n_steps": 0, "max_epochs": 3}}
+    assert config_differences({"trainer": {"max_epochs": 3}}, current) == []  # saved before backend and the key
+    changed = {"backend": "torch", "trainer": {"val_every_n_steps": 5, "max_epochs": 3}}
+    assert config_differences({"trainer": {"max_epochs": 3}}, changed) == ["backend: 'oneflow' -> 'torch'",
+                                                                           "trainer.val_every_n_steps: 0 -> 5"]
