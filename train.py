@@ -9,7 +9,7 @@ outcome (completed, diverged, interrupted by Ctrl-C, failed on a full disk) and 
 """
 from __future__ import annotations
 
-from engine.training.stopping import signals_held, stop_start_up_on_signals  # first (standard library only):
+from engine.training.stopping import stop_start_up_on_signals  # first (standard library only):
 
 stop_start_up_on_signals()  # until the first step, Ctrl-C / SIGTERM / SIGHUP exit 130 with nothing started or left
 import engine.platform.oneflow_env  # noqa: E402,F401  (before oneflow: loads the CUDA libraries oneflow links against)
@@ -23,7 +23,6 @@ import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-import backend  # noqa: E402
 from engine.platform import distributed  # noqa: E402
 from engine.config.compose import refuse_multirun_inspection
 from engine.config.schema import ValidatedConfig, validate_config
@@ -35,6 +34,7 @@ from engine.run_dir.status import Outcome, RunStatus
 from engine.run_dir.summary import finished_status
 from engine.run_dir.files import discard_if_stopped_early
 from engine.run_dir.lock import hold_run_dir
+from engine.training.backend_choice import use_backend
 from engine.training.stopping import graceful_stop, stop_requested
 from engine.config.sweep_names import varying_names_argv
 
@@ -51,25 +51,19 @@ def main(cfg: DictConfig) -> Optional[float]:
     # A run stopped before it began (a bad value, a changed config, Ctrl-C during start-up) leaves no directory.
     with discard_if_stopped_early(run_dir), user_errors():
         validate_config(cfg, ranks=distributed.world_size())  # first, with no framework: a bad value is named as such
-        use_backend(cfg.backend)  # only now the framework (oneflow|torch): --help and a bad value need neither
-        from engine.training.run import validated  # (the schedules are the framework's: imported after use_backend)
-        config = validated(cfg)  # the one validation entry: every field and the planned LR of every step
         # A finished run is never rewritten; a changed config is refused (by the writing rank: the other ranks of a
         # distributed run only read the atomically written summary.json, never a .hydra/config.yaml that rank 0's
-        # Hydra may still be writing)
+        # Hydra may still be writing). Before the framework: a finished run is told so without a second of imports.
         ended = check_run_dir(run_dir, cfg) if distributed.is_rank_zero() else finished_status(run_dir)
     if ended:  # e.g. a sweep re-run to finish its killed jobs
         say(f"{run_dir} already ended ({ended}); nothing to do.")
         return None
+    with discard_if_stopped_early(run_dir), user_errors():
+        use_backend(cfg.backend)  # only now the framework (oneflow|torch): --help, a bad value, a finished run need none
+        from engine.training.run import validated  # (the schedules are the framework's: imported after use_backend)
+        config = validated(cfg)  # the one validation entry: every field and the planned LR of every step
     with discard_if_stopped_early(run_dir), user_errors(), hold_run_dir(run_dir, writer=distributed.is_rank_zero()):
         return train(config, run_dir)  # one writer per run directory
-
-
-def use_backend(name: str) -> None:
-    """Import the framework the config chose (backend=oneflow|torch), only now: --help and a bad config need neither."""
-    with signals_held():  # importing OneFlow replaces the SIGINT handler at the C level: a Ctrl-C meanwhile waits
-        engine.platform.oneflow_env.import_oneflow_quietly()  # the schedules are OneFlow's on both backends (schedulers/follow.py)
-        backend.select(name)
 
 
 def train(config: ValidatedConfig, run_dir: Path) -> Optional[float]:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from benchmarks.step_report import thread_settings
 from common.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,9 @@ def compare(results: dict[str, dict], command: str) -> str:
     overhead = "\n".join(f"- {n}: the project's step costs {r['overhead_pct']:+.2f}% over its bare step "
                          f"({r['overhead_pct_best']:+.2f}% on the best repeats); graph mode ({r['graph_mode']}) "
                          + (f"runs at {r['ratio_graph_over_project']:.2f}x the eager step" if r["ratio_graph_over_project"]
+                            else f"could not run here: {r['graph_unavailable']}" if r.get("graph_unavailable")
                             else "was not measured (--no-graph)")
+                         + f"; threads: {thread_settings(r)}"
                          for n, r in results.items())
     loads = ", ".join(f"{n} {r['machine']['load_average_at_start']:.2f} -> {r['machine']['load_average_at_end']:.2f}"
                       for n, r in results.items())

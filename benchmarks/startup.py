@@ -15,11 +15,18 @@ from typing import Sequence
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RUN = ["data=synthetic", "model=tiny", "data.train_size=64", "trainer.max_epochs=1", "trainer.progress=false"]
 # The child: train.py as `python train.py <args>` runs it, ended at the first training step (nothing is trained).
+# The step is replaced once train.py has chosen the config's framework: importing engine.training.steps earlier would
+# choose OneFlow, and backend=torch would be refused.
 CHILD = """
 import os, runpy, sys
 import engine.platform.oneflow_env
-import engine.training.steps
-engine.training.steps.train_step = lambda *args, **kwargs: os._exit(0)
+import engine.training.backend_choice as choice
+chosen = choice.use_backend
+def use_backend(name):
+    chosen(name)
+    import engine.training.steps
+    engine.training.steps.train_step = lambda *args, **kwargs: os._exit(0)
+choice.use_backend = use_backend
 sys.argv = ["train.py", *sys.argv[1:]]
 runpy.run_path("train.py", run_name="__main__")
 os._exit(3)  # train.py returned without taking a step

@@ -10,7 +10,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import DictConfig
 
@@ -22,7 +22,7 @@ from benchmarks.step_report import markdown, print_report
 from common.files import atomic_write_text
 from engine.config.compose import compose_config
 from engine.platform.device import resolve_device
-from engine.platform.errors import user_errors
+from engine.platform.errors import UserError, user_errors
 from engine.platform.machine import machine
 from engine.training.run import steps_per_epoch
 from input_pipeline import DatasetArrays
@@ -67,10 +67,11 @@ def benchmark(args: StepBench) -> dict:
                              "config (hydra compose)": clock.seconds["config (hydra compose)"]}
     dataset, data_seconds = load_datasets(args.images, args.test_images, not args.no_cifar_archive)
     fixed.update(data_seconds)
-    step_s, seconds, parts, first_step, evaluation = time_loops(args, cfg, overrides, dataset, clock)
+    step_s, seconds, parts, first_step, evaluation, graph_error = time_loops(args, cfg, overrides, dataset, clock)
 
     scheduler_us = bench_scheduler_steps(steps_per_epoch(cfg))
     result = summarise(args, info, cfg, step_s, seconds, parts, first_step, evaluation, fixed, clock.seconds, scheduler_us)
+    result["graph_unavailable"] = graph_error  # why (c) is missing when the compiler failed (None: measured or --no-graph)
     print_report(result)
     if args.out:
         suffix = "" if backend.name() == "oneflow" else f"_{backend.name()}"  # OneFlow's reports keep their names
@@ -89,10 +90,17 @@ def time_loops(args: StepBench, cfg: DictConfig, overrides: list, dataset: Datas
         first_step = {"eager": project.first_step()}
         floor = FloorLoop(cfg, device, project.first)
         loops: dict[str, Any] = {"floor": floor, "project": project}
+        graph_error = None
         if not args.no_graph:
-            graph = ProjectLoop(compose_config(*overrides, "trainer.graph=true"), device, dataset, Path(logs) / "graph", clock)
-            first_step["graph"] = graph.first_step()
-            loops["graph"] = graph
+            try:  # (c) compiles on its first step: nn.Graph, or torch.compile, which needs a working C++ compiler
+                graph = ProjectLoop(compose_config(*overrides, "trainer.graph=true"), device, dataset, Path(logs) / "graph", clock)
+                first_step["graph"] = graph.first_step()
+                loops["graph"] = graph
+            except UserError:
+                raise
+            except Exception as error:  # noqa: BLE001  (the compiler failed: (a) and (b) still measure, the report says why)
+                graph_error = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+                print(f"graph mode ({backend.impl().GRAPH}) could not run here, so (c) is not measured: {graph_error}", flush=True)
         print("built; warming up", flush=True)
         for loop in loops.values():
             loop.block(args.warmup)
@@ -108,7 +116,14 @@ def time_loops(args: StepBench, cfg: DictConfig, overrides: list, dataset: Datas
         for loop in loops.values():
             if isinstance(loop, ProjectLoop):
                 loop.writer.close()
-    return step_s, seconds, parts, first_step, evaluation
+    return step_s, seconds, parts, first_step, evaluation, graph_error
+
+
+def framework_threads() -> Optional[int]:
+    """The intra-op threads of the selected framework: torch says; OneFlow 0.9 has no getter (its pool follows
+    ONEFLOW_NUM_THREADS / OMP_NUM_THREADS, or takes every core when they are unset)."""
+    getter = getattr(backend.flow, "get_num_threads", None)
+    return getter() if callable(getter) else None
 
 
 def summarise(args: StepBench, info: dict, cfg: DictConfig, step_s: dict, seconds: dict, parts: dict,
@@ -130,6 +145,7 @@ def summarise(args: StepBench, info: dict, cfg: DictConfig, step_s: dict, second
         "overhead_pct": round(100 * (project_s / floor_s - 1), 2),
         "ratio_graph_over_project": round(ips["graph"] / ips["project"], 4) if "graph" in ips else None,
         "graph_mode": backend.impl().GRAPH,
+        "framework_threads": framework_threads(),
         "step_parts_us": {k: round(v * 1e6, 2) for k, v in parts.items()},
         "scheduler_step_us": {k: round(v, 2) for k, v in scheduler_us.items()},
     }

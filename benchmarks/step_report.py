@@ -12,6 +12,8 @@ def print_report(r: dict) -> None:
           + (f"   (c)/(b) {r['ratio_graph_over_project']:.4f}" if r["ratio_graph_over_project"] is not None else ""))
     print("(d) scheduler step (us): " + "  ".join(f"{k} {v:.1f}" for k, v in r["scheduler_step_us"].items()))
     print("step parts (us): " + "  ".join(f"{k} {v:,.1f}" for k, v in r["step_parts_us"].items()))
+    print(f"graph mode {r['graph_mode']}" + (f": could not run here ({r['graph_unavailable']})" if r.get("graph_unavailable") else "")
+          + f"; threads: {thread_settings(r)}")
     print("before the first training step (s): " + "  ".join(f"{k} {v:.2f}" for k, v in r["fixed_cost_s"]["before_first_training_step_s"].items()))
 
 
@@ -22,6 +24,22 @@ PARTS = {"input_pipeline": "input pipeline: next batch (device loader, epoch pla
          "of_which_add_scalar_lr": "of which tensorboardX `add_scalar('lr', ...)`",
          "loss_check_amortised": "loss check (one host sync; loss and accuracy sums), amortised over `log_every_n_steps`",
          "removed_per_step_device_sums": "*removed:* the earlier loop's per-step on-device loss and accuracy sums (not in (b))"}
+
+
+def thread_settings(r: dict) -> str:
+    """The thread pool the figures were measured with: the framework's own count, and the variables that set it."""
+    variables = r["machine"].get("thread_variables") or {}
+    count = (f"{r['framework_threads']} intra-op threads" if r.get("framework_threads") is not None
+             else "OneFlow's pool (no getter)")
+    return f"{count}; " + (", ".join(f"{k}={v}" for k, v in variables.items()) if variables
+                           else "no thread variable set (each pool takes every core)")
+
+
+def graph_absent(r: dict) -> str:
+    """Why (c) has no figure: --no-graph, or the graph mode failed to compile on this machine."""
+    if r.get("graph_unavailable"):
+        return f"Graph mode ({r['graph_mode']}) could not run on this machine, so (c) is not measured: {r['graph_unavailable']}"
+    return "Graph mode not measured (--no-graph)."
 
 
 def markdown(r: dict) -> str:
@@ -40,12 +58,13 @@ def markdown(r: dict) -> str:
                           for mode, e in r["evaluation"].items())
     graph_line = (f"(c)/(b) = **{r['ratio_graph_over_project']:.3f}** (graph images/s over eager); train graph compile "
                   f"{fc['train_graph_compile_s']:.2f} s (first graph step {first['graph']:.2f} s minus a steady one)."
-                  if r["ratio_graph_over_project"] is not None else "Graph mode not measured (--no-graph).")
+                  if r["ratio_graph_over_project"] is not None else graph_absent(r))
     return f"""# Training-step benchmark: model={r['model']}, batch {r['batch_size']}, {r['device']} (`scripts/bench.py`)
 
 Machine: {m['cpu']}, {m['cores_available']} cores available, load average {m['load_average_at_start']:.2f} at start and
-{m['load_average_at_end']:.2f} at end (other processes shared these cores), Python {m['python']}, OneFlow {m['oneflow']},
-NumPy {m['numpy']}, CUDA: {m['cuda']}; {m['date_utc']} UTC. Data: synthetic stand-in for CIFAR-100
+{m['load_average_at_end']:.2f} at end (other processes shared these cores), Python {m['python']}, backend {r['backend']}
+{r['backend_version']} (graph mode: {r['graph_mode']}), OneFlow {m['oneflow']}, NumPy {m['numpy']}, CUDA: {m['cuda']};
+{m['date_utc']} UTC. Threads: {thread_settings(r)}. Data: synthetic stand-in for CIFAR-100
 ({r['images']:,} training images, 100 classes) through the real device loader and `data=cifar100` settings;
 schedule `{r['scheduler']}`{f"; overrides {' '.join(r['overrides'])}" if r.get('overrides') else ''}. Each loop: {r['warmup']} warm-up steps (not timed), then {r['repeats']} repeats of
 {r['steps']} steps, loops timed in turns, each timed block ending with a full device sync (the

@@ -55,7 +55,9 @@ def machine() -> dict:
     cpu = cpu_model()
     return {"cpu": cpu, "cores_available": len(os.sched_getaffinity(0)), "load_average_at_start": os.getloadavg()[0],
             "python": platform.python_version(), "oneflow": flow.__version__, "numpy": np.__version__,
-            "cuda": flow.cuda.is_available(), "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
+            "cuda": flow.cuda.is_available(), "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            # the thread-pool variables (engine.platform.threads): unset means each framework's pool takes every core
+            "thread_variables": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ}}
 
 
 # ---- The environment a run or a bug report depends on (scripts/doctor.py, run_info.json) ----

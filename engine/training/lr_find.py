@@ -13,12 +13,12 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
+import backend
 from common.files import atomic_save_figure, atomic_write_text, json_text
 from engine.config.compose import compose_config
 from engine.platform.errors import fail, user_errors
 from engine.run_dir.resume import train_command
-from engine.training.run import build_run, validated
-from engine.training.seeding import seed_epoch
+from engine.training.backend_choice import use_backend
 
 DIVERGED = 4.0  # stop once the loss, averaged over the last few raw steps, exceeds this multiple of its lowest such average
 SUGGESTIONS = ("valley", "minimum", "steepest")  # fastai's suggestion functions; valley is its default
@@ -89,6 +89,10 @@ def suggestions(lrs: Sequence[float], smooth: Sequence[float]) -> dict:
 def range_test(overrides: Sequence[str], min_lr: float, max_lr: float, steps: int) -> tuple[list, list]:
     """(LRs, losses) of the range test on the run `overrides` describe; stops at divergence."""
     cfg = compose_config(*overrides, "trainer.graph=false")  # eager: nn.Graph would apply its own schedule's LR
+    use_backend(cfg.backend)  # the config's framework, chosen before anything binds `backend.flow`
+    from engine.training.run import build_run, validated
+    from engine.training.seeding import seed_epoch
+
     run = build_run(validated(cfg))  # a fresh model: no run's weights are read or written
     train_loader, _ = run.loaders()
     run.train_mode()
@@ -183,7 +187,8 @@ def lr_range_test(overrides: Sequence[str], min_lr: float, max_lr: float, steps:
     writer.writerow(["step", "lr", "loss", "smoothed"])
     writer.writerows([i, lr, loss, s] for i, (lr, loss, s) in enumerate(zip(lrs, losses, smooth)))
     atomic_write_text(out / "lr_find.csv", table.getvalue())
-    atomic_write_text(out / "lr_find.json", json_text({"overrides": list(overrides), "min_lr": min_lr, "max_lr": max_lr,
+    atomic_write_text(out / "lr_find.json", json_text({"overrides": list(overrides), "backend": backend.name(),
+                                                       "backend_version": backend.version(), "min_lr": min_lr, "max_lr": max_lr,
                                                        "steps": steps, "steps_run": len(losses), **found}))
     plot(lrs, losses, smooth, found, out / "lr_find.png")
     print(f"{len(losses)} steps, LR {lrs[0]:.3g} .. {lrs[-1]:.3g}{' (stopped: the loss diverged)' if len(losses) < steps else ''}"

@@ -6,14 +6,9 @@ import sys
 
 import pytest
 
-from tests.support.runs import ROOT, TINY
+from tests.support.runs import FRAMEWORK_PROBE, ROOT, TINY
 
-PROBE = """
-import atexit, runpy, sys
-atexit.register(lambda: print("frameworks imported:", sorted(m for m in ("oneflow", "torch") if m in sys.modules)))
-sys.argv = ["train.py", *sys.argv[1:]]
-runpy.run_path("train.py", run_name="__main__")
-"""
+PROBE = FRAMEWORK_PROBE
 
 
 @pytest.mark.parametrize("args, code", [(["--help"], 0), (["optimizer.lr=abc"], 2), (["backend=tensorflow"], 2)])

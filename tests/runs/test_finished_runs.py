@@ -1,5 +1,7 @@
 """A finished run is immutable: a different config is refused with its differences, and nothing in it is rewritten."""
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -8,7 +10,7 @@ from omegaconf import OmegaConf
 from engine.config.compose import compose_config
 from engine.platform.errors import ConfigError
 from engine.run_dir.resume import check_run_dir, rerun_command
-from tests.support.runs import FINISHED, TINY, file_hashes
+from tests.support.runs import FINISHED, FRAMEWORK_PROBE, ROOT, TINY, file_hashes
 
 
 def test_rerunning_a_finished_run_changes_nothing_in_it(finished_run, train):
@@ -31,6 +33,17 @@ def test_rerunning_a_finished_run_changes_nothing_in_it(finished_run, train):
 
     same = train(*FINISHED, "trainer.progress=true", f"hydra.run.dir={finished_run}")  # a harmless change: nothing to do
     assert same.returncode == 0 and "already ended (completed); nothing to do" in same.stdout
+    assert file_hashes(finished_run) == before
+
+
+def test_rerunning_a_finished_run_imports_no_framework(finished_run):
+    """The finished run was found only after ~1 s of importing OneFlow (or torch): the check now comes first."""
+    before = file_hashes(finished_run)
+    result = subprocess.run([sys.executable, "-c", FRAMEWORK_PROBE, *FINISHED, f"hydra.run.dir={finished_run}"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "already ended (completed); nothing to do" in result.stdout
+    assert "frameworks imported: []" in result.stdout
     assert file_hashes(finished_run) == before
 
 

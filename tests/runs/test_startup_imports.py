@@ -28,3 +28,14 @@ def test_bench_startup_times_a_real_start_up_to_its_first_step():
     from scripts import bench_startup
     report = bench_startup.main(["--repeats", "1"])
     assert report["first_step_s_median"] > report["import_train_s_median"] > 0  # compose, checks, data come after imports
+
+
+def test_bench_startup_times_a_torch_start_up():
+    """Its child imported engine.training.steps (choosing OneFlow) before train.py read backend=torch: refused."""
+    import pytest
+
+    pytest.importorskip("torch", reason="backend=torch is installed by `bash scripts/setup.sh --with-torch`")
+    from scripts import bench_startup
+    report = bench_startup.main(["--repeats", "1", "backend=torch", "data=synthetic", "model=tiny", "data.train_size=64",
+                                 "trainer.max_epochs=1", "trainer.progress=false"])
+    assert report["overrides"][0] == "backend=torch" and report["first_step_s_median"] > 0

@@ -33,6 +33,7 @@ def test_bench_reports_every_figure_as_json_last_line(tmp_path):
     assert set(figures["evaluation"]) == {"eager", "graph"} and figures["evaluation"]["graph"]["batches"] == 1
     machine = figures["machine"]
     assert machine["cores_available"] >= 1 and machine["oneflow"] and "load_average_at_start" in machine
+    assert "thread_variables" in machine and figures["graph_mode"] == "nn.Graph" and figures["graph_unavailable"] is None
 
     report = (tmp_path / "tiny_cpu.md").read_text()
     assert "(b)/(a)" in report and "load average" in report and "| `multistep` |" in report
@@ -55,11 +56,36 @@ def test_backends_side_by_side_write_one_report_with_the_ratio(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--backend", "oneflow,torch", "--model", "tiny", "--batch-size", "32",
          "--steps", "1", "--warmup", "0", "--repeats", "1", "--images", "256", "--test-images", "64", "--no-cifar-archive",
-         "--no-graph", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+         "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])["backends"]
     assert [figures[n]["backend"] for n in ("oneflow", "torch")] == ["oneflow", "torch"]
-    assert all(figures[n]["images_per_s"]["project"] > 0 for n in figures)
+    assert all(figures[n]["images_per_s"][loop] > 0 for n in figures for loop in ("project", "graph"))
+    assert [figures[n]["graph_mode"] for n in ("oneflow", "torch")] == ["nn.Graph", "torch.compile"]
+    assert figures["torch"]["framework_threads"] >= 1 and "thread_variables" in figures["torch"]["machine"]
     report = (tmp_path / "backends_tiny_cpu.md").read_text()
     assert "torch / oneflow" in report and "python scripts/bench.py --backend oneflow,torch --model tiny" in report
+    assert "| (c) project step, graph / compile |" in report  # graph/compile mode measured on both
+    assert "graph mode (nn.Graph) runs at" in report and "graph mode (torch.compile) runs at" in report
+    assert report.count("threads: ") == 2 and "intra-op threads" in report
     assert "load average" in report and list(tmp_path.iterdir()) == [tmp_path / "backends_tiny_cpu.md"]
+
+
+def test_a_compiler_that_cannot_run_is_reported_not_a_crash(tmp_path):
+    """torch.compile needs a C++ compiler: without one, (a) and (b) are measured and the report says why (c) is not."""
+    import os
+
+    import pytest
+
+    pytest.importorskip("torch", reason="backend=torch is installed by `bash scripts/setup.sh --with-torch`")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--backend", "torch", "--model", "tiny", "--batch-size", "32",
+         "--steps", "1", "--warmup", "0", "--repeats", "1", "--images", "256", "--test-images", "64", "--no-cifar-archive",
+         "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "CXX": str(tmp_path / "no-such-compiler")})  # inductor's compiler (torch/_inductor/config.py)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures["images_per_s"]) == {"floor", "project"} and figures["ratio_graph_over_project"] is None
+    assert figures["graph_unavailable"] and "no-such-compiler" in figures["graph_unavailable"]
+    report = (tmp_path / "tiny_cpu_torch.md").read_text()
+    assert "Graph mode (torch.compile) could not run on this machine" in report

@@ -22,6 +22,15 @@ def run_train(*overrides: str, cwd: Path = ROOT, timeout: float = 600) -> subpro
                           text=True, timeout=timeout)
 
 
+# `python -c FRAMEWORK_PROBE <overrides>` runs train.py as a user does and prints, last, which frameworks it imported.
+FRAMEWORK_PROBE = """
+import atexit, runpy, sys
+atexit.register(lambda: print("frameworks imported:", sorted(m for m in ("oneflow", "torch") if m in sys.modules)))
+sys.argv = ["train.py", *sys.argv[1:]]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
 # Small and fast: synthetic data, the tiny CNN, 256 training images in batches of 64.
 SMALL = ["data=synthetic", "model=tiny", "data.train_size=256", "data.batch_size=64", "data.dataset.test_size=200",
          "trainer.progress=false", "trainer.log_every_n_steps=2"]

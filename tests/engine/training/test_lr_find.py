@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from engine.training.lr_find import DivergenceWatch, exponential_lrs, follow_up, smoothed, suggestions, valley
 from tests.support.runs import TINY
@@ -102,6 +103,18 @@ def test_a_range_test_runs_end_to_end_and_writes_its_files(tmp_path):
     assert found["suggestion"] == "valley" and found["suggested_lr"] == found["valley_lr"]
     rows = (out / "lr_find.csv").read_text().splitlines()
     assert rows[0] == "step,lr,loss,smoothed" and len(rows) == found["steps_run"] + 1
+
+
+def test_a_range_test_runs_on_the_backend_its_config_names(tmp_path):
+    """backend=torch was refused: the script imported OneFlow (through engine.training.run) before reading the config."""
+    pytest.importorskip("torch", reason="backend=torch is installed by `bash scripts/setup.sh --with-torch`")
+    out = tmp_path / "lr_find"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "lr_find.py"), "backend=torch", *TINY, "--steps", "12",
+                             "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads((out / "lr_find.json").read_text())
+    assert found["backend"] == "torch" and found["backend_version"] and found["steps_run"] == 12
+    assert "train.py backend=torch" in result.stdout  # the follow-up commands keep the backend
 
 
 def test_bad_bounds_are_refused(tmp_path):
