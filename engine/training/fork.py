@@ -21,7 +21,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
-from engine.run_dir.checkpoint import CheckpointDir, CheckpointError, load_checkpoint
+from engine.run_dir.checkpoint import CHECKPOINT_NAME, CheckpointDir, CheckpointError, load_checkpoint
 from engine.config.keys import is_under
 from engine.platform.console import say
 from engine.training.progress import Progress
@@ -31,12 +31,16 @@ from engine.training.run import Run, planned_lr_curve
 FORK_MAY_CHANGE = ("scheduler", "trainer.max_epochs", "fork")  # besides HARMLESS_KEYS
 
 
-def epoch_checkpoints(parent: Path) -> dict[int, Path]:
-    """{epoch: the parent's checkpoint written at the end of that epoch} (mid-epoch checkpoints left out)."""
+def epoch_checkpoints(parent: Path, steps_per_epoch: int) -> dict[int, Path]:
+    """{epoch: the parent's checkpoint written at the end of that epoch}. A name holds the epochs completed and the
+    step; a mid-epoch one (trainer.checkpoint_every_n_steps, or a stop) is left out: its step is not the end of its
+    epoch. (Taking the first file of each epoch number listed a stop's `epoch=0000-step=15` as an epoch 0.)"""
     found: dict[int, Path] = {}
     for path in CheckpointDir(Path(parent) / "checkpoints", read_only=True).checkpoints():
-        epoch = int(path.name.split("-")[0].split("=")[1])
-        found.setdefault(epoch, path)  # oldest first: the first of an epoch number is its end-of-epoch one
+        match = CHECKPOINT_NAME.match(path.name)
+        epoch, step = int(match.group(1)), int(match.group(2))
+        if epoch >= 1 and step == epoch * steps_per_epoch:
+            found[epoch] = path
     return found
 
 
@@ -93,7 +97,7 @@ def fork_progress(run: Run) -> Optional[Progress]:
     if not parent:
         return None
     parent = Path(parent)
-    available = epoch_checkpoints(parent)
+    available = epoch_checkpoints(parent, run.steps_per_epoch)
     if not available:
         raise ConfigError(f"fork={parent} has no epoch checkpoint to start from (checkpoints/epoch=*.ckpt).")
     epoch, agree = _fork_epoch(cfg, parent, available, run.steps_per_epoch)

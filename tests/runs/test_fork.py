@@ -106,3 +106,17 @@ def test_the_documented_tail_from_the_parents_lr_forks_where_its_cooldown_begins
     assert agreeing_steps(parent, child) >= 5 * spe  # fork.at_epoch=auto takes epoch 5
     lrs = [lr for _, _, lr in planned_lr_curve(child)]
     assert lrs[5 * spe] == pytest.approx(0.05) and lrs[-1] == pytest.approx(0.05 / (3 * spe))  # linear to 0 at the end
+
+
+def test_only_end_of_epoch_checkpoints_are_places_to_fork_from(tmp_path):
+    """A run stopped mid-epoch leaves `epoch=0000-step=000000015.ckpt` (0 epochs done, 15 steps): it was listed as a
+    checkpoint of epoch 0, and `fork.at_epoch=0`, which the refusal then offered, was itself refused."""
+    from engine.training.fork import epoch_checkpoints
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in ("epoch=0000-step=000000015.ckpt", "epoch=0001-step=000000023.ckpt", "epoch=0001-step=000000030.ckpt",
+                 "epoch=0002-step=000000046.ckpt"):
+        (folder / name).write_bytes(b"")
+    assert {e: p.name for e, p in epoch_checkpoints(tmp_path, 23).items()} == {
+        1: "epoch=0001-step=000000023.ckpt", 2: "epoch=0002-step=000000046.ckpt"}
