@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from analysis.study_spec import ROOT, StudySpec, lr_plan, spec_overrides
+from engine.config.keys import hydra_quote
 from engine.run_dir.status import RunStatus
 from engine.run_dir.summary import read_summary, run_status
 
@@ -61,7 +62,7 @@ def _sweep_command(spec: StudySpec, schedule: str, jobs: list, python: str) -> l
     return [python, str(ROOT / "train.py"), "-m", *spec_overrides(spec, schedule),
             f"data.val_split={spec.val_split}", "trainer.progress=false",
             f"optimizer.lr={','.join(repr(lr) for lr in lrs)}", f"seed={','.join(map(str, seeds))}",
-            *spec.overrides, f"hydra.sweep.dir={jobs[0].run_dir.parent.resolve()}", f"hydra.sweep.subdir={subdir}"]
+            *spec.overrides, f"hydra.sweep.dir={hydra_quote(str(jobs[0].run_dir.parent.resolve()))}", f"hydra.sweep.subdir={subdir}"]
 
 
 class Progress:

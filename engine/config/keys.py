@@ -6,6 +6,7 @@ in these keys and the seed are seeds of one setting). Oneflow-free, so scripts i
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 # Logging, progress display, checkpoint cadence, where the data lives and which device runs it:
@@ -45,3 +46,10 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
             flat.update(flatten(value, f"{prefix}{key}."))
         return flat or {prefix[:-1]: {}}
     return {prefix[:-1]: node}
+
+
+def hydra_quote(value: str) -> str:
+    """`value` as a quoted Hydra override value that parses back to exactly the string `value` (`=`, `,`, quotes, ...)."""
+    # In a quoted value only backslashes right before a quote (or the closing one) need doubling.
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    return "'" + escaped.replace("${", "\\${") + "'"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -26,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 import engine.config.resolvers  # noqa: F401  (registers the resolvers conf/config.yaml's hydra section uses)
 from engine.run_dir.checkpoint import STATE_KEYS, CheckpointDir
 from engine.config.compose import with_overrides
-from engine.config.keys import ADDED_LATER, RESUME_MAY_CHANGE, flatten, is_harmless, is_under
+from engine.config.keys import ADDED_LATER, RESUME_MAY_CHANGE, flatten, hydra_quote, is_harmless, is_under  # noqa: F401 (hydra_quote: the API)
 from engine.platform.console import stop_run_log
 from engine.platform.errors import ConfigError, fail
 from engine.run_dir.files import holds_only_hydra_files
@@ -39,13 +38,6 @@ SAVED_CONFIG = Path(".hydra") / "config.yaml"
 
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
-
-
-def hydra_quote(value: str) -> str:
-    """`value` as a quoted Hydra override value that parses back to exactly the string `value` (`=`, `,`, quotes, ...)."""
-    # In a quoted value only backslashes right before a quote (or the closing one) need doubling.
-    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
-    return "'" + escaped.replace("${", "\\${") + "'"
 
 
 def _resume_value(raw: str) -> str:

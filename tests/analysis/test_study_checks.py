@@ -225,3 +225,17 @@ def test_schedules_fanned_out_tune_the_same_lrs_and_run_the_same_seeds_as_one_af
         tuned[parallel] = study.search_and_seeds(spec, study.Progress(spec, lambda line: None), parallel=parallel)
         assert sorted(p.name for p in (tmp_path / f"p{parallel}" / "seeds" / "wsd").iterdir()) == ["seed=0", "seed=1"]
     assert tuned[1] == tuned[3] and set(tuned[3]) == {"cosine", "step", "wsd"}
+
+
+def test_a_study_directory_with_an_equals_sign_is_one_sweep_dir_override(tmp_path):
+    """--budgets puts the studies in <dir>/<workload>/budget=<b>/: Hydra refused the sweep's unquoted
+    `hydra.sweep.dir=.../budget=2/...` ("mismatched input '='"), so no budget ever ran."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from analysis.study_runs import Job, _sweep_command
+
+    spec = study.StudySpec(study_dir=tmp_path / "digits_mlp" / "budget=2" / "study0", schedules=["cosine"])
+    job = Job("search", "cosine", 0.1, 0, spec.study_dir / "search" / "cosine" / "lr=0.1")
+    command = _sweep_command(spec, "cosine", [job], "python")
+    overrides = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(command[3:])}
+    assert overrides["hydra.sweep.dir"] == str((spec.study_dir / "search" / "cosine").resolve())
