@@ -11,7 +11,7 @@ continues what a killed one left):
 and writes budgets.md / budgets.csv (final val/acc1 per budget: mean, std, 95% CI over seeds; the optimizer
 steps each schedule cost) and budgets.png.
 
-    python scripts/budgets.py --budgets 4 6 8 --seeds 0 1 2 --runs multiruns/budgets --out results/budgets
+    python scripts/budgets.py --budgets 4 6 8 --seeds 0 1 2 --runs multiruns/budgets --out multiruns/budgets/report
 """
 from __future__ import annotations
 
