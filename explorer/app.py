@@ -261,17 +261,7 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
     for label, c in computed.items():
         st.markdown(f"**{label}**")
         st.code(core.train_command(c.overrides), language="bash", wrap_lines=True)  # long lines were cut off
-        left, right, _ = st.columns([1, 1, 3])
-        if not c.preview:  # kept in place, so the page does not jump while a value is being fixed
-            for column, kind in ((left, "csv"), (right, "json")):
-                column.button(f"{label.split(': ', 1)[1]}.{kind}", disabled=True, key=f"{kind}:{label}:off",
-                              help="No curve to download: fix the error above.")
-        else:
-            # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
-            left.download_button(f"{c.preview.name}.csv", lambda shown=c.preview: shown.csv_text,
-                                 file_name=f"{c.preview.name}.csv", mime="text/csv", key=f"csv:{label}")
-            right.download_button(f"{c.preview.name}.json", lambda shown=c.preview: shown.json_text,
-                                  file_name=f"{c.preview.name}.json", mime="application/json", key=f"json:{label}")
+    downloads(computed)
     if len(computed) > 1:
         line = core.multirun_command([c.overrides for c in computed.values()])
         st.markdown("**All of them in one sweep**")
@@ -283,6 +273,24 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
     st.caption("The same CSV and JSON from the command line: replace `python train.py` with "
                "`python scripts/plot_schedules.py` in any line above.")
     return computed
+
+
+def downloads(computed: dict) -> None:
+    """The CSV and JSON of one curve, chosen in a box: a pair of buttons per curve was most of the elements an edit
+    re-sent and the browser re-rendered (docs/explorer.md, "Exactness and speed")."""
+    left, middle, right, _ = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
+    label = left.selectbox("download the curve of", list(computed), key="download_curve")
+    c = computed[label]
+    if not c.preview:  # kept in place, so the page does not jump while a value is being fixed
+        for column, kind in ((middle, "csv"), (right, "json")):
+            column.button(f"{label.split(': ', 1)[1]}.{kind}", disabled=True, key=f"{kind}:{label}:off",
+                          help="No curve to download: fix the error above.")
+        return
+    # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
+    middle.download_button(f"{c.preview.name}.csv", lambda shown=c.preview: shown.csv_text,
+                           file_name=f"{c.preview.name}.csv", mime="text/csv", key=f"csv:{label}")
+    right.download_button(f"{c.preview.name}.json", lambda shown=c.preview: shown.json_text,
+                          file_name=f"{c.preview.name}.json", mime="application/json", key=f"json:{label}")
 
 
 def show_runs(log_scale: bool, runs_folder: str = "") -> list:
