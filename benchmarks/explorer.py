@@ -166,13 +166,13 @@ def time_edit(page, edit, repeat: int, previews: dict) -> tuple:
     assert final and final != before[chart], f"edit {repeat} of {edit} changed no drawing"
     drawn_at = next((t for t, signature in seen if signature == final), time.perf_counter())
     drawn_as_planned(page, chart, previews, run)
-    return drawn_at - typed_at, cpu
+    return drawn_at - typed_at, cpu, page.charts()[chart]["drawMs"]
 
 
 def time_browser(repeats: int, workdir: Path) -> dict:
     """In headless Chromium (explorer/browser.py), at the default run (CIFAR-100, 78,200 steps per curve) with six
     curves: every kind of edit, `repeats` times, timed from the edit to the drawn chart that the page then shows
-    (the rerun, the websocket, Arrow decoding and Vega's drawing included), each checked against the previews."""
+    (the rerun, the websocket and the canvas drawing included), each checked against the previews."""
     from explorer.browser import Explorer, planned_run
 
     run = ["scheduler=cosine", "data=synthetic", "data.train_size=2048", "data.batch_size=32", "trainer.max_epochs=30"]
@@ -193,8 +193,9 @@ def time_browser(repeats: int, workdir: Path) -> dict:
             page.type_into("curves", str(CURVES))
             page.wait(lambda: len(page.signature()) == CURVES, timeout=300, what="six curves")
         for kind, edit in browser_edits(page, runs).items():
-            seconds, cpu = zip(*(time_edit(page, edit, i, previews) for i in range(repeats)))
+            seconds, cpu, draw_ms = zip(*(time_edit(page, edit, i, previews) for i in range(repeats)))
             out["edits"][kind] = {"runs": list(seconds), "median_s": statistics.median(seconds),
+                                  "draw_ms_median": statistics.median(draw_ms),
                                   "p90_s": float(np.percentile(seconds, 90)), "cpu_median_s": statistics.median(cpu),
                                   "load_average_1min": os.getloadavg()[0]}
             print(kind, out["edits"][kind], flush=True)
@@ -205,27 +206,29 @@ def time_browser(repeats: int, workdir: Path) -> dict:
 
 def browser_report(results: dict, command: str) -> str:
     edits = results["browser"]["edits"]
-    met = all(r["median_s"] <= 0.25 and r["p90_s"] <= 0.5 for r in edits.values())
+    met = all(r["median_s"] <= 0.25 and r["p90_s"] <= 0.5 for r in edits.values()) and \
+        max(results["browser"]["first_load_s"]) <= 3
     lines = ["# Schedule explorer in a browser: from an edit to the redrawn chart", "",
              f"`{command}` on this machine: " + ", ".join(f"{k} {v}" for k, v in results["machine"].items()), "",
              "Headless Chromium (Selenium), the app served by `streamlit run scripts/explore.py` on loopback, CIFAR-100 "
              f"defaults (78,200 LR values per curve), {CURVES} curves (cosine, multistep, onecycle, warmup_cosine, "
              "plateau, cyclic). Each edit is made as a user makes it; the time runs from its last keystroke (Enter, an "
-             "arrow key, a click) to the first 10-ms poll at which the chart's drawn marks (Vega's scenegraph) are "
-             "those the page settles on, which are then checked equal to engine.training.schedule_preview.preview of "
-             "the commands the page shows (the overlay: the run's own plan): the app's rerun, the websocket, Arrow "
-             "decoding and Vega's drawing included.", "",
+             "arrow key, a click) to the first 10-ms poll at which what the chart drew (the record its canvas "
+             "component keeps, explorer/browser.py) is what the page settles on, which is then checked equal to "
+             "engine.training.schedule_preview.preview of the commands the page shows (the overlay: the run's own "
+             "plan): the app's rerun, the websocket, the browser's re-rendering of the page and the canvas drawing "
+             "included. Draw: the chart's own drawing of the last repeat (chart.js, in the browser), in ms.", "",
              "CPU: the median CPU time the app server and Chromium spent per edit (from the edit until the page is "
              "idle, 10-ms polls included): what an edit costs with a core free, whatever the load.", "",
-             "| edit | repeats | median (s) | 90th percentile (s) | each repeat (s) | CPU, median (s) "
-             "| 1-min load average after |", "|---|---|---|---|---|---|---|"]
+             "| edit | repeats | median (s) | 90th percentile (s) | each repeat (s) | CPU, median (s) | draw, median (ms) "
+             "| 1-min load average after |", "|---|---|---|---|---|---|---|---|"]
     for kind, r in edits.items():
         lines.append(f"| {kind} | {len(r['runs'])} | {r['median_s']:.3f} | {r['p90_s']:.3f} | "
-                     f"{', '.join(f'{s:.3f}' for s in r['runs'])} | {r['cpu_median_s']:.3f} | "
+                     f"{', '.join(f'{s:.3f}' for s in r['runs'])} | {r['cpu_median_s']:.3f} | {r['draw_ms_median']:.1f} | "
                      f"{r['load_average_1min']:.1f} |")
     loads = results["browser"]["first_load_s"]
     lines += ["", f"First drawn chart of a fresh page (the server warm): {', '.join(f'{s:.2f}' for s in loads)} s.", "",
-              f"Target (median ≤ 0.25 s and 90th percentile ≤ 0.5 s for every kind): **{'met' if met else 'not met'}** "
+              f"Target (median ≤ 0.25 s and 90th percentile ≤ 0.5 s for every kind, first chart ≤ 3 s): **{'met' if met else 'not met'}** "
               f"at a 1-minute load average of {results['machine'].get('load_average_at_start', 0):.1f} at the start and "
               f"{results['load_average_1min_at_end']:.1f} at the end (2 cores, shared: the wall time includes waiting "
               "for a core).", ""]

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -25,14 +23,12 @@ import streamlit as st
 from common.errors import UserError
 from engine.platform.errors import paragraph
 from explorer import core
+from explorer.chart import MARKED_STEPS, Series, chart_args, lr_chart
 
 DEFAULT_CURVES = ("cosine", "multistep", "onecycle", "warmup_cosine", "plateau", "cyclic")
 MAX_CURVES = len(DEFAULT_CURVES)
 HORIZON_FIELDS = ("trainer.max_epochs", "data.train_size", "data.val_split", "trainer.graph")
 LAUNCHER = Path(__file__).resolve().parents[1] / "scripts" / "explore.py"  # what `streamlit run` is given
-MARKED_STEPS = 200  # runs up to this many steps get a marker per step
-# Okabe-Ito colours, told apart with colour-blindness too (Streamlit's theme gave two curves near-identical blues).
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
 
 
 def number_widget(label: str, value: float, key: str, minimum: Optional[float] = None, maximum: Optional[float] = None,
@@ -220,114 +216,18 @@ def scheduler_editor(slot: int, data: str, optimizer: str, run: dict, choices: l
     return setup
 
 
-@dataclass
-class Shown:
-    """One curve for the chart: every step's LR and the steps drawn (the min/max envelope, core.display_indices)."""
-
-    label: str
-    steps: np.ndarray
-    lrs: np.ndarray
-    steps_per_epoch: int
-    keep: Optional[np.ndarray] = None
-    cache: Optional[dict] = None  # rows already built for this curve (Computed.frames): an edit rebuilds one curve's
-
-    def rows(self, points: int = core.DISPLAY_POINTS, epoch: bool = False) -> pd.DataFrame:
-        cache = {} if self.cache is None else self.cache
-        key = (self.label, points, epoch)
-        if key not in cache:
-            cache[key] = self._rows(points, epoch)
-        return cache[key]
-
-    def _rows(self, points: int, epoch: bool) -> pd.DataFrame:
-        keep = self.keep if self.keep is not None and points == core.DISPLAY_POINTS else \
-            core.display_indices(self.lrs, points)
-        rows = {"series": self.label, "step": self.steps[keep], "lr": self.lrs[keep]}
-        if epoch:
-            rows["epoch"] = self.steps[keep] // self.steps_per_epoch + 1
-        return pd.DataFrame(rows)
+def draw(planned: list, total_steps: int, steps_per_epoch: int, log_scale: bool, key: str,
+         labels: Optional[list] = None) -> None:
+    """The chart (explorer.chart) of `planned` series (chart.Series, with their logged rings if any); `labels`: every
+    label in colour order (every tab, those that errored too, so each keeps its colour)."""
+    lr_chart(key, **chart_args(planned, steps_per_epoch, total_steps, log_scale, labels))
 
 
-def lr_chart(steps_per_epoch: int, total_steps: int, log_scale: bool, series: list, logged: bool = False) -> dict:
-    """Vega-Lite spec: LR against optimizer step, a colour per series, planned curves as lines (dataset `planned`),
-    logged LRs as rings (dataset `logged`), epoch boundaries as grey rules, hover on dataset `hover`: curve, step,
-    epoch, LR; drag and scroll pan and zoom the steps. A plain spec over Arrow-encoded frames: building it with
-    Altair and serialising the rows as JSON cost ~0.3 s per rerun.
-
-    Drawn on a canvas, each layer from its own rows with no filter: Streamlit runs Vega with its expression
-    interpreter (no eval), which walks every encoding and filter per row, so rows and per-row work are what an
-    edit costs in the browser (docs/explorer.md, "Exactness and speed")."""
-    epochs = total_steps // steps_per_epoch
-    every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 10 ** 9) if epochs / k <= 40)
-    x = {"field": "step", "type": "quantitative", "axis": {"format": ",d", "tickMinStep": 1},
-         "scale": {"domain": [0, max(total_steps - 1, 1)], "nice": False},
-         "title": f"optimizer step ({steps_per_epoch} per epoch; grey: every "
-                  f"{'' if every == 1 else f'{every}th '}epoch boundary)"}
-    # one tick format per axis: "~g" wrote 0.001 and 1e-5 side by side on a log axis
-    y = {"field": "lr", "type": "quantitative", "title": "learning rate", "axis": {"format": "~e" if log_scale else "~g"},
-         # padding: a curve at the top of the axis (the peak LR) was half-clipped by the plot's edge
-         # (no nice log domain: it rounded 0.1 up to a whole empty decade)
-         "scale": {"type": "log", "padding": 6, "nice": False} if log_scale else {"zero": True, "padding": 6}}
-    # The labels in the spec: a renamed curve (tab 1 switched to cosine_restarts) gives a new spec, so Vega lays the
-    # legend out again (updated in place, the longer label was drawn over the next one); colours follow the tabs.
-    color = {"field": "series", "type": "nominal", "title": None,
-             "scale": {"domain": list(series), "range": list(PALETTE)},
-             "legend": {"orient": "top", "labelLimit": 400}}
-    rules = {"data": {"sequence": {"start": every * steps_per_epoch, "stop": epochs * steps_per_epoch,
-                                   "step": every * steps_per_epoch, "as": "step"}},
-             "mark": {"type": "rule", "color": "#e6e6e6", "strokeWidth": 0.7},
-             "encoding": {"x": {"field": "step", "type": "quantitative"}}}
-    lines = {"mark": {"type": "line", "strokeWidth": 1.8,  # short horizon: a small filled dot on every step
-                      "point": {"size": 14, "filled": True} if total_steps <= MARKED_STEPS else False},
-             "encoding": {"x": x, "y": y, "color": color},
-             "params": [{"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}]}
-    rings = {"data": {"name": "logged"},  # a run's logged LR: large rings, told apart from the step dots
-             "mark": {"type": "point", "size": 90, "filled": False, "strokeWidth": 1.4},
-             "encoding": {"x": x, "y": y, "color": color}}
-    hover = {"data": {"name": "hover"}, "mark": {"type": "point", "size": 40, "filled": True},
-             "params": [{"name": "hover", "select": {"type": "point", "fields": ["step"], "nearest": True,
-                                                     "on": "pointerover", "clear": "pointerout"}}],
-             "encoding": {"x": x, "y": y, "color": color,
-                          "opacity": {"condition": {"param": "hover", "empty": False, "value": 1}, "value": 0},
-                          "tooltip": [{"field": "series", "type": "nominal", "title": "curve"},
-                                      {"field": "step", "type": "quantitative", "format": ","},
-                                      {"field": "epoch", "type": "quantitative", "title": "epoch (1-based)"},
-                                      {"field": "lr", "type": "quantitative", "title": "LR", "format": ".6g"}]}}
-    # fit-x: Streamlit's default "fit" left the y axis's title and label digits outside the frame on wide pages
-    return {"layer": [rules, lines, *([rings] if logged else []), hover], "height": 420,
-            "autosize": {"type": "fit-x", "contains": "padding"}, "usermeta": {"embedOptions": {"renderer": "canvas"}}}
-
-
-HOVER_POINTS = 300  # per curve, what the pointer snaps to: the min/max envelope again, so peaks and drops are there
-
-
-def draw(planned: list, total_steps: int, log_scale: bool, series: Optional[list] = None,
-         logged: Optional[list] = None) -> None:
-    """The chart of `planned` curves (Shown) and the `logged` LRs of runs (Shown); `series`: the labels in colour
-    order (every tab, those that errored too, so each keeps its colour), by default the planned curves' labels."""
-    def frame(curves: list, points: int = core.DISPLAY_POINTS, epoch: bool = False) -> pd.DataFrame:
-        rows = pd.concat([c.rows(points, epoch) for c in curves], ignore_index=True)
-        return rows[rows.lr > 0] if log_scale else rows  # a log scale has no 0
-
-    spec = lr_chart(planned[0].steps_per_epoch, total_steps, log_scale, series or [c.label for c in planned],
-                    logged=bool(logged))
-    # Named datasets only: with one named dataset beside the unnamed frame, Streamlit's frontend inserts the frame
-    # into that dataset.
-    spec["data"] = {"name": "planned"}
-    spec["datasets"] = {"planned": versioned(frame(planned)), "hover": versioned(frame(planned, HOVER_POINTS, epoch=True)),
-                        **({"logged": versioned(frame(logged).assign(kind="logged"))} if logged else {})}
-    st.vega_lite_chart(spec=spec, width="stretch")
-
-
-def versioned(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` plus a column named after a digest of its values, so that new values always reach the drawing.
-
-    Streamlit's frontend (ArrowVegaLiteChart's updateView) replaces a chart's dataset only when the Arrow table's
-    `Quiver.hash` changes, and that hash covers the table's dimensions, byte count and column names, not its
-    values: a curve edited into another of the same length (base LR, gamma, T_0, eta_min, ...) was never drawn.
-    The digest in a column name changes that hash exactly when the values change; the chart updates in place
-    (zoom kept)."""
-    digest = hashlib.blake2b(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes(), digest_size=8)
-    return frame.assign(**{f"values {digest.hexdigest()}": np.zeros(len(frame), dtype=np.int8)})
+def shown(label: str, lrs: np.ndarray, keep: Optional[np.ndarray] = None) -> Series:
+    """A curve of one LR per step as drawn: the min/max envelope of core.display_indices (peaks, drops, restarts
+    exact; every step of a run of up to 2,000 steps)."""
+    keep = core.display_indices(lrs) if keep is None else keep
+    return Series(label, keep, lrs[keep])
 
 
 def show_curves(setups: dict, log_scale: bool) -> dict:
@@ -343,9 +243,9 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
             st.warning(f"**{label}**: {c.warning}")
     if good:
         first = next(iter(good.values())).preview
-        draw([Shown(label, np.arange(len(c.lrs)), c.lrs, c.preview.steps_per_epoch, c.shown_steps, c.frames)
-              for label, c in good.items()], max(len(c.preview.curve) for c in good.values()), log_scale,
-             series=list(computed))  # every tab keeps its colour when another curve errors
+        draw([shown(label, c.lrs, c.shown_steps) for label, c in good.items()],
+             max(len(c.preview.curve) for c in good.values()), first.steps_per_epoch, log_scale, "chart:schedules",
+             labels=list(computed))  # every tab keeps its colour when another curve errors
         if log_scale and any((c.lrs[c.shown_steps] <= 0).any() for c in good.values()):
             st.caption("Steps with LR 0 cannot sit on a log scale and are left out of the chart (not of the table).")
         st.caption(f"{first.steps_per_epoch} optimizer steps per epoch x {len(first.curve) // first.steps_per_epoch} "
@@ -361,17 +261,7 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
     for label, c in computed.items():
         st.markdown(f"**{label}**")
         st.code(core.train_command(c.overrides), language="bash", wrap_lines=True)  # long lines were cut off
-        left, right, _ = st.columns([1, 1, 3])
-        if not c.preview:  # kept in place, so the page does not jump while a value is being fixed
-            for column, kind in ((left, "csv"), (right, "json")):
-                column.button(f"{label.split(': ', 1)[1]}.{kind}", disabled=True, key=f"{kind}:{label}:off",
-                              help="No curve to download: fix the error above.")
-        else:
-            # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
-            left.download_button(f"{c.preview.name}.csv", lambda shown=c.preview: shown.csv_text,
-                                 file_name=f"{c.preview.name}.csv", mime="text/csv", key=f"csv:{label}")
-            right.download_button(f"{c.preview.name}.json", lambda shown=c.preview: shown.json_text,
-                                  file_name=f"{c.preview.name}.json", mime="application/json", key=f"json:{label}")
+    downloads(computed)
     if len(computed) > 1:
         line = core.multirun_command([c.overrides for c in computed.values()])
         st.markdown("**All of them in one sweep**")
@@ -383,6 +273,24 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
     st.caption("The same CSV and JSON from the command line: replace `python train.py` with "
                "`python scripts/plot_schedules.py` in any line above.")
     return computed
+
+
+def downloads(computed: dict) -> None:
+    """The CSV and JSON of one curve, chosen in a box: a pair of buttons per curve was most of the elements an edit
+    re-sent and the browser re-rendered (docs/explorer.md, "Exactness and speed")."""
+    left, middle, right, _ = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
+    label = left.selectbox("download the curve of", list(computed), key="download_curve")
+    c = computed[label]
+    if not c.preview:  # kept in place, so the page does not jump while a value is being fixed
+        for column, kind in ((middle, "csv"), (right, "json")):
+            column.button(f"{label.split(': ', 1)[1]}.{kind}", disabled=True, key=f"{kind}:{label}:off",
+                          help="No curve to download: fix the error above.")
+        return
+    # Callables: the 78,200-line CSV is built when clicked, not on every rerun.
+    middle.download_button(f"{c.preview.name}.csv", lambda shown=c.preview: shown.csv_text,
+                           file_name=f"{c.preview.name}.csv", mime="text/csv", key=f"csv:{label}")
+    right.download_button(f"{c.preview.name}.json", lambda shown=c.preview: shown.json_text,
+                          file_name=f"{c.preview.name}.json", mime="application/json", key=f"json:{label}")
 
 
 def show_runs(log_scale: bool, runs_folder: str = "") -> list:
@@ -407,7 +315,7 @@ def show_runs(log_scale: bool, runs_folder: str = "") -> list:
     names = {str(r): f"{core.run_schedule_name(r)}: {r.relative_to(root) if r != root else r.name}" for r in runs}
     chosen = st.multiselect("runs to overlay", list(names), default=list(names)[:1], key="runs_chosen",
                             format_func=names.get)
-    overlays, planned_curves, logged = [], [], []
+    overlays, planned_curves = [], []
     for number, name in enumerate(chosen, start=1):
         try:
             overlay = core.overlay_run(Path(name))
@@ -416,12 +324,14 @@ def show_runs(log_scale: bool, runs_folder: str = "") -> list:
             continue
         overlays.append(overlay)
         label = f"run {number}: {core.run_schedule_name(overlay.run_dir)}"
-        planned = np.array([lr for _, _, lr in overlay.planned])
-        planned_curves.append(Shown(label, np.arange(len(planned)), planned, overlay.steps_per_epoch))
+        curve = shown(label, np.array([lr for _, _, lr in overlay.planned]))
         steps = np.array(sorted(overlay.logged))
-        logged.append(Shown(label, steps, np.array([overlay.logged[s] for s in steps]), overlay.steps_per_epoch))
+        rings = core.display_indices(np.array([overlay.logged[s] for s in steps]))  # downsampled like the lines
+        curve.logged_steps, curve.logged_lrs = steps[rings], np.array([overlay.logged[s] for s in steps[rings]])
+        planned_curves.append(curve)
     if overlays:
-        draw(planned_curves, max(len(o.planned) for o in overlays), log_scale, logged=logged)
+        draw(planned_curves, max(len(o.planned) for o in overlays), overlays[0].steps_per_epoch, log_scale,
+             "chart:runs")
         st.dataframe(pd.DataFrame([{"#": f"run {i}", **o.summary()} for i, o in enumerate(overlays, start=1)]),
                      hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.3g") for c in

@@ -1,11 +1,9 @@
 """Drive scripts/explore.py in a real headless Chromium and read back what its chart draws.
 
 Used by tests/explorer/test_explore_browser.py and scripts/bench_explore.py --browser (needs selenium and Debian's
-chromium + chromium-driver). The chart's rows are read from Vega's scenegraph (the marks the renderer drew, each
-with its datum and pixel position) of the chart's Vega view. The page draws on a canvas, so no drawn element
-carries its item (as Vega's SVG renderer's `__data__` did): the view is the one Streamlit's chart component holds
-in a React ref (`useVegaEmbed`), found by walking the React fibers up from the chart's element and reading each
-hook's ref for an object with Vega's `scenegraph()`. The SVG path is kept as a first try.
+chromium + chromium-driver). What a chart drew is read from the record its component keeps in its iframe
+(explorer/lr_chart/chart.js: `window.drawn`, written as it draws the canvas): each series' steps, LRs and pixel
+positions, its logged rings, markers, axis ticks and legend.
 """
 from __future__ import annotations
 
@@ -24,97 +22,25 @@ APP = ROOT / "scripts" / "explore.py"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
-# The Vega view of one chart element (see the module's docstring).
-VIEW_JS = """
-const vegaView = (chart) => {
-  for (const el of chart.querySelectorAll('svg *'))
-    if (el.__data__ && el.__data__.context && el.__data__.context.dataflow) return el.__data__.context.dataflow;
-  for (const el of [chart, ...chart.querySelectorAll('*')]) {
-    const fiberKey = Object.keys(el).find(k => k.startsWith('__reactFiber$'));
-    for (let fiber = fiberKey ? el[fiberKey] : null; fiber; fiber = fiber.return)
-      for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && 'next' in hook; hook = hook.next) {
-        const held = hook.memoizedState && hook.memoizedState.current;
-        if (held && typeof held.scenegraph === 'function' && held.scenegraph().root) return held;
-      }
-  }
-  return null;
-};
+# What each chart drew, in page order: the record its canvas component keeps in its iframe (explorer/lr_chart/chart.js:
+# `window.drawn`, with each series' steps, LRs, pixel ys, logged rings and markers, the axis ticks and the legend's
+# boxes), or null while a chart has drawn nothing yet. The iframe is served by the app itself (same origin).
+CHARTS_JS = """
+return Array.from(document.querySelectorAll('iframe[title="explorer.chart.lr_chart"]'),
+                  (frame) => (frame.contentWindow && frame.contentWindow.drawn) || null);
 """
 
-# Every chart on the page: for each mark Vega drew, its name, type and items (datum fields and pixel x, y, size,
-# shape, filled).
-CHARTS_JS = VIEW_JS + """
-const charts = [];
-for (const chart of document.querySelectorAll('.stVegaLiteChart')) {
-  const view = vegaView(chart);
-  if (!view) { charts.push(null); continue; }
-  const marks = {};
-  const walk = (node) => {
-    if (!node) return;
-    if (node.marktype && node.name && node.role === 'mark') {
-      const rows = marks[node.name] = marks[node.name] || {type: node.marktype, items: []};
-      for (const it of node.items) if (it.datum && it.datum.series !== undefined && it.opacity !== 0)
-        rows.items.push([it.datum.series, it.datum.kind || 'planned', it.datum.step, it.datum.lr, it.x, it.y, it.stroke || it.fill || null,
-                         it.size === undefined ? null : it.size, it.shape || null, !!it.fill]);
-    }
-    for (const child of (node.items || [])) if (child.items) walk(child);
-  };
-  walk(view.scenegraph().root);
-  const y = view.scale('y');
-  const labels = (role) => {  // axis or legend labels from the scenegraph (a canvas has no text elements)
-    const out = [];
-    const find = (node) => {
-      if (!node) return;
-      if (node.role === role) { out.push(node); return; }
-      for (const child of (node.items || [])) find(child);
-    };
-    find(view.scenegraph().root);
-    return out;
-  };
-  const texts = (node) => {
-    const out = [];
-    const walk2 = (n) => { if (n.marktype === 'text') for (const it of n.items) out.push(it);
-                           for (const c of (n.items || [])) if (c.items) walk2(c); };
-    walk2(node);
-    return out;
-  };
-  const origin = chart.querySelector('canvas, svg').getBoundingClientRect();
-  const yAxis = labels('axis').find(a => a.items && a.items[0] && a.items[0].orient === 'left'
-                                       && texts(a).some(t => t.mark.role === 'axis-label'));
-  const legendTexts = labels('legend').flatMap(l => texts(l)).filter(t => t.mark && t.mark.role === 'legend-label');
-  const box = (it) => { let x = 0, yy = 0;
-    for (let m = it.mark; m; m = m.group && m.group.mark) { if (m.group) { x += m.group.x || 0; yy += m.group.y || 0; } }
-    const b = it.bounds; return [origin.left + x + b.x1, origin.left + x + b.x2,
-                                 origin.top + yy + b.y1, origin.top + yy + b.y2]; };
-  charts.push({marks: marks, yType: y.type, renderer: chart.querySelector('canvas') ? 'canvas' : 'svg',
-               yTicks: yAxis ? texts(yAxis).filter(t => t.mark.role === 'axis-label').map(t => t.text) : null,
-               legend: legendTexts.map(t => { const [l, r, top, bottom] = box(t); return [t.text, l, r, top, bottom]; }),
-               width: view.width(), height: view.height()});
+# Cheap to poll: per series of a chart (the first by default), the number of drawn points and the sum of their LRs;
+# computed once per drawing (the record's stamp), so the 10-ms poll does not hold up the page it measures.
+SIGNATURE_JS = """
+const frame = document.querySelectorAll('iframe[title="explorer.chart.lr_chart"]')[arguments[0] || 0];
+const drawn = frame && frame.contentWindow && frame.contentWindow.drawn;
+if (!drawn) return null;
+if (!drawn.signature) {
+  drawn.signature = {};
+  for (const s of drawn.series) drawn.signature[s.label] = [s.lrs.length, s.lrs.reduce((a, b) => a + b, 0)];
 }
-return charts;
-"""
-
-
-# Cheap to poll: per series of a chart's planned line (the first chart by default), the number of drawn points and the sum of their LRs.
-SIGNATURE_JS = VIEW_JS + """
-const chart = document.querySelectorAll('.stVegaLiteChart')[arguments[0] || 0];
-const view = chart ? vegaView(chart) : null;
-if (!view) return null;
-// Polled every 10 ms while an edit is timed: walk the marks only when Vega has run since the last poll (its
-// dataflow clock), so the poll does not hold up the page it measures.
-const seen = window.__explorerSignature = window.__explorerSignature || new Map();
-const last = seen.get(view);
-if (last && last.clock === view.stamp()) return last.out;
-const out = {};
-const walk = (node) => {
-  if (node.marktype === 'line' && node.role === 'mark')
-    for (const it of node.items) if (it.datum && (it.datum.kind || 'planned') === 'planned') {
-      const s = out[it.datum.series] = out[it.datum.series] || [0, 0]; s[0] += 1; s[1] += it.datum.lr; }
-  for (const child of (node.items || [])) if (child.items) walk(child);
-};
-walk(view.scenegraph().root);
-seen.set(view, {clock: view.stamp(), out: out});
-return out;
+return drawn.signature;
 """
 
 
@@ -353,22 +279,13 @@ class Explorer:
         return self.driver.execute_script(CHARTS_JS)
 
     def curves(self, chart: int = 0) -> dict:
-        """{series label: Curve} of one chart, from the marks Vega drew."""
+        """{series label: Curve} of one chart, as its canvas drew it."""
         charts = self.charts()
         drawn = charts[chart] if chart < len(charts) else None
         if not drawn:
             return {}
-        out: dict = {}
-        for mark in drawn["marks"].values():
-            for series, kind, step, lr, _, y, color, *_ in mark["items"]:
-                if mark["type"] == "line" and kind == "planned":
-                    curve = out.setdefault(series, Curve([], [], [], [], color))
-                    curve.steps.append(step)
-                    curve.lrs.append(lr)
-                    curve.ys.append(y)
-                elif mark["type"] == "symbol" and kind == "logged" and mark["items"]:
-                    out.setdefault(series, Curve([], [], [], [], color)).logged.append((step, lr))
-        return out
+        return {s["label"]: Curve(s["steps"], s["lrs"], s["ys"], [tuple(r) for r in s["logged"]], s["color"])
+                for s in drawn["series"]}
 
     def screenshot(self, path: Path) -> None:
         self.driver.save_screenshot(str(path))

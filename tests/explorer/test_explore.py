@@ -5,6 +5,7 @@ import json
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 from streamlit.testing.v1 import AppTest
@@ -70,7 +71,7 @@ def test_every_schedule_renders_with_a_widget_for_every_field(app):
         node = OmegaConf.to_container(compose_config(f"scheduler={choice}").scheduler, resolve=False)
         for key in yaml_leaves(node):
             assert f"c0:{choice}:{key}" in widget_keys or f"c0:{choice}:{key}:follow" in widget_keys, (choice, key)
-        assert app.get("vega_lite_chart"), choice
+        assert app.get("component_instance"), choice
     app.selectbox(key="c0:scheduler").set_value("cosine")
     app.number_input(key="curves").set_value(2)
     checked(app)
@@ -90,13 +91,35 @@ def test_editing_a_field_recomputes_the_exact_curve_and_the_command(app):
     checked(app)
 
 
-def test_the_log_scale_toggle_and_the_hover_fields(app):
-    app.toggle(key="log_scale").set_value(True)
-    checked(app)
-    layers = json.loads(app.get("vega_lite_chart")[0].proto.spec)["layer"]
-    assert [layer["encoding"]["y"]["scale"] for layer in layers[1:]] == [{"type": "log", "padding": 6, "nice": False}] * 2
-    tooltip = [t["field"] for t in layers[-1]["encoding"]["tooltip"]]
-    assert tooltip == ["series", "step", "epoch", "lr"]
+def sent(app: AppTest, chart: int = 0) -> tuple:
+    """(meta, {label: (steps, lrs, logged steps, logged lrs)}): what the app gave a chart's component to draw."""
+    proto = app.get("component_instance")[chart].proto
+    meta = json.loads(proto.json_args)["meta"]
+    values = np.frombuffer(next(a.bytes for a in proto.special_args if a.key == "data"), dtype="<f8")
+    out, at = {}, 0
+    for series in meta["series"]:
+        parts = []
+        for n in (series["points"], series["points"], series["logged"], series["logged"]):
+            parts.append(values[at:at + n])
+            at += n
+        out[series["label"]] = tuple(parts)
+    assert at == len(values)
+    return meta, out
+
+
+def test_the_chart_is_sent_each_curves_exact_envelope_and_the_log_scale_its_positive_steps(app):
+    """The component draws what it is sent: every curve's min/max envelope (display_indices) of the exact curve."""
+    for log_scale in (False, True):
+        app.toggle(key="log_scale").set_value(log_scale)
+        checked(app)
+        meta, series = sent(app)
+        assert meta["log"] is log_scale and not meta["marked"] and meta["totalSteps"] == len(curve(app))
+        assert [s["color"] for s in meta["series"]] == ["#0072B2", "#E69F00"]
+        for slot, (steps, lrs, logged_steps, _) in enumerate(series.values(), start=1):
+            full = np.array([lr for _, _, lr in curve(app, slot)])
+            keep = core.display_indices(full)
+            keep = keep[full[keep] > 0] if log_scale else keep
+            assert steps.tolist() == keep.tolist() and lrs.tolist() == full[keep].tolist() and not len(logged_steps)
     app.toggle(key="log_scale").set_value(False)
     checked(app)
 
@@ -126,7 +149,7 @@ def test_invalid_values_show_the_config_error_not_a_traceback(app):
     errors = [e.value for e in app.error]
     assert len(errors) == 1 and "scheduler.lr_scheduler.milestones = [60, 250]" in errors[0]
     assert "trainer.max_epochs = 200" in errors[0] and "Traceback" not in errors[0]
-    assert app.get("vega_lite_chart"), "the other curve is still drawn"
+    assert app.get("component_instance"), "the other curve is still drawn"
     app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("5, [oops")
     checked(app)
     assert any("is not a value Hydra can parse" in e.value for e in app.error)
@@ -284,7 +307,7 @@ def test_an_unparsable_list_names_its_field_and_curve_and_keeps_the_tab(app):
     commands = [c.value for c in app.code if c.value.startswith("python train.py scheduler=")]
     assert len(commands) == 2 and "'scheduler.lr_scheduler.milestones=[60,,120]'" in commands[0]
     assert [b.disabled for b in app.button if b.key and b.key.endswith(":off")] == [True, True]  # downloads kept
-    assert app.get("vega_lite_chart"), "the other curve is still drawn"
+    assert app.get("component_instance"), "the other curve is still drawn"
     app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60, 120, 160")
     app.selectbox(key="c0:scheduler").set_value("cosine")
     checked(app)
@@ -344,10 +367,6 @@ def test_wsd_cooldown_fields_are_a_shape_choice_and_a_fraction():
 # ---- defects found in a real browser (issue 29); each failed before its fix --------------------------------------
 
 
-def spec(app: AppTest, chart: int = 0) -> dict:
-    return json.loads(app.get("vega_lite_chart")[chart].proto.spec)
-
-
 def test_a_cleared_or_fractional_number_is_refused_at_its_field_and_the_last_value_kept(app):
     """Clearing epochs (or typing `abc`, which the browser sends as empty) made the page a clamp(None) traceback;
     epochs 2.5 silently became 2. The same for a slider field such as warmup_factor."""
@@ -384,10 +403,10 @@ def test_a_run_too_long_to_draw_is_refused_naming_the_longest(app):
     assert not app.exception
     errors = [" ".join(e.value.split()) for e in app.error]  # one paragraph, wrapped
     assert errors and all("the explorer draws at most 200,000 steps, here 5,000 epochs" in e for e in errors), errors
-    assert not app.get("vega_lite_chart") and computed(app) == {}
+    assert not app.get("component_instance") and computed(app) == {}
     app.number_input(key=epochs).set_value(EPOCHS)
     checked(app)
-    assert not app.error and app.get("vega_lite_chart")
+    assert not app.error and app.get("component_instance")
 
 
 def test_colours_follow_the_tabs_when_a_curve_errors(app):
@@ -396,8 +415,8 @@ def test_colours_follow_the_tabs_when_a_curve_errors(app):
     checked(app)
     app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60, 250")  # outside the run
     checked(app)
-    color = spec(app)["layer"][1]["encoding"]["color"]["scale"]
-    assert color["domain"][:2] == ["1: multistep", "2: multistep"] and color["range"][1] == "#E69F00"
+    meta, _ = sent(app)
+    assert [(s["label"], s["color"]) for s in meta["series"]] == [("2: multistep", "#E69F00")]
     app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("30%, 60%, 80%")
     app.selectbox(key="c0:scheduler").set_value("cosine")
     checked(app)
@@ -473,9 +492,10 @@ def test_logged_rings_and_short_horizon_dots_look_different(app, tmp_path):
                       "data.batch_size=32", "trainer.max_epochs=20")  # 160 steps: marked
     app.text_input(key="runs_folder").set_value(str(run))
     checked(app)
-    layers = spec(app, 1)["layer"]
-    dots = layers[1]["mark"]["point"]
-    rings = next(layer["mark"] for layer in layers if layer.get("data", {}).get("name") == "logged")
-    assert dots["filled"] and not rings["filled"] and rings["size"] >= 4 * dots["size"], (dots, rings)
+    meta, series = sent(app, 1)  # the chart marks every step of a run this short, and rings its logged LRs
+    steps, lrs, logged_steps, logged_lrs = series["run 1: cosine"]
+    assert meta["marked"] and len(steps) == 160 and logged_steps.tolist() == list(range(160))
+    # how the two look (filled dots, rings of 6.5 times their area) is checked where they are drawn:
+    # test_explore_browser.py::test_overlaying_runs
     app.text_input(key="runs_folder").set_value("")
     checked(app)

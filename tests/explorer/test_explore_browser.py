@@ -2,8 +2,8 @@
 project's preview (engine.training.schedule_preview.preview of compose_config) of the overrides the page shows.
 
 One app server and one browser for the module; each test makes its edit on the page as a user would (typing,
-clicking), waits for the page's command line to show it, then reads the chart's drawn marks (Vega's scenegraph,
-explorer/browser.py) until they equal the preview, or fails with what is drawn instead.
+clicking), waits for the page's command line to show it, then reads what the chart's canvas drew (the record its
+component keeps, explorer/browser.py) until it equals the preview, or fails with what is drawn instead.
 """
 from __future__ import annotations
 
@@ -174,10 +174,16 @@ def test_base_lr(page):
     assert_redrawn(page, [command("cosine")], defaults())
 
 
+FRAME_JS = "return document.querySelector('iframe[title=\"explorer.chart.lr_chart\"]').contentWindow"
+
+
 def test_numeric_field(page):
+    """Also: the chart's iframe stays across the edit (new args redraw it in place: no reload, no re-mount)."""
+    page.driver.execute_script(FRAME_JS + ".kept = 'from before the edit'")
     page.type_into("c0:cosine:scheduler.lr_scheduler.eta_min", "0.01")
     edit = "scheduler.lr_scheduler.eta_min=0.01"
     assert_redrawn(page, [command("cosine", edit)], defaults(edit))
+    assert page.driver.execute_script(FRAME_JS + ".kept") == "from before the edit"
     page.type_into("c0:cosine:scheduler.lr_scheduler.eta_min", "0")
     assert_redrawn(page, [command("cosine")], defaults())
 
@@ -276,7 +282,7 @@ def test_the_log_scale_draws_the_positive_steps_with_one_tick_format(page):
     page.tick("log_scale", True)
     chart = page.wait(lambda: page.charts()[0]["yType"] == "log" and page.charts()[0], what="a log axis")
     assert_redrawn(page, [command("cosine")], defaults(), log_scale=True)
-    ticks = [t for t in chart["yTicks"] if t]  # Vega blanks the labels that would overlap
+    ticks = [t for t in chart["yTicks"] if t]  # the chart blanks the labels that would overlap
     assert ticks and all(re.fullmatch(r"\d(\.\d+)?e[-+]\d+", t) for t in ticks), ticks  # not 0.001 beside 1e-5
     page.tick("log_scale", False)
     page.wait(lambda: page.charts()[0]["yType"] == "linear", what="a linear axis")
@@ -302,6 +308,9 @@ def test_overlaying_runs(page, tmp_path):
                 sorted(curve.logged) == [(int(s), float(logged[s])) for s in core.display_indices(logged)]
 
         page.wait(drawn, timeout=30, what=f"the overlay of {folder.name} drawn as planned and logged")
+    # 160 steps: a filled dot on every step of the plan, and the logged LRs as rings, unfilled and much larger
+    run, = page.charts()[1]["series"]
+    assert run["marker"]["filled"] and not run["ring"]["filled"] and run["ring"]["radius"] >= 2 * run["marker"]["radius"]
     page.type_into("runs_folder", "")
     page.wait(lambda: len(page.charts()) == 1, what="the overlay chart gone")
 
@@ -320,11 +329,8 @@ def test_the_short_horizon_marks_each_of_a_few_dozen_steps(page):
     drops = [step for step, _, lr in preview(compose_config(*second)).curve]
     lrs = [lr for _, _, lr in preview(compose_config(*second)).curve]
     assert [s for s, a, b in zip(drops[1:], lrs, lrs[1:]) if b < a] == [12, 24, 32]
-    marks = [m for m in page.charts()[0]["marks"].values() if m["type"] == "symbol"
-             and any(kind == "planned" for _, kind, *_ in m["items"])]
-    for series in ("1: cosine", "2: multistep"):  # one marker per step of each curve
-        assert marks and sorted(step for label, kind, step, *_ in marks[0]["items"]
-                                if label == series and kind == "planned") == list(range(40)), series
+    for series in page.charts()[0]["series"]:  # one filled dot per step of each curve
+        assert series["marker"]["filled"] and series["steps"] == list(range(40)), series["label"]
     page.tab(2)  # a milestone typed in epochs past the 40-step run: its error instead of a curve, cosine stays
     page.type_into("c1:multistep:scheduler.lr_scheduler.milestones", "10, 60")
     page.wait(lambda: any("milestones" in e for e in page.errors()), what="the milestone-outside-the-run error")
