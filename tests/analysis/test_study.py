@@ -3,6 +3,8 @@ its report in headless Chromium; plus the parts that need no training (plan, tie
 import csv
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,7 +46,6 @@ def tiny_study(tmp_path_factory):
 def test_the_study_command_runs_at_a_tiny_budget(tiny_study):
     study_dir, output = tiny_study
     # progress on the console: trials and seeds done / planned per schedule, elapsed, an estimate
-    import re
     assert re.search(r"trials constant [12]/2, cosine 0/2 \| seeds constant 0/2, cosine 0/2 \| elapsed \d+m\d\ds, "
                      r"about \d+m\d\ds left \(", output), output
     assert "[study] constant: tuned lr=" in output and "done in" in output
@@ -72,27 +73,41 @@ def test_the_study_command_runs_at_a_tiny_budget(tiny_study):
 
 
 def test_a_killed_study_continues_without_rerunning_what_finished(tiny_study, tmp_path):
+    """Killed in its last phase: every search trial and constant's seeds were done, cosine's seeds were not begun.
+
+    The fixture's study, less cosine's seeds and the report, is that state (the study's runs and Optuna storage are its
+    directory's: a copy is the same study); it goes on, is SIGKILLed once cosine's first seed is recorded (the second is
+    running), and runs again: finished runs are read back (Optuna's trials, summary.json), not re-run, and the final
+    table equals the uninterrupted fixture's."""
     reference, _ = tiny_study
     study_dir = tmp_path / "digits"
+    shutil.copytree(reference, study_dir)
+    for unfinished in (study_dir / "seeds" / "cosine", study_dir / "report", study_dir / "logs" / "seeds_cosine.log"):
+        shutil.rmtree(unfinished) if unfinished.is_dir() else unfinished.unlink()
     process = run_study(study_dir, start_new_session=True)
     lines = []
-    for line in process.stdout:  # kill it (SIGKILL, no cleanup) once the first trial is recorded
+    for line in process.stdout:  # kill it (SIGKILL, no cleanup) once the first seed of cosine is recorded
         lines.append(line)
-        if line.startswith("[study] search constant"):
+        if line.startswith("[study] seeds cosine"):
             os.kill(process.pid, signal.SIGKILL)
             break
     process.wait(timeout=60)
-    finished = {p.parent: p.read_bytes() for p in study_dir.glob("search/*/*/summary.json")
+    output = "".join(lines)
+    assert output.count("(done before)") == 6, output  # 2 x 2 trials from Optuna's storage, constant's 2 seeds
+    finished = {p.parent: p.read_bytes() for p in study_dir.glob("*/*/*/summary.json")
                 if json.loads(p.read_text())["status"] == "completed"}
-    assert finished, "".join(lines)
+    assert len(finished) in (7, 8), output  # 7: cosine's second seed was stopped midway (8: it ended before the kill)
     time.sleep(3)  # the run it was in gets SIGTERM (PR_SET_PDEATHSIG) and stops; nothing is left holding it
     again = run_study(study_dir)
     output, _ = again.communicate(timeout=900)
     assert again.returncode == 0, output
     for run_dir, summary in finished.items():  # not re-run: same summary, reported as done before
         assert (run_dir / "summary.json").read_bytes() == summary
-        assert f"lr={json.loads(summary)['base_lr']:g}: completed, validation final top-1" in output
-    assert output.count("(done before)") >= len(finished)
+    for lr in study.lr_plan(2, 0.005, 1.0):
+        assert f"lr={lr:g}: completed, validation final top-1" in output
+    assert output.count("(done before)") == len(finished)
+    if len(finished) == 7:  # the stopped seed ran again (a fresh line: no "(done before)")
+        assert re.search(r"\[study\] seeds cosine seed 1 at lr=\S+: completed, test top-1 [\d.]+ \|", output), output
     assert table(study_dir) == table(reference)  # the final table equals an uninterrupted study's
 
 
@@ -101,7 +116,6 @@ def test_the_report_page_renders_the_study_in_chromium(tiny_study, tmp_path):
 
     study_dir, _ = tiny_study
     page = study_dir / "report" / "report.html"
-    import re
     assert not re.search(r"""(src|href)=["'](https?:|//)""", page.read_text())  # self-contained: nothing to fetch
     driver = headless_chromium(tmp_path / "profile")
     try:
@@ -138,7 +152,6 @@ def test_the_report_page_renders_the_study_in_chromium(tiny_study, tmp_path):
 
 
 def test_a_schedule_has_one_colour_in_every_figure_of_the_report(tiny_study):
-    import re
     study_dir, _ = tiny_study
     page = (study_dir / "report" / "report.html").read_text()
     strokes: dict = {}

@@ -1,13 +1,19 @@
-"""Graph mode: the same LR curve as eager mode for every schedule nn.Graph supports, close losses on CPU."""
+"""Graph mode: the same LR curve as eager mode for every schedule nn.Graph supports, close losses on CPU.
+
+Every supported schedule is checked in-process, on the project's own GraphSteps: the LR nn.Graph's compiled LR job
+applies at each step (read back from the parameter's update) is the one the Python schedule logs. Two of them
+(a staircase and a composite) also run through train.py in both modes, for the loop's logging and the losses."""
 import json
 import shutil
 
 import numpy as np
+import oneflow as flow
 import pytest
 from hydra.utils import instantiate
 
 from engine.config.compose import CONF, compose_config
 from engine.platform.errors import ConfigError
+from engine.training.steps import GraphSteps
 from schedulers import build_lr_schedule
 from input_pipeline import steps_per_epoch
 from tests.support.runs import FAST, read_scalars, read_summary
@@ -48,7 +54,45 @@ def test_the_usual_schedules_run_in_graph_mode():
     assert {"plateau", "warmup_plateau", "noam", "chained"} <= set(REFUSED)
 
 
+class _Bias(flow.nn.Module):
+    """Logits that are one parameter: the cross-entropy gradient is known in closed form, so an SGD update tells the LR."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = flow.nn.Parameter(flow.tensor([0.3, -0.2]))
+
+    def forward(self, images: flow.Tensor) -> flow.Tensor:
+        return self.bias.unsqueeze(0).expand(images.shape[0], 2)
+
+
 @pytest.mark.parametrize("choice", SUPPORTED)
+def test_the_graph_applies_the_lr_the_schedule_logs(choice):
+    """nn.Graph computes each step's LR in its own compiled job (OneFlow's `_generate_conf_for_graph`, one per
+    class); the loop logs the Python scheduler's. Plain SGD on a bias with labels 0 moves it by exactly
+    lr * (softmax(bias) - onehot(0)), so each update gives back the LR the graph applied."""
+    cfg = compose_config("data=synthetic", "model=tiny", f"scheduler={choice}", f"trainer.max_epochs={EPOCHS}",
+                         *SHORTER.get(choice, []))
+    model = _Bias()
+    optimizer = flow.optim.SGD(model.parameters(), lr=0.1)
+    schedule = build_lr_schedule(cfg.scheduler, optimizer, 10, EPOCHS, graph=True)
+    steps = GraphSteps(model, optimizer, schedule, eval_batch_size=4)
+    images, labels = flow.zeros(4, 1), flow.zeros(4, dtype=flow.int64)
+    logged, applied = [], []
+    for _ in range(EPOCHS * 10):
+        before = model.bias.numpy().copy()
+        gradient = np.exp(before) / np.exp(before).sum() - np.array([1.0, 0.0])
+        logged.append(optimizer.param_groups[0]["lr"])  # what train_step logs for the step, before it
+        steps.train(images, labels)
+        schedule.after_optimizer_step()
+        applied.append(((before - model.bias.numpy()) / gradient)[0])
+    np.testing.assert_allclose(applied, logged, rtol=1e-4, atol=1e-7)
+    if choice != "constant":
+        assert len({round(v, 9) for v in logged}) > 1, "the test schedule should change the LR"
+
+
+# The loop in graph mode (the LR it logs, the losses of the LR it applies) is the same for every schedule; these two
+# cover a staircase and a composite (SequentialLR of three) through train.py, the test above every schedule's LR job.
+@pytest.mark.parametrize("choice", ["multistep", "sequential"])
 def test_graph_and_eager_apply_the_same_lr_curve(choice, tmp_path, train):
     runs = {}
     for mode in ("eager", "graph"):
