@@ -93,22 +93,32 @@ def side_by_side(n_jobs: int, n_overrides: int) -> int:
 
 def run_pinned_job(slot_dir: str, gpus: Sequence[str], preload: Sequence[str], payload: bytes, n_jobs: int = 1) -> JobReturn:
     """In a worker: pin this process to a GPU (or, on CPU, to its share of the cores), import `preload` modules,
-    then run the Hydra job."""
-    # Jobs share the terminal: progress bars would overwrite each other's lines (engine.platform.console.show_progress)
-    os.environ[PARALLEL_JOB_ENV] = "1"
-    for stream in (sys.stdout, sys.stderr):  # a worker's pipe is block-buffered: lines were lost when it ended
-        stream.reconfigure(line_buffering=True)
-    if gpus:
-        slot = claim_slot(slot_dir, len(gpus))
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot]
-    else:  # n_jobs CPU processes: default thread pools would oversubscribe the cores and spin (engine.platform.threads)
-        share_cores(n_jobs, cores_available())
-    for module in preload:  # e.g. engine.platform.oneflow_env, which must be imported before oneflow
-        importlib.import_module(module)
-    idx, overrides, hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
-    if gpus:
-        log.info(f"job #{idx} runs on GPU {os.environ['CUDA_VISIBLE_DEVICES']} (worker pid {os.getpid()})")
-    return execute_job(idx, overrides, hydra_context, config, task_function, singleton_state)
+    then run the Hydra job.
+
+    The variables it sets are put back afterwards: with n_jobs=1 joblib runs the job in the launching process
+    itself, whose later work (another sweep, a test) must not inherit "parallel job, one thread"."""
+    saved = dict(os.environ)
+    try:
+        # Jobs share the terminal: progress bars would overwrite each other's lines (engine.platform.console.show_progress)
+        os.environ[PARALLEL_JOB_ENV] = "1"
+        for stream in (sys.stdout, sys.stderr):  # a worker's pipe is block-buffered: lines were lost when it ended
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(line_buffering=True)
+        if gpus:
+            slot = claim_slot(slot_dir, len(gpus))
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot]
+        else:  # n_jobs CPU processes: default thread pools would oversubscribe the cores and spin (engine.platform.threads)
+            share_cores(n_jobs, cores_available())
+        for module in preload:  # e.g. engine.platform.oneflow_env, which must be imported before oneflow
+            importlib.import_module(module)
+        idx, overrides, hydra_context, config, task_function, singleton_state = cloudpickle.loads(payload)
+        if gpus:
+            log.info(f"job #{idx} runs on GPU {os.environ['CUDA_VISIBLE_DEVICES']} (worker pid {os.getpid()})")
+        return execute_job(idx, overrides, hydra_context, config, task_function, singleton_state)
+    finally:
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        os.environ.update({name: value for name, value in saved.items() if os.environ.get(name) != value})
 
 
 class DevicePinnedJoblibLauncher(JoblibLauncher):

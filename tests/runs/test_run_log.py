@@ -11,6 +11,7 @@ from tests.support.runs import TINY, read_summary
 
 
 def test_progress_auto_draws_bars_only_on_a_terminal_of_its_own(monkeypatch, tmp_path):
+    monkeypatch.delenv(PARALLEL_JOB_ENV, raising=False)
     _, tty = os.openpty()
     with open(tty, "w") as terminal, open(tmp_path / "log", "w") as file:
         assert show_progress("auto", terminal) and not show_progress("auto", file)

@@ -27,6 +27,7 @@ def test_joblibs_negative_n_jobs_and_short_sweeps_count_the_jobs_that_really_run
 
 
 def test_a_cpu_worker_sets_its_share_before_the_task_and_a_gpu_worker_does_not(monkeypatch, tmp_path):
+    monkeypatch.delenv(launcher.PARALLEL_JOB_ENV, raising=False)
     seen = []
     monkeypatch.setattr(launcher, "execute_job", lambda *args: seen.append(dict(launcher.os.environ)))
     monkeypatch.setattr(launcher, "cores_available", lambda: 2)
@@ -41,3 +42,5 @@ def test_a_cpu_worker_sets_its_share_before_the_task_and_a_gpu_worker_does_not(m
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     launcher.run_pinned_job(str(tmp_path), ["3"], [], payload, 2)
     assert seen[-1]["CUDA_VISIBLE_DEVICES"] == "3" and not any(name in seen[-1] for name in THREAD_VARIABLES)
+    # With n_jobs=1 joblib runs the job in the launching process: what the job set is put back after it
+    assert launcher.os.environ["CUDA_VISIBLE_DEVICES"] == "" and launcher.PARALLEL_JOB_ENV not in launcher.os.environ
