@@ -23,7 +23,8 @@ import streamlit as st
 from common.errors import UserError
 from engine.platform.errors import paragraph
 from explorer import core
-from explorer.chart import MARKED_STEPS, Series, chart_args, lr_chart
+from explorer.chart import MARKED_STEPS, Series, chart_args, colour, lr_chart
+from explorer.commands import command_lines
 
 DEFAULT_CURVES = ("cosine", "multistep", "onecycle", "warmup_cosine", "plateau", "cyclic")
 MAX_CURVES = len(DEFAULT_CURVES)
@@ -258,18 +259,16 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
         # formatted here, not by a pandas Styler: marshalling a Styler took ~0.1 s of every rerun
         st.table(table.assign(**{c: table[c].map("{:.5g}".format) for c in numbers}), hide_index=True)
     st.subheader("From picture to experiment")
-    for label, c in computed.items():
-        st.markdown(f"**{label}**")
-        st.code(core.train_command(c.overrides), language="bash", wrap_lines=True)  # long lines were cut off
+    labels = list(computed)
+    line = core.multirun_command([c.overrides for c in computed.values()]) if len(computed) > 1 else None
+    command_lines("commands:schedules",
+                  [{"label": label, "color": colour(label, labels), "line": core.train_command(c.overrides)}
+                   for label, c in computed.items()],
+                  sweep=line or None,
+                  sweep_note=None if line or len(computed) < 2 else (
+                      "These curves differ in ways one sweep cannot express (a sweep runs the cartesian product of "
+                      "its values): run the lines above one by one."))
     downloads(computed)
-    if len(computed) > 1:
-        line = core.multirun_command([c.overrides for c in computed.values()])
-        st.markdown("**All of them in one sweep**")
-        if line:
-            st.code(line, language="bash", wrap_lines=True)
-        else:
-            st.caption("These curves differ in ways one sweep cannot express (a sweep runs the cartesian product of "
-                       "its values): run the lines above one by one.")
     st.caption("The same CSV and JSON from the command line: replace `python train.py` with "
                "`python scripts/plot_schedules.py` in any line above.")
     return computed

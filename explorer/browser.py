@@ -30,6 +30,13 @@ return Array.from(document.querySelectorAll('iframe[title="explorer.chart.lr_cha
                   (frame) => (frame.contentWindow && frame.contentWindow.drawn) || null);
 """
 
+# The schedules' commands as shown: each <pre class="command"> of their component's iframe (explorer/command_lines).
+COMMANDS_JS = """
+return Array.from(document.querySelectorAll('iframe[title="explorer.commands.command_lines"]'),
+                  (frame) => Array.from(frame.contentDocument ? frame.contentDocument.querySelectorAll('pre.command') : [],
+                                        (pre) => pre.textContent.trim())).flat();
+"""
+
 # Cheap to poll: per series of a chart (the first by default), the number of drawn points and the sum of their LRs;
 # computed once per drawing (the record's stamp), so the 10-ms poll does not hold up the page it measures.
 SIGNATURE_JS = """
@@ -264,9 +271,10 @@ class Explorer:
             "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent.trim());", selector)
 
     def commands(self, sweeps: bool = False) -> list:
-        """The `python train.py ...` lines on the page, in order (the `--multirun` lines only with `sweeps`)."""
-        return [t for t in self.texts("[data-testid='stCode'] code")
-                if t.startswith("python train.py") and sweeps == ("--multirun" in t)]
+        """The `python train.py ...` lines on the page, in order (the `--multirun` lines only with `sweeps`): the
+        schedules' (their component's iframe, explorer/command_lines), then the real runs' code blocks."""
+        lines = self.driver.execute_script(COMMANDS_JS) + self.texts("[data-testid='stCode'] code")
+        return [t for t in lines if t.startswith("python train.py") and sweeps == ("--multirun" in t)]
 
     def errors(self) -> list:
         return self.texts("[data-testid='stAlertContentError']")

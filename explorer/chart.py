@@ -44,6 +44,11 @@ class Series:
         return tuple(out)
 
 
+def colour(label: str, labels: list) -> str:
+    """The colour of `label` among every label in colour order (the chart's lines and the commands' swatches)."""
+    return PALETTE[labels.index(label) % len(PALETTE)]
+
+
 def chart_args(series: list, steps_per_epoch: int, total_steps: int, log_scale: bool,
                labels: Optional[list] = None) -> dict:
     """The component's args: `meta` (JSON) and `data` (bytes, every series' values in order). `labels`: every label
@@ -53,7 +58,7 @@ def chart_args(series: list, steps_per_epoch: int, total_steps: int, log_scale: 
     for s in series:
         steps, lrs, logged_steps, logged_lrs = s.values(log_scale)
         chunks += [steps, lrs, logged_steps, logged_lrs]
-        meta.append({"label": s.label, "color": PALETTE[labels.index(s.label) % len(PALETTE)], "points": len(steps),
+        meta.append({"label": s.label, "color": colour(s.label, labels), "points": len(steps),
                      "logged": len(logged_steps)})
     data = np.concatenate(chunks).astype("<f8").tobytes() if chunks else b""
     return {"meta": {"series": meta, "stepsPerEpoch": int(steps_per_epoch), "totalSteps": int(total_steps),

@@ -83,7 +83,7 @@ def test_editing_a_field_recomputes_the_exact_curve_and_the_command(app):
     checked(app)
     after = curve(app)
     assert after != before and min(lr for _, _, lr in after) == pytest.approx(0.01)
-    command = app.code[0].value
+    command = commands(app)[0]
     assert command.endswith("scheduler.lr_scheduler.eta_min=0.01") and "data.train_size=5000" in command
     cfg = compose_config(*shlex.split(command)[2:])
     assert after == lr_curve(cfg, steps_per_epoch=steps_per_epoch(cfg))  # the factory's curve, step for step
@@ -91,9 +91,23 @@ def test_editing_a_field_recomputes_the_exact_curve_and_the_command(app):
     checked(app)
 
 
+def components(app: AppTest, name: str) -> list:
+    """The protos of the component `name` (lr_chart, command_lines) on the page, in page order."""
+    return [e.proto for e in app.get("component_instance") if e.proto.component_name.endswith("." + name)]
+
+
+def commands(app: AppTest) -> list:
+    """The schedules' commands as the app sent them to be shown (explorer/commands.py), then the one-sweep line."""
+    shown = components(app, "command_lines")
+    if not shown:
+        return []
+    args = json.loads(shown[0].json_args)
+    return [c["line"] for c in args["commands"]] + ([args["sweep"]] if args["sweep"] else [])
+
+
 def sent(app: AppTest, chart: int = 0) -> tuple:
     """(meta, {label: (steps, lrs, logged steps, logged lrs)}): what the app gave a chart's component to draw."""
-    proto = app.get("component_instance")[chart].proto
+    proto = components(app, "lr_chart")[chart]
     meta = json.loads(proto.json_args)["meta"]
     values = np.frombuffer(next(a.bytes for a in proto.special_args if a.key == "data"), dtype="<f8")
     out, at = {}, 0
@@ -133,7 +147,7 @@ def test_nested_fields_of_a_composition_are_editable(app):
     app.text_input(key="c0:sequential:scheduler.lr_scheduler.milestones").set_value("2, 150")
     checked(app)
     assert not app.error, [e.value for e in app.error]
-    command = app.code[0].value
+    command = commands(app)[0]
     assert "scheduler.lr_scheduler.schedulers.0.total_iters=2" in command
     assert "'scheduler.lr_scheduler.milestones=[2,150]'" in command
     spe = len(curve(app)) // EPOCHS
@@ -169,7 +183,7 @@ def test_the_copied_command_through_plot_schedules_writes_the_same_files(app, tm
     app.number_input(key=RUN_KEY + "data.val_split").set_value(1000)  # steps per epoch: the run builder's count
     checked(app)
     shown = next(c for label, c in computed(app).items() if label.startswith("1: ")).preview
-    command = app.code[0].value
+    command = commands(app)[0]
     assert command.startswith("python train.py ") and "data.val_split=1000" in command
     plot_schedules.main([*shlex.split(command)[2:], "--out", str(tmp_path)])
     assert (tmp_path / "warmup_cosine.csv").read_text() == shown.csv_text
@@ -304,8 +318,8 @@ def test_an_unparsable_list_names_its_field_and_curve_and_keeps_the_tab(app):
     assert errors and all("curve 1: multistep" in e and "`milestones` (`scheduler.lr_scheduler.milestones`)" in e and
                           "comma-separated numbers" in e for e in errors), errors
     assert any(w.key == "c0:multistep:scheduler.lr_scheduler.gamma" for w in app.number_input)  # the rest of the tab
-    commands = [c.value for c in app.code if c.value.startswith("python train.py scheduler=")]
-    assert len(commands) == 2 and "'scheduler.lr_scheduler.milestones=[60,,120]'" in commands[0]
+    shown = [c for c in commands(app) if c.startswith("python train.py scheduler=")]
+    assert len(shown) == 2 and "'scheduler.lr_scheduler.milestones=[60,,120]'" in shown[0]
     assert [b.disabled for b in app.button if b.key and b.key.endswith(":off")] == [True, True]  # downloads kept
     assert app.get("component_instance"), "the other curve is still drawn"
     app.text_input(key="c0:multistep:scheduler.lr_scheduler.milestones").set_value("60, 120, 160")
@@ -326,11 +340,11 @@ def test_an_unticked_length_tracks_the_run_until_typed_over(app):
     app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(120)
     checked(app)
     assert app.number_input(key=value).value == 150  # typed over: stays
-    assert "scheduler.lr_scheduler.T_max=150" in app.code[0].value and "trainer.max_epochs=120" in app.code[0].value
+    assert "scheduler.lr_scheduler.T_max=150" in commands(app)[0] and "trainer.max_epochs=120" in commands(app)[0]
     app.checkbox(key=follow).check()
     app.number_input(key=RUN_KEY + "trainer.max_epochs").set_value(EPOCHS)
     checked(app)
-    assert not app.error and "T_max" not in app.code[0].value
+    assert not app.error and "T_max" not in commands(app)[0]
 
 
 def test_sliders_and_typing_edit_the_same_value(app):
@@ -341,7 +355,7 @@ def test_sliders_and_typing_edit_the_same_value(app):
     key = "c0:onecycle:scheduler.lr_scheduler.pct_start"
     app.slider(key=key + ":slider").set_value(0.5)
     checked(app)
-    assert app.number_input(key=key).value == 0.5 and "scheduler.lr_scheduler.pct_start=0.5" in app.code[0].value
+    assert app.number_input(key=key).value == 0.5 and "scheduler.lr_scheduler.pct_start=0.5" in commands(app)[0]
     app.number_input(key=key).set_value(0.25)
     checked(app)
     assert app.slider(key=key + ":slider").value == 0.25
@@ -349,11 +363,11 @@ def test_sliders_and_typing_edit_the_same_value(app):
     assert (app.slider(key=epochs + ":slider").min, app.slider(key=epochs + ":slider").max) == (1, 400)
     app.number_input(key=epochs).set_value(600)  # typed beyond the slider: kept, the slider at its end
     checked(app)
-    assert "trainer.max_epochs=600" in app.code[0].value and app.slider(key=epochs + ":slider").value == 400
+    assert "trainer.max_epochs=600" in commands(app)[0] and app.slider(key=epochs + ":slider").value == 400
     app.slider(key=epochs + ":slider").set_value(EPOCHS)
     app.selectbox(key="c0:scheduler").set_value("cosine")
     checked(app)
-    assert not app.error and "trainer.max_epochs" not in app.code[0].value
+    assert not app.error and "trainer.max_epochs" not in commands(app)[0]
 
 
 def test_wsd_cooldown_fields_are_a_shape_choice_and_a_fraction():
@@ -375,12 +389,12 @@ def test_a_cleared_or_fractional_number_is_refused_at_its_field_and_the_last_val
     checked(app)
     app.number_input(key=epochs).set_value(None)
     checked(app)
-    assert app.number_input(key=epochs).value == 150 and "trainer.max_epochs=150" in app.code[0].value
+    assert app.number_input(key=epochs).value == 150 and "trainer.max_epochs=150" in commands(app)[0]
     assert any("kept 150" in e.value for e in app.error), [e.value for e in app.error]
     app.number_input(key=epochs).set_value(2.5)
     checked(app)
     assert any("2.5 is not a whole number; kept 150" in e.value for e in app.error), [e.value for e in app.error]
-    assert "trainer.max_epochs=150" in app.code[0].value
+    assert "trainer.max_epochs=150" in commands(app)[0]
     app.selectbox(key="c0:scheduler").set_value("warmup_cosine")
     checked(app)
     factor = "c0:warmup_cosine:scheduler.lr_scheduler.warmup_factor"
@@ -388,7 +402,7 @@ def test_a_cleared_or_fractional_number_is_refused_at_its_field_and_the_last_val
     checked(app)
     app.number_input(key=factor).set_value(None)
     checked(app)
-    assert app.number_input(key=factor).value == 0.5 and "warmup_factor=0.5" in app.code[0].value
+    assert app.number_input(key=factor).value == 0.5 and "warmup_factor=0.5" in commands(app)[0]
     app.selectbox(key="c0:scheduler").set_value("cosine")
     app.number_input(key=epochs).set_value(EPOCHS)
     checked(app)
@@ -459,15 +473,15 @@ def test_a_second_tabs_edits_survive_going_to_one_schedule_and_back(app):
     app.number_input(key=gamma).set_value(0.3)
     in_tab_2()
     checked(app)
-    assert "scheduler.lr_scheduler.gamma=0.3" in app.code[1].value
+    assert "scheduler.lr_scheduler.gamma=0.3" in commands(app)[1]
     app.session_state["tabs"] = "1: cosine"  # tab 2 closed: its edit still counts
     checked(app)
-    assert "scheduler.lr_scheduler.gamma=0.3" in app.code[1].value
+    assert "scheduler.lr_scheduler.gamma=0.3" in commands(app)[1]
     app.number_input(key="curves").set_value(1)
     checked(app)
     app.number_input(key="curves").set_value(2)
     checked(app)
-    assert "scheduler.lr_scheduler.gamma=0.3" in app.code[1].value, app.code[1].value
+    assert "scheduler.lr_scheduler.gamma=0.3" in commands(app)[1], commands(app)[1]
     in_tab_2()
     checked(app)
     assert app.number_input(key=gamma).value == 0.3  # drawn again with its value
@@ -476,7 +490,7 @@ def test_a_second_tabs_edits_survive_going_to_one_schedule_and_back(app):
     checked(app)
     app.session_state["tabs"] = "1: cosine"
     checked(app)
-    assert "gamma" not in app.code[1].value
+    assert "gamma" not in commands(app)[1]
 
 
 def test_onecycles_graph_mode_error_names_its_own_class():

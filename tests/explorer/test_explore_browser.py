@@ -141,6 +141,13 @@ LAYOUT_JS = """
 const cut = [];
 for (const pre of document.querySelectorAll('[data-testid="stCode"] pre'))
   if (pre.scrollWidth > pre.clientWidth + 1) cut.push('code: ' + pre.textContent.slice(0, 60));
+for (const frame of document.querySelectorAll('iframe[title="explorer.commands.command_lines"]')) {
+  const inner = frame.contentDocument;  // the schedules' commands: each line whole, the frame as tall as its lines
+  for (const pre of inner.querySelectorAll('pre.command'))
+    if (pre.scrollWidth > pre.clientWidth + 1) cut.push('command: ' + pre.textContent.slice(0, 60));
+  const last = inner.querySelector('#commands').lastElementChild, bottom = last ? last.getBoundingClientRect().bottom : 0;
+  if (bottom > frame.clientHeight + 1) cut.push('commands: ' + Math.round(bottom) + ' > ' + frame.clientHeight);
+}
 const main = document.querySelector('[data-testid="stMainBlockContainer"]').getBoundingClientRect();
 for (const table of document.querySelectorAll('[data-testid="stTable"] table')) {
   const box = table.getBoundingClientRect();
