@@ -7,15 +7,16 @@ a validation curve after every epoch: a built-in example, or one a run logged (e
 reads it from the run's TensorBoard events and passes it in).
 
 Speed: stepping a OneFlow scheduler costs a few microseconds, so a 200-epoch x 391-step run takes
-~0.3 s. Schedulers whose LR is a pure function of the step (CLOSED_FORM: the specs' `closed_form`) are
-evaluated directly: LRScheduler.step sets the LR of step s to get_lr(base_lr, s), which is what the loop
-would record.
+~0.3 s. Schedulers whose LR is a pure function of the step (CLOSED_FORM: the specs' `closed_form`, and
+SequentialLR/WarmupLR compositions of them) are evaluated directly: LRScheduler.step sets the LR of step s
+to get_lr(base_lr, s), which is what the loop would record.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import oneflow as flow
 from hydra.utils import instantiate
@@ -29,6 +30,9 @@ from schedulers.spec import SPECS
 # Exact classes (not subclasses, which may keep state) whose spec says get_lr(base_lr, step) reads only the step and
 # arguments fixed at construction; compositions, LambdaLR and plateau schedules are stepped.
 CLOSED_FORM = frozenset(spec.cls for spec in SPECS if spec.closed_form)
+# Exact classes whose step() picks the child of step s by milestones (the specs' `sequence`: OneFlow's SequentialLR and
+# WarmupLR, which inherits its step): a pure function of the step when every child is CLOSED_FORM.
+SEQUENCES = frozenset(spec.cls for spec in SPECS if spec.sequence)
 
 
 def example_val_curve(metric: str, epochs: int) -> list[float]:
@@ -123,14 +127,34 @@ def stepped_lrs(schedule: LRSchedule, steps_per_epoch: int, epochs: int,
 
 
 def closed_form_lrs(schedule: LRSchedule, total_steps: int) -> Optional[list[float]]:
-    """The LR of every optimizer step without stepping, for a fresh per-step CLOSED_FORM schedule; else None."""
+    """The LR of every optimizer step without stepping, for a fresh per-step schedule whose LR is a pure function of
+    the step (CLOSED_FORM, or a SequentialLR/WarmupLR of CLOSED_FORM children); else None."""
     scheduler = schedule.scheduler
-    if (type(scheduler) not in CLOSED_FORM or type(scheduler).step is not LRScheduler.step
-            or schedule.interval != "step" or schedule.monitor is not None
+    if (schedule.interval != "step" or schedule.monitor is not None
             or scheduler.last_step != 0 or len(scheduler.base_lrs) != 1):
         return None
-    get_lr, base_lr = scheduler.get_lr, scheduler.base_lrs[0]
+    get_lr = closed_form(scheduler)
+    if get_lr is None:
+        return None
+    base_lr = scheduler.base_lrs[0]
     return [get_lr(base_lr, step) for step in range(total_steps)]
+
+
+def closed_form(scheduler: LRScheduler) -> Optional[Callable[[float, int], float]]:
+    """get_lr(base_lr, step) giving the LR `scheduler.step()` sets at `step`, or None when stepping is the only way."""
+    if type(scheduler) in CLOSED_FORM and type(scheduler).step is LRScheduler.step:
+        return scheduler.get_lr
+    if type(scheduler) not in SEQUENCES:
+        return None
+    if any(type(child) not in CLOSED_FORM for child in scheduler.schedulers):  # SequentialLR calls only their get_lr
+        return None
+    parts = [child.get_lr for child in scheduler.schedulers]
+    milestones, rescaled = list(scheduler.milestones), list(scheduler.interval_rescaling)
+
+    def get_lr(base_lr: float, step: int) -> float:  # what SequentialLR.step sets at `step`
+        i = bisect.bisect_right(milestones, step)
+        return parts[i](base_lr, step - milestones[i - 1] if i > 0 and rescaled[i - 1] else step)
+    return get_lr
 
 
 def plot_curve(curve: Sequence[tuple[int, int, float]], steps_per_epoch: int, title: str, path: Path,

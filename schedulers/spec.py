@@ -40,6 +40,9 @@ class ScheduleSpec:
     warmups: tuple[str, ...] = ()  # lengths over which the LR rises: each must be shorter than the run
     rises: Callable[[Callable[[str], Any]], bool] = _always  # given arg(name) -> value: does the warmup rise?
     closed_form: bool = False  # get_lr(base_lr, step) reads only the step and the constructor's arguments
+    # step() sets the LR of step s to the get_lr of the child whose milestone range holds s, at s or at s minus that
+    # milestone (OneFlow's SequentialLR.step): a pure function of the step when every child is closed_form
+    sequence: bool = False
     graph: bool = False  # nn.Graph computes the eager curve (narrowed by an instance's graph_matches_eager, and
     #                      for a composition by its inner schedulers)
     graph_rejected: str = ""  # why OneFlow 0.9's nn.Graph refuses the class outright ("": it does not)
@@ -91,8 +94,9 @@ SPECS: tuple[ScheduleSpec, ...] = (
     _RESTARTS,
     ScheduleSpec(oneflow_schedulers.LambdaLR,  # its callable may keep state: stepped, not a closed form
                  graph_rejected="OneFlow has no graph version of a Python lr_lambda (no _generate_conf_for_graph)"),
-    ScheduleSpec(oneflow_schedulers.SequentialLR, lengths=("milestones",), graph=True),
+    ScheduleSpec(oneflow_schedulers.SequentialLR, lengths=("milestones",), graph=True, sequence=True),
     ScheduleSpec(oneflow_schedulers.WarmupLR, lengths=("warmup_iters",), warmups=("warmup_iters",), graph=True,
+                 sequence=True,
                  args={"warmup_factor": FRACTION, "warmup_method": choice("linear", "constant")}),
     ScheduleSpec(oneflow_schedulers.ChainedScheduler,
                  graph_rejected="OneFlow raises NotImplementedError: not supported in graph mode yet"),
