@@ -172,10 +172,19 @@ def require_oneflow() -> None:
 IBVERBS_NOTICE = "libibverbs not available, ibv_fork_init skipped"
 
 
-def import_oneflow_quietly() -> Any:
-    """`import oneflow` without the IBVERBS_NOTICE line (anything else it prints on stderr is passed on)."""
+# What OneFlow reads at import to join a multi-process run (its own launcher sets them, and so does torchrun).
+DISTRIBUTED_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+
+
+def import_oneflow_quietly(alone: bool = False) -> Any:
+    """`import oneflow` without the IBVERBS_NOTICE line (anything else it prints on stderr is passed on).
+
+    alone: OneFlow is only a library here (backend=torch drives its schedulers): it must not see torchrun's
+    RANK, WORLD_SIZE and MASTER_ADDR/PORT, or it waits at import for a rendezvous of its own on torch's port
+    and the rank aborts."""
     if "oneflow" in sys.modules:
         return sys.modules["oneflow"]
+    hidden = {name: os.environ.pop(name) for name in DISTRIBUTED_VARIABLES if alone and name in os.environ}
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as captured:
@@ -183,6 +192,7 @@ def import_oneflow_quietly() -> Any:
         try:
             import oneflow
         finally:
+            os.environ.update(hidden)
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)

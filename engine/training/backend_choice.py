@@ -11,5 +11,6 @@ from engine.training.stopping import signals_held
 def use_backend(name: str) -> None:
     """Select `name` for this process and import it (and OneFlow, whose schedulers both backends drive)."""
     with signals_held():  # importing OneFlow replaces the SIGINT handler at the C level: a Ctrl-C meanwhile waits
-        import_oneflow_quietly()  # the schedules are OneFlow's on both backends (schedulers/follow.py)
+        # the schedules are OneFlow's on both backends (schedulers/follow.py); on torch OneFlow runs alone in each rank
+        import_oneflow_quietly(alone=name == "torch")
         backend.select(name)

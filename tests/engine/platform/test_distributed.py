@@ -47,10 +47,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_distributed_run_keeps_replicas_identical_and_logs_once(tmp_path):
+LAUNCHERS = {  # each backend's own launcher, as docs/backends.md gives them
+    "oneflow": lambda port: [sys.executable, "-m", "oneflow.distributed.launch", "--nproc_per_node", "2", "--master_port", port],
+    "torch": lambda port: [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port],
+}
+
+
+@pytest.mark.parametrize("backend", ["oneflow", "torch"])
+def test_two_process_distributed_run_keeps_replicas_identical_and_logs_once(tmp_path, backend):
+    """On torch each rank also imports OneFlow (its schedulers): OneFlow must not take torchrun's RANK and
+    MASTER_PORT for a rendezvous of its own, which aborted rank 0 at import before the fix."""
+    if backend == "torch":
+        pytest.importorskip("torch", reason="backend=torch needs PyTorch (bash scripts/setup.sh --with-torch)")
     run_dir = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-m", "oneflow.distributed.launch", "--nproc_per_node", "2", "--master_port",
-                             str(free_port()), str(ROOT / "train.py"), *SMALL, "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"],
+    result = subprocess.run([*LAUNCHERS[backend](str(free_port())), str(ROOT / "train.py"), *SMALL, f"backend={backend}",
+                             "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     # (rank, sha256, max |diff|) per rank; found anywhere in the output, which the two ranks share.
