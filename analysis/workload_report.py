@@ -185,6 +185,14 @@ def _fmt_steps(value: float) -> str:
     return "∞" if math.isinf(value) else f"{value:.0f}"
 
 
+def evaluations(overrides: list) -> str:
+    """Where the runs measured validation top-1: at epoch ends, and every N steps when the study set
+    trainer.val_every_n_steps=N (the last such override wins, as on train.py's command line)."""
+    every = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").split("=", 1)[0] == "trainer.val_every_n_steps"]
+    steps = int(every[-1]) if every and every[-1].isdigit() else 0
+    return f"validation (every {steps} optimizer steps and at each epoch end)" if steps > 0 else "epoch end"
+
+
 def markdown(suite, instances: list, score: dict, verdict: str, spent: dict, command: str) -> str:
     schedules, out = list(suite.schedules), io.StringIO()
     out.write(f"# Schedules across workloads: {', '.join(schedules)}\n\nMade by:\n\n```bash\n{command}\n```\n\n")
@@ -193,8 +201,8 @@ def markdown(suite, instances: list, score: dict, verdict: str, spent: dict, com
               f"(search seeds 0..{suite.studies - 1}) of {suite.trials} quasi-random LR trials in [{suite.lr_low:g}, "
               f"{suite.lr_high:g}] scored on a validation split ({suite.val_split:g}), then {suite.seeds} seed run(s) at each "
               f"study's tuned LR, scored on the test set (AlgoPerf: 5 studies x 5 trials; reduced here to fit the machine). "
-              f"Steps to target: the first epoch end whose validation top-1 reaches the workload's target, median over a "
-              f"study's seeds, then median over the studies (∞: never). Baseline: {suite.baseline}.\n\n")
+              f"Steps to target: the first {evaluations(suite.overrides)} whose validation top-1 reaches the workload's "
+              f"target, median over a study's seeds, then median over the studies (∞: never). Baseline: {suite.baseline}.\n\n")
     out.write("## Per workload\n\n| workload | held out | target | " + " | ".join(f"{s} steps" for s in schedules) + " | "
               + " | ".join(f"{s} test top-1, final / best epoch" for s in schedules) + " | verdict | Kendall tau |\n|"
               + "---|" * (5 + 2 * len(schedules)) + "\n")

@@ -229,3 +229,12 @@ def test_the_budgets_figure_draws_each_schedule_against_the_budget_in_its_colour
     assert list(lines["budget-cosine-w"].get_xdata()) == [4, 8, 16]
     assert list(lines["budget-cosine-w"].get_ydata()) == [85.0, 89.0, 97.0]  # the means over the seed runs
     assert mcolors.to_hex(lines["budget-step-w"].get_color()) == mcolors.to_hex(colors["step"])
+
+
+def test_the_protocol_says_where_steps_to_target_were_measured():
+    from analysis.workload_report import evaluations
+
+    assert evaluations([]) == "epoch end"
+    assert evaluations(["backend=torch", "trainer.val_every_n_steps=0"]) == "epoch end"
+    assert evaluations(["trainer.val_every_n_steps=6"]) == "validation (every 6 optimizer steps and at each epoch end)"
+    assert evaluations(["trainer.val_every_n_steps=6", "trainer.val_every_n_steps=4"]).startswith("validation (every 4 ")
