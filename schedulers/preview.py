@@ -28,7 +28,7 @@ from schedulers.factory import LRSchedule, ScheduleConfigError, build_lr_schedul
 from schedulers.spec import SPECS
 
 # Exact classes (not subclasses, which may keep state) whose spec says get_lr(base_lr, step) reads only the step and
-# arguments fixed at construction; compositions, LambdaLR and plateau schedules are stepped.
+# arguments fixed at construction; LambdaLR, plateau schedules and compositions other than SEQUENCES of them are stepped.
 CLOSED_FORM = frozenset(spec.cls for spec in SPECS if spec.closed_form)
 # Exact classes whose step() picks the child of step s by milestones (the specs' `sequence`: OneFlow's SequentialLR and
 # WarmupLR, which inherits its step): a pure function of the step when every child is CLOSED_FORM.
