@@ -33,6 +33,7 @@ from typing import Callable, Optional, Sequence
 
 import backend
 from common.errors import ConfigError
+from engine.platform.oneflow_env import DISTRIBUTED_VARIABLES  # the probe child must not join the job with them
 
 SIMULATE_UNUSABLE_GPU = "LRS_SIMULATE_UNUSABLE_GPU"
 CUDA_PROBE_PASSED = "LRS_CUDA_PROBE_PASSED"
@@ -40,8 +41,6 @@ CUDA_PROBE_TIMEOUT = "LRS_CUDA_PROBE_TIMEOUT"
 # A healthy probe takes a few seconds (import oneflow, CUDA context, cuDNN); the timeout only bounds a hang.
 DEFAULT_PROBE_TIMEOUT_S = 60.0
 PROBE_OK = "cuda probe ok"
-# Set by the distributed launcher for each rank; `import oneflow` in the probe child would join the job with them.
-DISTRIBUTED_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT")
 ROOT = Path(__file__).resolve().parents[2]
 
 # `cuobjdump --list-elf` / `--list-ptx` on PyPI's oneflow 0.9.0 (liboneflow-6f2d67ec.so), measured on an H100 machine.

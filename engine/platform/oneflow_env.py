@@ -172,8 +172,8 @@ def require_oneflow() -> None:
 IBVERBS_NOTICE = "libibverbs not available, ibv_fork_init skipped"
 
 
-# What OneFlow reads at import to join a multi-process run (its own launcher sets them, and so does torchrun).
-DISTRIBUTED_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+# Set by a distributed launcher for each rank (OneFlow's, and torchrun); `import oneflow` with them joins the job.
+DISTRIBUTED_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
 def import_oneflow_quietly(alone: bool = False) -> Any:
