@@ -245,12 +245,12 @@ def show_curves(setups: dict, log_scale: bool) -> dict:
     if good:
         first = next(iter(good.values())).preview
         draw([shown(label, c.lrs, c.shown_steps) for label, c in good.items()],
-             max(len(c.preview.curve) for c in good.values()), first.steps_per_epoch, log_scale, "chart:schedules",
+             max(len(c.lrs) for c in good.values()), first.steps_per_epoch, log_scale, "chart:schedules",
              labels=list(computed))  # every tab keeps its colour when another curve errors
         if log_scale and any((c.lrs[c.shown_steps] <= 0).any() for c in good.values()):
             st.caption("Steps with LR 0 cannot sit on a log scale and are left out of the chart (not of the table).")
-        st.caption(f"{first.steps_per_epoch} optimizer steps per epoch x {len(first.curve) // first.steps_per_epoch} "
-                   f"epochs = {len(first.curve):,} steps per curve; the chart keeps each stretch's minimum and maximum "
+        st.caption(f"{first.steps_per_epoch} optimizer steps per epoch x {len(first.lrs) // first.steps_per_epoch} "
+                   f"epochs = {len(first.lrs):,} steps per curve; the chart keeps each stretch's minimum and maximum "
                    f"(≤ {core.DISPLAY_POINTS:,} points per curve), the table and the downloads every step.")
         st.subheader("Key points")
         table = pd.DataFrame([{"curve": label, **c.key_row} for label, c in good.items()])

@@ -317,9 +317,9 @@ class Computed:
     warning: Optional[str] = None  # e.g. a schedule that keeps the LR constant (multistep with no milestones)
     frames: dict = field(default_factory=dict, repr=False, compare=False)  # the chart's rows of it, built once
 
-    @cached_property
+    @property
     def lrs(self) -> np.ndarray:
-        return np.array([lr for _, _, lr in self.preview.curve])
+        return self.preview.lrs
 
     @cached_property
     def key_row(self) -> dict:
@@ -366,8 +366,8 @@ def compute(overrides: tuple) -> Computed:
         if too_long:
             return Computed(overrides, error=paragraph(too_long))
         shown = preview(cfg)
-        lrs = [lr for _, _, lr in shown.curve]
-        return Computed(overrides, preview=shown, warning=lr_never_changes(cfg) if max(lrs) == min(lrs) else None)
+        flat = shown.lrs.max() == shown.lrs.min()
+        return Computed(overrides, preview=shown, warning=lr_never_changes(cfg) if flat else None)
     except UserError as error:
         return Computed(overrides, error=paragraph(str(error)))
     except InstantiationException as error:  # hydra wraps what a `_target_` (e.g. the optimizer) raised
@@ -383,7 +383,7 @@ def compute(overrides: tuple) -> Computed:
 
 def key_points(name: str, preview_: SchedulePreview) -> dict:
     """Peak LR and its step, the LR at 25/50/75/100 % of the run, the LR budget (sum over steps), the final LR."""
-    lrs = np.array([lr for _, _, lr in preview_.curve])
+    lrs = preview_.lrs
     total, spe = len(lrs), preview_.steps_per_epoch
     row = {"curve": name, "steps": total, "peak LR": float(lrs.max()), "peak step": int(lrs.argmax())}
     for pct in (25, 50, 75):

@@ -9,7 +9,8 @@ reads it from the run's TensorBoard events and passes it in).
 Speed: stepping a OneFlow scheduler costs a few microseconds, so a 200-epoch x 391-step run takes
 ~0.3 s. Schedulers whose LR is a pure function of the step (CLOSED_FORM: the specs' `closed_form`, and
 SequentialLR/WarmupLR compositions of them) are evaluated directly: LRScheduler.step sets the LR of step s
-to get_lr(base_lr, s), which is what the loop would record.
+to get_lr(base_lr, s), which is what the loop would record. Those with a form in schedulers/array_forms.py are
+evaluated over every step at once (bit for bit get_lr's values), the others one get_lr call per step.
 """
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ import math
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import oneflow as flow
 from hydra.utils import instantiate
 from oneflow.nn.optimizer.lr_scheduler import LRScheduler
 from omegaconf import DictConfig
 
 from common.files import atomic_save_figure
+from schedulers import array_forms
 from schedulers.factory import LRSchedule, ScheduleConfigError, build_lr_schedule
 from schedulers.spec import SPECS
 
@@ -57,20 +60,29 @@ def build_preview_schedule(cfg: DictConfig, steps_per_epoch: int, max_epochs: Op
                              graph=bool(cfg.trainer.get("graph", False)))
 
 
+def lr_values(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = None,
+              base_lr: Optional[float] = None, val_curve: Optional[Sequence[float]] = None) -> np.ndarray:
+    """The LR of every optimizer step of the run `cfg` describes (float64, read before each step).
+
+    `steps_per_epoch` is the run's (engine.training.run.steps_per_epoch); max_epochs and base_lr default to the config's.
+    Plateau schedules step on `val_curve` (one value of the monitored metric per epoch; the last value is held if it is
+    shorter than the run), or on `example_val_curve` when it is None."""
+    epochs = int(max_epochs or cfg.trainer.max_epochs)
+    return schedule_lrs(build_preview_schedule(cfg, steps_per_epoch, epochs, base_lr), steps_per_epoch, epochs, val_curve)
+
+
+def schedule_lrs(schedule: LRSchedule, steps_per_epoch: int, epochs: int,
+                 val_curve: Optional[Sequence[float]] = None) -> np.ndarray:
+    """The LR of every optimizer step of a fresh `schedule`: evaluated when it is a closed form, else stepped."""
+    lrs = closed_form_lrs(schedule, epochs * steps_per_epoch)
+    return lrs if lrs is not None else np.array(stepped_lrs(schedule, steps_per_epoch, epochs, val_curve), dtype=np.float64)
+
+
 def lr_curve(cfg: DictConfig, steps_per_epoch: int, max_epochs: Optional[int] = None,
              base_lr: Optional[float] = None, val_curve: Optional[Sequence[float]] = None) -> list[tuple[int, int, float]]:
-    """(step, epoch, lr) for every optimizer step of the run `cfg` describes; `epoch` is 0-based.
-
-    `steps_per_epoch` is the run's (engine.training.run.steps_per_epoch); max_epochs and base_lr default to the config's. Plateau schedules step on
-    `val_curve` (one value of the monitored metric per epoch; the last value is held if it is
-    shorter than the run), or on `example_val_curve` when it is None."""
-    spe = steps_per_epoch
-    epochs = int(max_epochs or cfg.trainer.max_epochs)
-    schedule = build_preview_schedule(cfg, spe, epochs, base_lr)
-    lrs = closed_form_lrs(schedule, epochs * spe)
-    if lrs is None:
-        lrs = stepped_lrs(schedule, spe, epochs, val_curve)
-    return [(step, step // spe, lr) for step, lr in enumerate(lrs)]
+    """(step, epoch, lr) for every optimizer step of lr_values(...); `epoch` is 0-based."""
+    lrs = lr_values(cfg, steps_per_epoch, max_epochs, base_lr, val_curve)
+    return [(step, step // steps_per_epoch, lr) for step, lr in enumerate(lrs.tolist())]
 
 
 def lr_plan_problem(cfg: DictConfig, steps_per_epoch: int) -> Optional[str]:
@@ -78,14 +90,15 @@ def lr_plan_problem(cfg: DictConfig, steps_per_epoch: int) -> Optional[str]:
     Every schedule's LR is known before training (plateaus: their example curve), so this is a config-time check."""
     name = cfg.scheduler.get("name") or "custom"
     try:
-        curve = lr_curve(cfg, steps_per_epoch)
+        lrs = lr_values(cfg, steps_per_epoch)
     except ArithmeticError as error:  # e.g. PolynomialLR with a negative power: 1/0 at the end of a cycle
         return (f"scheduler {name!r}: its LR cannot be computed over the run ({type(error).__name__}: {error}); "
                 f"check scheduler.lr_scheduler's arguments (scripts/plot_schedules.py previews a schedule)")
-    bad = next(((step, epoch, lr) for step, epoch, lr in curve if not (math.isfinite(lr) and lr >= 0)), None)
-    if bad is None:
+    bad = np.flatnonzero(~(np.isfinite(lrs) & (lrs >= 0)))
+    if not len(bad):
         return None
-    step, epoch, lr = bad
+    step = int(bad[0])
+    epoch, lr = step // steps_per_epoch, float(lrs[step])
     return (f"scheduler {name!r} plans LR {lr:g} at optimizer step {step} (epoch {epoch}): a learning rate must be "
             f"finite and >= 0; check scheduler.lr_scheduler's arguments (scripts/plot_schedules.py previews a schedule)")
 
@@ -97,8 +110,8 @@ def constant_lr_warning(cfg: DictConfig, steps_per_epoch: int) -> Optional[str]:
     name = cfg.scheduler.get("name") or "custom"
     if name == "constant":
         return None
-    lrs = [lr for _, _, lr in lr_curve(cfg, steps_per_epoch, val_curve=[0.0] if cfg.scheduler.get("monitor") else None)]
-    if max(lrs) - min(lrs) > 1e-9 * max(abs(lrs[0]), 1e-12):
+    lrs = lr_values(cfg, steps_per_epoch, val_curve=[0.0] if cfg.scheduler.get("monitor") else None)
+    if lrs.max() - lrs.min() > 1e-9 * max(abs(lrs[0]), 1e-12):
         return None
     epochs = cfg.trainer.max_epochs
     return (f"scheduler {name!r} keeps the LR at {lrs[0]:g} for the whole run ({epochs} epochs x {steps_per_epoch} "
@@ -119,25 +132,45 @@ def stepped_lrs(schedule: LRSchedule, steps_per_epoch: int, epochs: int,
     after_step, lrs = schedule.after_optimizer_step, []
     record = lrs.append
     for epoch in range(epochs):
-        for _ in range(steps_per_epoch):
-            record(options["lr"])
-            after_step()
+        if schedule.interval == "step":
+            for _ in range(steps_per_epoch):
+                record(options["lr"])
+                after_step()
+        else:  # after_optimizer_step does nothing: the LR holds for the epoch
+            lrs += [options["lr"]] * steps_per_epoch
         schedule.after_epoch({monitor: val_curve[min(epoch, len(val_curve) - 1)]} if monitor else {})
     return lrs
 
 
-def closed_form_lrs(schedule: LRSchedule, total_steps: int) -> Optional[list[float]]:
+def closed_form_lrs(schedule: LRSchedule, total_steps: int) -> Optional[np.ndarray]:
     """The LR of every optimizer step without stepping, for a fresh per-step schedule whose LR is a pure function of
     the step (CLOSED_FORM, or a SequentialLR/WarmupLR of CLOSED_FORM children); else None."""
     scheduler = schedule.scheduler
     if (schedule.interval != "step" or schedule.monitor is not None
             or scheduler.last_step != 0 or len(scheduler.base_lrs) != 1):
         return None
-    get_lr = closed_form(scheduler)
-    if get_lr is None:
+    if closed_form(scheduler) is None:
         return None
-    base_lr = scheduler.base_lrs[0]
-    return [get_lr(base_lr, step) for step in range(total_steps)]
+    return evaluated(scheduler, scheduler.base_lrs[0], np.arange(total_steps, dtype=np.int64))
+
+
+def evaluated(scheduler: LRScheduler, base_lr: float, steps: np.ndarray) -> np.ndarray:
+    """What closed_form(scheduler) gives at `steps`: a sequence piece by piece, each closed form by its array form
+    (schedulers/array_forms.py) or, lacking one, by a get_lr call per step."""
+    if type(scheduler) in SEQUENCES and list(scheduler.milestones) == sorted(scheduler.milestones):
+        milestones, rescaled = list(scheduler.milestones), list(scheduler.interval_rescaling)
+        piece = np.searchsorted(np.asarray(milestones, dtype=np.int64), steps, side="right")  # bisect_right's
+        lrs = np.empty(len(steps), dtype=np.float64)
+        for i, child in enumerate(scheduler.schedulers):
+            here = piece == i
+            lrs[here] = evaluated(child, base_lr, steps[here] - milestones[i - 1] if i > 0 and rescaled[i - 1]
+                                  else steps[here])
+        return lrs
+    fast = array_forms.lrs(scheduler, base_lr, steps) if type(scheduler) in CLOSED_FORM else None
+    if fast is not None:
+        return fast
+    get_lr = closed_form(scheduler) or scheduler.get_lr  # a child of a sequence: only its get_lr is called
+    return np.array([get_lr(base_lr, step) for step in steps.tolist()], dtype=np.float64)
 
 
 def closed_form(scheduler: LRScheduler) -> Optional[Callable[[float, int], float]]:

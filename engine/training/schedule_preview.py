@@ -6,16 +6,18 @@ the run builder (engine.training.run.steps_per_epoch), the curve from the schedu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from common.files import json_text
 from engine.training.run import steps_per_epoch
 from engine.run_dir.events import EVENT_FILES, has_events, last_per_step, read_scalars
 from schedulers.factory import ScheduleConfigError
-from schedulers.preview import build_preview_schedule, example_val_curve, lr_curve
+from schedulers.preview import build_preview_schedule, example_val_curve, schedule_lrs
 
 
 @dataclass
@@ -23,11 +25,16 @@ class SchedulePreview:
     """One schedule's preview: its curve and the resolved schedule, as the files below hold them."""
 
     name: str
-    curve: list  # (step, epoch, lr) per optimizer step
+    lrs: np.ndarray  # the LR of every optimizer step (float64)
     steps_per_epoch: int
     monitor: Optional[str]
     val_curve: Optional[list]  # the replayed metric of a plateau schedule
     resolved: dict  # <name>.json
+
+    @cached_property
+    def curve(self) -> list:
+        """(step, epoch, lr) per optimizer step, `epoch` 0-based: built when asked (the explorer draws from `lrs`)."""
+        return [(step, step // self.steps_per_epoch, lr) for step, lr in enumerate(self.lrs.tolist())]
 
     @property
     def csv_text(self) -> str:
@@ -40,7 +47,7 @@ class SchedulePreview:
 
     @property
     def title(self) -> str:
-        return f"{self.name}: {len(self.curve) // self.steps_per_epoch} epochs x {self.steps_per_epoch} steps, " \
+        return f"{self.name}: {len(self.lrs) // self.steps_per_epoch} epochs x {self.steps_per_epoch} steps, " \
                f"lr {self.resolved['run']['base_lr']}"
 
 
@@ -69,12 +76,12 @@ def preview(cfg: DictConfig, val_curve_from: Optional[Path] = None) -> ScheduleP
             val_curve, val_source = read_val_curve(val_curve_from, monitor), str(val_curve_from)
         else:
             val_curve, val_source = example_val_curve(monitor, cfg.trainer.max_epochs), "built-in example"
-    curve = lr_curve(cfg, steps_per_epoch=spe, val_curve=val_curve)
-
-    resolved = build_preview_schedule(cfg, spe).describe()
-    resolved["run"] = {"max_epochs": cfg.trainer.max_epochs, "steps_per_epoch": spe, "total_steps": len(curve),
+    schedule = build_preview_schedule(cfg, spe)
+    resolved = schedule.describe()  # before stepping it (a plateau's state changes)
+    lrs = schedule_lrs(schedule, spe, cfg.trainer.max_epochs, val_curve)
+    resolved["run"] = {"max_epochs": cfg.trainer.max_epochs, "steps_per_epoch": spe, "total_steps": len(lrs),
                        "base_lr": cfg.optimizer.lr, "batch_size": cfg.data.batch_size, "train_size": cfg.data.train_size}
     if monitor:
         resolved["run"]["val_curve"] = {"metric": monitor, "source": val_source, "values": list(val_curve)}
     resolved["config"] = OmegaConf.to_container(cfg.scheduler, resolve=True)
-    return SchedulePreview(name, curve, spe, monitor, val_curve, resolved)
+    return SchedulePreview(name, lrs, spe, monitor, val_curve, resolved)

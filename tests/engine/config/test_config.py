@@ -1,5 +1,6 @@
 """Every choice of every config group composes and builds its objects; every experiment trains a step."""
 
+import numpy as np
 import oneflow as flow
 import pytest
 from hydra.utils import instantiate
@@ -82,7 +83,7 @@ def test_a_planned_lr_that_is_negative_or_not_finite_is_refused_at_config_time_w
     validated(cfg, ranks=1)
     for lrs, needles in (([0.1, 0.05, -0.02, 0.0], ["plans LR -0.02 at optimizer step 2", "finite and >= 0"]),
                          ([0.1, float("inf")], ["plans LR inf at optimizer step 1"])):
-        monkeypatch.setattr(preview, "lr_curve", lambda cfg, spe, lrs=lrs: [(s, s // 4, lr) for s, lr in enumerate(lrs)])
+        monkeypatch.setattr(preview, "lr_values", lambda cfg, spe, lrs=lrs: np.array(lrs))
         with pytest.raises(ConfigError) as error:
             validated(cfg, ranks=1)
         assert all(needle in str(error.value) for needle in needles), str(error.value)
@@ -90,6 +91,6 @@ def test_a_planned_lr_that_is_negative_or_not_finite_is_refused_at_config_time_w
     def divides_by_zero(cfg, spe):
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr(preview, "lr_curve", divides_by_zero)
+    monkeypatch.setattr(preview, "lr_values", divides_by_zero)
     with pytest.raises(ConfigError, match="cannot be computed over the run"):
         validated(cfg, ranks=1)
