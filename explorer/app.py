@@ -292,6 +292,12 @@ def downloads(computed: dict) -> None:
                           file_name=f"{c.preview.name}.json", mime="application/json", key=f"json:{label}")
 
 
+@st.fragment
+def runs(log_scale: bool, runs_folder: str) -> None:
+    """The real runs' section: a fragment, so choosing a folder or a run reruns only this."""
+    st.session_state.setdefault("explorer", {})["overlays"] = show_runs(log_scale, runs_folder)
+
+
 def show_runs(log_scale: bool, runs_folder: str = "") -> list:
     """Real runs: the LR each chosen run logged, laid over the curve its own config plans."""
     st.header("Real runs")
@@ -444,8 +450,7 @@ def main() -> None:
     if too_long:
         st.sidebar.error(paragraph(too_long))
     schedules(data, optimizer, run, log_scale, count, too_long)
-    overlays = show_runs(log_scale, options.runs)
-    st.session_state.setdefault("explorer", {})["overlays"] = overlays
+    runs(log_scale, options.runs)
 
 
 def run() -> None:

@@ -72,13 +72,19 @@ def has_events(run_dir: Path) -> bool:
     return any(Path(run_dir).glob(EVENT_FILES))
 
 
+def import_reader() -> type:
+    """TensorBoard's EventAccumulator, imported on first use (~0.2 s): training only writes events. The explorer
+    imports it at start, so that its first overlay does not wait for it."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return EventAccumulator
+
+
 def _loaded_events(run_dir: Path) -> Any:
     """TensorBoard's EventAccumulator over `run_dir`'s event files, loaded; None when there are none or they cannot be read."""
     if not has_events(run_dir):
         return None
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events = import_reader()(str(run_dir), size_guidance={"scalars": 0})
     try:
         events.Reload()
     except Exception:  # noqa: BLE001  (any damage to the files: the curves are unknown)

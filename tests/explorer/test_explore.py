@@ -526,3 +526,18 @@ def test_logged_rings_and_short_horizon_dots_look_different(app, tmp_path):
     # test_explore_browser.py::test_overlaying_runs
     app.text_input(key="runs_folder").set_value("")
     checked(app)
+
+
+def test_an_overlay_is_read_again_only_when_its_run_changed(tmp_path):
+    """The overlay keeps a run it has read (going back to a run is instant) until one of the run's files changes."""
+    from explorer.browser import planned_run
+
+    run = planned_run(tmp_path / "run", "scheduler=cosine", "data=synthetic", "data.train_size=256",
+                      "data.batch_size=32", "trainer.max_epochs=4")
+    first = core.overlay_run(run)
+    assert core.overlay_run(run) is first
+    config = OmegaConf.load(run / ".hydra" / "config.yaml")
+    config.scheduler.lr_scheduler.eta_min = 0.05  # the plan changes with the file
+    OmegaConf.save(config, run / ".hydra" / "config.yaml")
+    again = core.overlay_run(run)
+    assert again is not first and again.planned[-1][2] != first.planned[-1][2] and again.logged == first.logged
