@@ -419,7 +419,7 @@ class Recall:
 @st.fragment
 def schedules(data: str, optimizer: str, run: dict, log_scale: bool, count: int, too_long: Optional[str]) -> None:
     """The tabs, the chart, key points and commands: a fragment, so an edit in a tab reruns only this (the sidebar
-    and the runs below keep their elements); a sidebar edit reruns the page, and this with the new run."""
+    and the runs below keep their elements); a sidebar edit reruns `page`, and this with the new run."""
     labels = [f"{i + 1}: {st.session_state.get(f'c{i}:scheduler', kept().get(f'c{i}:scheduler', DEFAULT_CURVES[i]))}"
               for i in range(count)]
     # Only the open tab's widgets run (on_change: a tab switch reruns): six tabs of widgets were most of a rerun.
@@ -445,12 +445,21 @@ def main() -> None:
     st.title("Learning-rate schedule explorer")
     st.caption("Exact curves from the project's own factory (schedulers.preview.lr_curve), stepped as train.py steps "
                "them. Edit any field; invalid settings show the config error train.py would print.")
+    page(options.runs)
+
+
+@st.fragment
+def page(runs_folder: str) -> None:
+    """Everything under the title: the sidebar, the schedules and the real runs (fragments of their own inside this
+    one). A fragment too, so that a sidebar edit reruns this rather than the script: the elements re-sent are nearly
+    the same, but the browser handled a whole run's start and end (every element marked stale, then cleared) in
+    long tasks before it drew the chart. Short horizon 0.42 -> 0.31 s in an A/B at load 2-5 (docs/explorer.md)."""
     data, optimizer, run, log_scale, count = run_settings()
     too_long = core.run_too_long(tuple(core.Setup(DEFAULT_CURVES[0], data, optimizer, run).overrides()))
     if too_long:
         st.sidebar.error(paragraph(too_long))
     schedules(data, optimizer, run, log_scale, count, too_long)
-    runs(log_scale, options.runs)
+    runs(log_scale, runs_folder)
 
 
 def run() -> None:

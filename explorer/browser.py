@@ -51,6 +51,14 @@ return drawn.signature;
 """
 
 
+# When a chart's current picture reached the screen: chart.js's `window.shown.at` (ms since the epoch), or null.
+SHOWN_JS = """
+const frame = document.querySelectorAll('iframe[title="explorer.chart.lr_chart"]')[arguments[0] || 0];
+const shown = frame && frame.contentWindow && frame.contentWindow.shown;
+return shown ? shown.at : null;
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -285,6 +293,12 @@ class Explorer:
 
     def charts(self) -> list:
         return self.driver.execute_script(CHARTS_JS)
+
+    def shown_at(self, chart: int = 0) -> Optional[float]:
+        """When a chart's current picture reached the screen (wall-clock seconds, as time.time() reads them): the
+        animation frame after chart.js drew it (its `window.shown`); None before that frame."""
+        at = self.driver.execute_script(SHOWN_JS, chart)
+        return None if at is None else at / 1000
 
     def curves(self, chart: int = 0) -> dict:
         """{series label: Curve} of one chart, as its canvas drew it."""
