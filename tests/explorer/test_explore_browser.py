@@ -347,3 +347,14 @@ def test_the_short_horizon_marks_each_of_a_few_dozen_steps(page):
     page.tab(1)
     page.tick("horizon", False)
     assert_redrawn(page, [command("cosine"), command("multistep")], defaults())
+
+
+def test_the_benchmark_times_an_edit_to_the_frame_that_showed_it(page):
+    """scripts/bench_explore.py --browser's measurement of one edit (benchmarks.explorer.time_edit): the drawing is
+    checked against the previews, and the frame that showed it (chart.js's stamp) lies between the keystroke and the
+    poll that saw it."""
+    from benchmarks.explorer import browser_edits, time_edit
+
+    shown, polled, cpu, draw_ms = time_edit(page, browser_edits(page, [])["typed number"], 0, {})
+    assert 0 < shown <= polled + 0.05 and cpu > 0 and draw_ms >= 0
+    assert page.commands()[0] == command("cosine", "scheduler.lr_scheduler.eta_min=0.001")
