@@ -337,18 +337,18 @@ def show_runs(log_scale: bool, runs_folder: str = "") -> list:
     if overlays:
         draw(planned_curves, max(len(o.planned) for o in overlays), overlays[0].steps_per_epoch, log_scale,
              "chart:runs")
-        st.dataframe(pd.DataFrame([{"#": f"run {i}", **o.summary()} for i, o in enumerate(overlays, start=1)]),
-                     hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.3g") for c in
-                                    ("max |logged - planned|", "max |logged - float32(planned)|")})
+        # st.table and the commands component, as above: st.dataframe's grid and st.code's highlighter are scripts the
+        # browser fetches when first shown, ~0.5 s of the first overlay
+        table = pd.DataFrame([{"#": f"run {i}", **o.summary()} for i, o in enumerate(overlays, start=1)])
+        differences = ("max |logged - planned|", "max |logged - float32(planned)|")
+        st.table(table.assign(**{c: table[c].map("{:.3g}".format) for c in differences}), hide_index=True)
         st.caption("Lines: the LR each run's own config plans; rings: the LR it logged (downsampled like the lines). "
                    "TensorBoard stores scalars as float32: a plan that was applied exactly differs from the log by "
                    "float32 rounding only, and `max |logged - float32(planned)|` is 0.")
-        for o in overlays:
-            st.code(core.train_command(o.overrides), language="bash")
-        line = core.multirun_command([o.overrides for o in overlays]) if len(overlays) > 1 else None
-        if line:
-            st.code(line, language="bash")
+        labels = [c.label for c in planned_curves]
+        command_lines("commands:runs", [{"label": label, "color": colour(label, labels), "line": core.train_command(o.overrides)}
+                                        for label, o in zip(labels, overlays)],
+                      sweep=core.multirun_command([o.overrides for o in overlays]) if len(overlays) > 1 else None)
     return overlays
 
 

@@ -30,11 +30,12 @@ return Array.from(document.querySelectorAll('iframe[title="explorer.chart.lr_cha
                   (frame) => (frame.contentWindow && frame.contentWindow.drawn) || null);
 """
 
-# The schedules' commands as shown: each <pre class="command"> of their component's iframe (explorer/command_lines).
+# The schedules' commands as shown: each <pre class="command"> of their component's iframe (explorer/command_lines;
+# the first on the page: the real runs' commands come after it).
 COMMANDS_JS = """
-return Array.from(document.querySelectorAll('iframe[title="explorer.commands.command_lines"]'),
-                  (frame) => Array.from(frame.contentDocument ? frame.contentDocument.querySelectorAll('pre.command') : [],
-                                        (pre) => pre.textContent.trim())).flat();
+const frame = document.querySelector('iframe[title="explorer.commands.command_lines"]');
+return Array.from(frame && frame.contentDocument ? frame.contentDocument.querySelectorAll('pre.command') : [],
+                  (pre) => pre.textContent.trim());
 """
 
 # Cheap to poll: per series of a chart (the first by default), the number of drawn points and the sum of their LRs;

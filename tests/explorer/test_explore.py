@@ -216,8 +216,9 @@ def test_a_real_runs_logged_lr_matches_its_planned_curve(app, tmp_path, train):
         assert o.max_float32_difference == 0.0  # exactly the plan, as TensorBoard's float32 stores it
         assert o.max_abs_difference < 1e-7 * max(lr for _, _, lr in o.planned)
     assert [o.monitor for o in overlays if o.monitor] == ["val/loss"]  # the plateau run replayed its own metric
-    codes = [c.value for c in app.code]
-    assert any(c.startswith("python train.py --multirun") and "scheduler=onecycle,plateau" in c for c in codes)
+    shown = json.loads(components(app, "command_lines")[1].json_args)  # the runs' commands, after the schedules'
+    assert [c["label"] for c in shown["commands"]] == ["run 1: onecycle", "run 2: plateau"]
+    assert shown["sweep"].startswith("python train.py --multirun") and "scheduler=onecycle,plateau" in shown["sweep"]
     app.text_input(key="runs_folder").set_value("")
     checked(app)
 
