@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import engine.platform.oneflow_env  # noqa: F401  (before oneflow: loads the CUDA libraries it links against)
 
+import contextlib
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -244,7 +246,8 @@ def browser_report(results: dict, command: str) -> str:
               f"Target (median ≤ 0.25 s and 90th percentile ≤ 0.5 s for every kind, first chart ≤ 3 s): **{'met' if met else 'not met'}** "
               f"at a 1-minute load average of {results['machine'].get('load_average_at_start', 0):.1f} at the start and "
               f"{results['load_average_1min_at_end']:.1f} at the end (2 cores, shared: the wall time includes waiting "
-              "for a core).", ""]
+              "for a core)" + (f", with {results['busy_loops']} busy-loop processes running beside it (--busy)"
+                               if results.get("busy_loops") else "") + ".", ""]
     return "\n".join(lines)
 
 
@@ -275,13 +278,34 @@ def report(results: dict) -> str:
               "LambdaLR and plateau schedules are stepped through the training loop's hooks.", ""]
     return "\n".join(lines)
 
+def spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def busy(processes: int) -> Iterator[None]:
+    """`processes` busy loops beside the measurement (the load another job puts on the machine), stopped after."""
+    context = multiprocessing.get_context("spawn")
+    loops = [context.Process(target=spin, daemon=True) for _ in range(processes)]
+    for loop in loops:
+        loop.start()
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.terminate()
+            loop.join()
+
+
 def benchmark(repeats: int, out: Path = OUT, browser: bool = False, quick: bool = False,
-              command: str = "python scripts/bench_explore.py --browser") -> None:
-    """Measure and print the report; unless quick, write explore.md/.json (browser: explore_browser.md/.json) to out."""
+              command: str = "python scripts/bench_explore.py --browser", busy_loops: int = 0) -> None:
+    """Measure and print the report; unless quick, write explore.md/.json (browser: explore_browser.md/.json) to out.
+    `busy_loops`: that many processes spinning beside the browser measurement (a machine under load)."""
     if browser:
-        with tempfile.TemporaryDirectory() as workdir:
-            results = {"machine": machine(), "browser": time_browser(repeats, Path(workdir))}
-        results["load_average_1min_at_end"] = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as workdir, busy(busy_loops):
+            results = {"machine": machine(), "busy_loops": busy_loops, "browser": time_browser(repeats, Path(workdir))}
+            results["load_average_1min_at_end"] = os.getloadavg()[0]
         text = browser_report(results, command)
         print(text)
         if not quick:

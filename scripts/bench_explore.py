@@ -4,6 +4,7 @@
     python scripts/bench_explore.py --quick    # fewer repeats, printed only
     python scripts/bench_explore.py --browser  # every kind of edit -> drawn chart, 6 curves, headless Chromium:
                                                # median and 90th percentile per kind in explore_browser.md
+    python scripts/bench_explore.py --browser --busy 2 --out results/bench/explore_busy   # the same under load
 
 Two measurements, in one process on this machine:
 1. For every conf/scheduler choice at the default run (CIFAR-100, batch 128, 200 epochs: 391 steps per
@@ -33,9 +34,15 @@ def main(argv: list = None) -> None:
     parser.add_argument("--quick", action="store_true", help="2 repeats, printed only")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--browser", action="store_true", help="time edit -> drawn chart in headless Chromium only")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="with --browser: N processes spinning beside the measurement (the figure under load)")
     args = parser.parse_args(argv)
+    if args.busy < 0 or (args.busy and not args.browser):
+        parser.error(f"--busy {args.busy}: give a number of processes >= 0, with --browser (it loads the machine "
+                     f"while the browser edits are timed)")
     command = " ".join(["python scripts/bench_explore.py", *(argv if argv is not None else sys.argv[1:])])
-    benchmark(2 if args.quick else args.repeats, args.out, browser=args.browser, quick=args.quick, command=command)
+    benchmark(2 if args.quick else args.repeats, args.out, browser=args.browser, quick=args.quick, command=command,
+              busy_loops=args.busy)
 
 
 if __name__ == "__main__":
