@@ -52,6 +52,10 @@ return drawn.signature;
 """
 
 
+# Two animation frames: whatever the page had to render from the keystrokes so far is on screen (async: the callback
+# is Selenium's).
+FRAMES_JS = "requestAnimationFrame(() => requestAnimationFrame(arguments[arguments.length - 1]));"
+
 # When a chart's current picture reached the screen: chart.js's `window.shown.at` (ms since the epoch), or null.
 SHOWN_JS = """
 const frame = document.querySelectorAll('iframe[title="explorer.chart.lr_chart"]')[arguments[0] || 0];
@@ -198,7 +202,10 @@ class Explorer:
         self.retried(lambda: self._type_into(key, text))
 
     def _type_into(self, key: str, text: str) -> None:
-        """Replace a number or text input's content and press Enter, as a user does."""
+        """Replace a number or text input's content and press Enter, as a user does: the text first, then Enter once
+        the page has shown it. A person's keystrokes come a tenth of a second apart, and the page re-renders the field
+        (and its "Press Enter to apply") after each; sent in one burst with the Enter, all that rendering would land
+        after the Enter and be timed as the edit's."""
         from selenium.webdriver.common.keys import Keys
 
         field = self._field(key)
@@ -206,7 +213,9 @@ class Explorer:
         field.click()
         field.send_keys(Keys.CONTROL, "a")
         field.send_keys(Keys.BACKSPACE)
-        field.send_keys(str(text), Keys.ENTER)
+        field.send_keys(str(text))
+        self.driver.execute_async_script(FRAMES_JS)
+        field.send_keys(Keys.ENTER)
 
     def choose(self, key: str, option: str) -> None:
         self.idle()  # an edit typed during a rerun can be lost as the page re-renders
