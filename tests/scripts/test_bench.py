@@ -89,3 +89,21 @@ def test_a_compiler_that_cannot_run_is_reported_not_a_crash(tmp_path):
     assert figures["graph_unavailable"] and "no-such-compiler" in figures["graph_unavailable"]
     report = (tmp_path / "tiny_cpu_torch.md").read_text()
     assert "Graph mode (torch.compile) could not run on this machine" in report
+
+
+def test_bench_explore_busy_loops_load_the_machine_and_stop():
+    """bench_explore --browser --busy N (results/bench/explore_busy): N spinning processes while it measures, none
+    after; --busy without --browser is one paragraph and exit 2."""
+    import multiprocessing
+    import time
+
+    from benchmarks.explorer import busy
+
+    with busy(2):
+        time.sleep(0.3)
+        loops = multiprocessing.active_children()
+        assert len(loops) == 2 and all(loop.is_alive() for loop in loops)
+    assert not multiprocessing.active_children() and not any(loop.is_alive() for loop in loops)
+    refused = subprocess.run([sys.executable, "scripts/bench_explore.py", "--busy", "2"], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parents[2])
+    assert refused.returncode == 2 and "--busy 2" in refused.stderr and "with --browser" in refused.stderr
