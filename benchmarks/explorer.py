@@ -267,15 +267,16 @@ def report(results: dict) -> str:
               for name, r in rows]
     slowest, r = rows[0]
     lines += ["", f"Slowest schedule: **{slowest}**, {r['total_s']:.3f} s wall ({r['cpu_s']:.3f} s CPU) from a new setting "
-                  f"to its computed curve ({r['compose_s']:.3f} s composing the config, {r['curve_s']:.3f} s stepping the "
-                  f"schedule).", "",
+                  f"to its computed curve ({r['compose_s']:.3f} s composing the config, {r['curve_s']:.3f} s computing the "
+                  f"curve and the resolved schedule).", "",
               f"Whole app rerun after a field change (AppTest, headless; {app['schedule']} in tab 1 and the default "
               f"second curve on screen, chart spec, table and downloads included): median **{app['rerun_s']:.3f} s** "
               f"wall ({', '.join(f'{s:.3f}' for s in app['runs'])}), {app['rerun_cpu_s']:.3f} s CPU; with cosine (closed "
               f"form) in tab 1: **{cosine['rerun_s']:.3f} s** wall, {cosine['rerun_cpu_s']:.3f} s CPU.", "",
-              "Closed-form schedules (schedulers.preview.CLOSED_FORM) are evaluated with the scheduler's own "
-              "get_lr per step instead of being stepped; compositions (SequentialLR, WarmupLR, ChainedScheduler), "
-              "LambdaLR and plateau schedules are stepped through the training loop's hooks.", ""]
+              "Closed-form schedules (schedulers.preview.CLOSED_FORM, and SequentialLR/WarmupLR of them) are "
+              "evaluated over every step at once by their array forms (schedulers/array_forms.py: get_lr's values bit "
+              "for bit) instead of being stepped; ChainedScheduler, LambdaLR (noam) and plateau schedules are stepped "
+              "through the training loop's hooks.", ""]
     return "\n".join(lines)
 
 def spin() -> None:
