@@ -275,8 +275,8 @@ def report(results: dict) -> str:
               f"form) in tab 1: **{cosine['rerun_s']:.3f} s** wall, {cosine['rerun_cpu_s']:.3f} s CPU.", "",
               "Closed-form schedules (schedulers.preview.CLOSED_FORM, and SequentialLR/WarmupLR of them) are "
               "evaluated over every step at once by their array forms (schedulers/array_forms.py: get_lr's values bit "
-              "for bit) instead of being stepped; ChainedScheduler, LambdaLR (noam) and plateau schedules are stepped "
-              "through the training loop's hooks.", ""]
+              "for bit) instead of being stepped, and so is a LambdaLR of Noam (noam); ChainedScheduler and plateau "
+              "schedules are stepped through the training loop's hooks.", ""]
     return "\n".join(lines)
 
 def spin() -> None:

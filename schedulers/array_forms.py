@@ -17,12 +17,11 @@ import math
 from typing import Callable, Optional
 
 import numpy as np
-from oneflow.nn.optimizer.lr_scheduler import LRScheduler
 from oneflow.optim import lr_scheduler as oneflow_schedulers
 
 from schedulers import extra, oneflow_fixes
 
-Form = Callable[[LRScheduler, float, np.ndarray], np.ndarray]
+Form = Callable[[object, float, np.ndarray], np.ndarray]
 
 
 def each(function: Callable[[float], float], values: np.ndarray) -> np.ndarray:
@@ -154,6 +153,14 @@ def _wsd(s: extra.WSD, base_lr: float, steps: np.ndarray) -> np.ndarray:
     return base_lr * factor
 
 
+def _noam(noam: extra.Noam, base_lr: float, steps: np.ndarray) -> np.ndarray:
+    """A LambdaLR of Noam: base_lr * noam(step), as LambdaLR.step computes it."""
+    step = np.maximum(steps, 1)
+    factor = noam.factor * noam.d_model ** -0.5 * np.minimum(each(lambda k: int(k) ** -0.5, step),
+                                                             step * noam.warmup_iters ** -1.5)
+    return base_lr * factor
+
+
 # By exact class (a subclass may change get_lr): OneFlow's PolynomialLR and CosineAnnealingWarmRestarts are not here,
 # since the factory builds the fixed ones (schedulers/oneflow_fixes.py).
 FORMS: dict[type, Form] = {
@@ -169,13 +176,15 @@ FORMS: dict[type, Form] = {
     extra.OneCycleLR: _one_cycle,
     extra.CyclicLR: _cyclic,
     extra.WSD: _wsd,
+    extra.Noam: _noam,  # a LambdaLR's callable, given the LambdaLR's base_lr
 }
 
 
-def lrs(scheduler: LRScheduler, base_lr: float, steps: np.ndarray) -> Optional[np.ndarray]:
-    """The LRs get_lr gives at `steps` (int64), or None when the class has no form or get_lr may raise at some step
-    (a division by zero, where numpy would give inf; a power Python refuses): then the caller calls get_lr step by step,
-    which raises what train.py's LR check reports. Underflow and overflow give what Python's floats give."""
+def lrs(scheduler: object, base_lr: float, steps: np.ndarray) -> Optional[np.ndarray]:
+    """The LRs get_lr gives at `steps` (int64) (for a LambdaLR's callable: base_lr * callable(step)), or None when
+    the class has no form or get_lr may raise at some step (a division by zero, where numpy would give inf; a power
+    Python refuses): then the caller calls get_lr step by step, which raises what train.py's LR check reports.
+    Underflow and overflow give what Python's floats give."""
     form = FORMS.get(type(scheduler))
     if form is None:
         return None

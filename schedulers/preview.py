@@ -31,11 +31,15 @@ from schedulers.factory import LRSchedule, ScheduleConfigError, build_lr_schedul
 from schedulers.spec import SPECS
 
 # Exact classes (not subclasses, which may keep state) whose spec says get_lr(base_lr, step) reads only the step and
-# arguments fixed at construction; LambdaLR, plateau schedules and compositions other than SEQUENCES of them are stepped.
+# arguments fixed at construction (and callables whose value does: a LambdaLR of one is evaluated too); other LambdaLRs,
+# plateau schedules and compositions other than SEQUENCES of them are stepped.
 CLOSED_FORM = frozenset(spec.cls for spec in SPECS if spec.closed_form)
 # Exact classes whose step() picks the child of step s by milestones (the specs' `sequence`: OneFlow's SequentialLR and
 # WarmupLR, which inherits its step): a pure function of the step when every child is CLOSED_FORM.
 SEQUENCES = frozenset(spec.cls for spec in SPECS if spec.sequence)
+# Exact classes whose step() sets base_lr * lr_lambda(step) (the specs' `lambdas`: OneFlow's LambdaLR): a pure function
+# of the step when the callable's class is CLOSED_FORM (Noam).
+LAMBDAS = frozenset(spec.cls for spec in SPECS if spec.lambdas)
 
 
 def example_val_curve(metric: str, epochs: int) -> list[float]:
@@ -166,7 +170,10 @@ def evaluated(scheduler: LRScheduler, base_lr: float, steps: np.ndarray) -> np.n
             lrs[here] = evaluated(child, base_lr, steps[here] - milestones[i - 1] if i > 0 and rescaled[i - 1]
                                   else steps[here])
         return lrs
-    fast = array_forms.lrs(scheduler, base_lr, steps) if type(scheduler) in CLOSED_FORM else None
+    if type(scheduler) in LAMBDAS:
+        fast = array_forms.lrs(scheduler.lr_lambdas[0], base_lr, steps)
+    else:
+        fast = array_forms.lrs(scheduler, base_lr, steps) if type(scheduler) in CLOSED_FORM else None
     if fast is not None:
         return fast
     get_lr = closed_form(scheduler) or scheduler.get_lr  # a child of a sequence: only its get_lr is called
@@ -177,6 +184,12 @@ def closed_form(scheduler: LRScheduler) -> Optional[Callable[[float, int], float
     """get_lr(base_lr, step) giving the LR `scheduler.step()` sets at `step`, or None when stepping is the only way."""
     if type(scheduler) in CLOSED_FORM and type(scheduler).step is LRScheduler.step:
         return scheduler.get_lr
+    if type(scheduler) in LAMBDAS and len(scheduler.lr_lambdas) == 1 and type(scheduler.lr_lambdas[0]) in CLOSED_FORM:
+        factor = scheduler.lr_lambdas[0]  # a callable whose value reads only the step (Noam): LambdaLR.step's LR
+
+        def lambda_lr(base_lr: float, step: int) -> float:
+            return base_lr * factor(step)
+        return lambda_lr
     if type(scheduler) not in SEQUENCES:
         return None
     if any(type(child) not in CLOSED_FORM for child in scheduler.schedulers):  # SequentialLR calls only their get_lr

@@ -39,10 +39,14 @@ class ScheduleSpec:
     rates: tuple[str, ...] = ()  # per-epoch multiplicative rates, made per step
     warmups: tuple[str, ...] = ()  # lengths over which the LR rises: each must be shorter than the run
     rises: Callable[[Callable[[str], Any]], bool] = _always  # given arg(name) -> value: does the warmup rise?
-    closed_form: bool = False  # get_lr(base_lr, step) reads only the step and the constructor's arguments
+    closed_form: bool = False  # get_lr(base_lr, step) reads only the step and the constructor's arguments (for a
+    #                            callable, scheduler=False: its value does; a LambdaLR of it is then a closed form)
     # step() sets the LR of step s to the get_lr of the child whose milestone range holds s, at s or at s minus that
     # milestone (OneFlow's SequentialLR.step): a pure function of the step when every child is closed_form
     sequence: bool = False
+    # step() sets the LR of step s to base_lr * lr_lambda(s) (OneFlow's LambdaLR.step): a pure function of the step
+    # when the callable is closed_form
+    lambdas: bool = False
     graph: bool = False  # nn.Graph computes the eager curve (narrowed by an instance's graph_matches_eager, and
     #                      for a composition by its inner schedulers)
     graph_rejected: str = ""  # why OneFlow 0.9's nn.Graph refuses the class outright ("": it does not)
@@ -92,7 +96,8 @@ SPECS: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(oneflow_schedulers.CosineAnnealingLR, lengths=("T_max",), closed_form=True, graph=True,
                  args={"eta_min": NON_NEGATIVE}),
     _RESTARTS,
-    ScheduleSpec(oneflow_schedulers.LambdaLR,  # its callable may keep state: stepped, not a closed form
+    ScheduleSpec(oneflow_schedulers.LambdaLR, lambdas=True,  # its callable may keep state: a closed form only when
+                 #                                                 the callable's spec says it is one (Noam)
                  graph_rejected="OneFlow has no graph version of a Python lr_lambda (no _generate_conf_for_graph)"),
     ScheduleSpec(oneflow_schedulers.SequentialLR, lengths=("milestones",), graph=True, sequence=True),
     ScheduleSpec(oneflow_schedulers.WarmupLR, lengths=("warmup_iters",), warmups=("warmup_iters",), graph=True,
@@ -112,7 +117,7 @@ SPECS: tuple[ScheduleSpec, ...] = (
                  warmups=("step_size_up",), closed_form=True,
                  args={"mode": choice(*extra.CyclicLR.MODES), "gamma": POSITIVE, "min_factor": FRACTION}),
     ScheduleSpec(extra.WarmupPlateau, lengths=("warmup_iters",), warmups=("warmup_iters",)),
-    ScheduleSpec(extra.Noam, lengths=("warmup_iters",), warmups=("warmup_iters",), scheduler=False,
+    ScheduleSpec(extra.Noam, lengths=("warmup_iters",), warmups=("warmup_iters",), scheduler=False, closed_form=True,
                  args={"d_model": AT_LEAST_ONE, "factor": POSITIVE}),
     ScheduleSpec(extra.WSD, lengths=("total_iters", "warmup_iters"),  # decay_fraction: a share of total_iters
                  warmups=("warmup_iters",), rises=lambda arg: bool(arg("warmup_iters")),  # 0 (the default): none

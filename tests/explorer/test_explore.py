@@ -250,6 +250,8 @@ def test_fast_compose_equals_compose_config_on_every_kind_of_field():
     ["scheduler=warmup_cosine"], ["scheduler=sequential"],
     ["scheduler=sequential", "scheduler.lr_scheduler.interval_rescaling=[false,true]"],
     ["scheduler=warmup_cosine", "scheduler.lr_scheduler.warmup_prefix=true", "scheduler.lr_scheduler.warmup_method=constant"],
+    # a LambdaLR of a callable whose value reads only the step (LambdaLR.step: base_lr * callable(step))
+    ["scheduler=noam"], ["scheduler=noam", "scheduler.lr_scheduler.lr_lambda.factor=2.0"],
 ])
 def test_closed_form_curves_equal_the_stepped_ones(overrides):
     from schedulers.preview import build_preview_schedule, closed_form_lrs, stepped_lrs
@@ -261,8 +263,7 @@ def test_closed_form_curves_equal_the_stepped_ones(overrides):
     assert fast.tolist() == stepped_lrs(build_preview_schedule(cfg, spe, 200), spe, 200)  # bit for bit
 
 
-@pytest.mark.parametrize("overrides", [["scheduler=noam"], ["scheduler=chained"], ["scheduler=plateau"],
-                                       ["scheduler=warmup_plateau"]])
+@pytest.mark.parametrize("overrides", [["scheduler=chained"], ["scheduler=plateau"], ["scheduler=warmup_plateau"]])
 def test_schedules_with_state_are_stepped(overrides):
     from schedulers.preview import build_preview_schedule, closed_form_lrs
 

@@ -90,3 +90,23 @@ def test_arguments_get_lr_raises_on_fall_back_to_get_lr():
     assert array_forms.lrs(scheduler, 0.1, STEPS) is None
     with pytest.raises(ZeroDivisionError):  # what get_lr raises, which lr_plan_problem reports
         evaluated(scheduler, 0.1, STEPS)
+
+
+def test_a_lambda_lr_of_noam_is_evaluated_as_it_steps():
+    """LambdaLR.step sets base_lr * lr_lambda(step); with Noam (its value reads only the step) that is a closed form."""
+    for d_model, warmup, factor in ((512, 4000, None), (64, 1, None), (512, 390, 2.0), (1, 7, 0.5)):
+        for base_lr in (1.0, 0.1, 3e-4):
+            scheduler = of.LambdaLR(sgd(base_lr), lr_lambda=extra.Noam(d_model, warmup, factor))
+            stepped = []
+            for _ in range(len(STEPS)):
+                stepped.append(scheduler.optimizer.param_groups[0]["lr"])
+                scheduler.step()
+            assert evaluated(of.LambdaLR(sgd(base_lr), lr_lambda=extra.Noam(d_model, warmup, factor)), base_lr,
+                             STEPS).tolist() == stepped
+    assert array_forms.lrs(extra.Noam(512, 4000), 0.1, STEPS) is not None
+
+
+def test_a_lambda_lr_of_another_callable_is_stepped():
+    from schedulers.preview import closed_form
+
+    assert closed_form(of.LambdaLR(sgd(), lr_lambda=lambda step: 0.5 ** step)) is None
