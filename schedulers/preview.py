@@ -14,10 +14,9 @@ evaluated over every step at once (bit for bit get_lr's values), the others one 
 """
 from __future__ import annotations
 
-import bisect
 import math
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import oneflow as flow
@@ -148,59 +147,43 @@ def stepped_lrs(schedule: LRSchedule, steps_per_epoch: int, epochs: int,
 
 def closed_form_lrs(schedule: LRSchedule, total_steps: int) -> Optional[np.ndarray]:
     """The LR of every optimizer step without stepping, for a fresh per-step schedule whose LR is a pure function of
-    the step (CLOSED_FORM, or a SequentialLR/WarmupLR of CLOSED_FORM children); else None."""
+    the step (CLOSED_FORM, a LambdaLR of a CLOSED_FORM callable, or a SequentialLR/WarmupLR of CLOSED_FORM children);
+    else None."""
     scheduler = schedule.scheduler
     if (schedule.interval != "step" or schedule.monitor is not None
             or scheduler.last_step != 0 or len(scheduler.base_lrs) != 1):
         return None
-    if closed_form(scheduler) is None:
-        return None
     return evaluated(scheduler, scheduler.base_lrs[0], np.arange(total_steps, dtype=np.int64))
 
 
-def evaluated(scheduler: LRScheduler, base_lr: float, steps: np.ndarray) -> np.ndarray:
-    """What closed_form(scheduler) gives at `steps`: a sequence piece by piece, each closed form by its array form
-    (schedulers/array_forms.py) or, lacking one, by a get_lr call per step."""
-    if type(scheduler) in SEQUENCES and list(scheduler.milestones) == sorted(scheduler.milestones):
-        milestones, rescaled = list(scheduler.milestones), list(scheduler.interval_rescaling)
-        piece = np.searchsorted(np.asarray(milestones, dtype=np.int64), steps, side="right")  # bisect_right's
-        lrs = np.empty(len(steps), dtype=np.float64)
-        for i, child in enumerate(scheduler.schedulers):
-            here = piece == i
-            lrs[here] = evaluated(child, base_lr, steps[here] - milestones[i - 1] if i > 0 and rescaled[i - 1]
-                                  else steps[here])
-        return lrs
-    if type(scheduler) in LAMBDAS:
-        fast = array_forms.lrs(scheduler.lr_lambdas[0], base_lr, steps)
-    else:
-        fast = array_forms.lrs(scheduler, base_lr, steps) if type(scheduler) in CLOSED_FORM else None
-    if fast is not None:
-        return fast
-    get_lr = closed_form(scheduler) or scheduler.get_lr  # a child of a sequence: only its get_lr is called
-    return np.array([get_lr(base_lr, step) for step in steps.tolist()], dtype=np.float64)
-
-
-def closed_form(scheduler: LRScheduler) -> Optional[Callable[[float, int], float]]:
-    """get_lr(base_lr, step) giving the LR `scheduler.step()` sets at `step`, or None when stepping is the only way."""
-    if type(scheduler) in CLOSED_FORM and type(scheduler).step is LRScheduler.step:
-        return scheduler.get_lr
-    if type(scheduler) in LAMBDAS and len(scheduler.lr_lambdas) == 1 and type(scheduler.lr_lambdas[0]) in CLOSED_FORM:
+def evaluated(scheduler: LRScheduler, base_lr: float, steps: np.ndarray, child: bool = False) -> Optional[np.ndarray]:
+    """The LRs `scheduler.step()` sets at `steps` (int64), without stepping it, or None when stepping is the only way.
+    Each closed form by its array form (schedulers/array_forms.py) or, lacking one, by a get_lr call per step; a
+    sequence piece by piece. `child`: a sequence's child, of which SequentialLR.step calls only get_lr."""
+    kind = type(scheduler)
+    if kind in CLOSED_FORM and (child or kind.step is LRScheduler.step):
+        get_lr, fast = scheduler.get_lr, array_forms.lrs(scheduler, base_lr, steps)
+    elif kind in LAMBDAS and len(scheduler.lr_lambdas) == 1 and type(scheduler.lr_lambdas[0]) in CLOSED_FORM:
         factor = scheduler.lr_lambdas[0]  # a callable whose value reads only the step (Noam): LambdaLR.step's LR
 
-        def lambda_lr(base_lr: float, step: int) -> float:
+        def get_lr(base_lr: float, step: int) -> float:
             return base_lr * factor(step)
-        return lambda_lr
-    if type(scheduler) not in SEQUENCES:
+        fast = array_forms.lrs(factor, base_lr, steps)
+    elif (kind in SEQUENCES and all(type(c) in CLOSED_FORM for c in scheduler.schedulers)
+          and list(scheduler.milestones) == sorted(scheduler.milestones)):
+        milestones, rescaled = list(scheduler.milestones), list(scheduler.interval_rescaling)
+        piece = np.searchsorted(np.asarray(milestones, dtype=np.int64), steps, side="right")  # SequentialLR.step's bisect_right
+        lrs = np.empty(len(steps), dtype=np.float64)
+        for i, part in enumerate(scheduler.schedulers):
+            here = piece == i
+            lrs[here] = evaluated(part, base_lr, steps[here] - milestones[i - 1] if i > 0 and rescaled[i - 1]
+                                  else steps[here], child=True)
+        return lrs
+    else:
         return None
-    if any(type(child) not in CLOSED_FORM for child in scheduler.schedulers):  # SequentialLR calls only their get_lr
-        return None
-    parts = [child.get_lr for child in scheduler.schedulers]
-    milestones, rescaled = list(scheduler.milestones), list(scheduler.interval_rescaling)
-
-    def get_lr(base_lr: float, step: int) -> float:  # what SequentialLR.step sets at `step`
-        i = bisect.bisect_right(milestones, step)
-        return parts[i](base_lr, step - milestones[i - 1] if i > 0 and rescaled[i - 1] else step)
-    return get_lr
+    if fast is not None:
+        return fast
+    return np.array([get_lr(base_lr, step) for step in steps.tolist()], dtype=np.float64)
 
 
 def plot_curve(curve: Sequence[tuple[int, int, float]], steps_per_epoch: int, title: str, path: Path,
