@@ -1,8 +1,8 @@
 """Hydra's joblib launcher, with every worker process pinned to its own GPU.
 
 Hydra's joblib launcher runs jobs in parallel loky processes but gives them all the same GPU. Here
-each worker claims a free slot (an exclusive file lock, held for the worker's life) the first time
-it runs a job, and sets CUDA_VISIBLE_DEVICES to that slot's GPU *before* the task function is
+each worker claims a free slot (an exclusive file lock, held for the worker's life: engine.platform.gpu_slots)
+the first time it runs a job, and sets CUDA_VISIBLE_DEVICES to that slot's GPU *before* the task function is
 unpickled, i.e. before `import oneflow` (which creates OneFlow's environment and reads
 CUDA_VISIBLE_DEVICES). Workers are reused between jobs, so a slot per worker, not per job number,
 guarantees that no two running jobs share a GPU whatever their durations. With no GPU, jobs simply
@@ -12,7 +12,6 @@ Lives under `hydra_plugins/` because Hydra only instantiates launchers from that
 """
 from __future__ import annotations
 
-import fcntl
 import importlib
 import logging
 import os
@@ -21,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Sequence
 
 import cloudpickle
 from hydra.core.singleton import Singleton
@@ -30,6 +29,7 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig, ListConfig
 
 from engine.platform.device import resolve_device
+from engine.platform.gpu_slots import claim_slot
 from engine.platform.errors import ConfigError, user_errors
 
 from engine.platform.console import PARALLEL_JOB_ENV
@@ -38,9 +38,6 @@ from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_jobli
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
 log = logging.getLogger(__name__)
-
-# Set in a worker process by its first job: (slot index, open lock file kept to hold the lock).
-_claimed_slot: Optional[tuple] = None
 
 
 def visible_gpus() -> List[str]:
@@ -52,23 +49,6 @@ def visible_gpus() -> List[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
-
-
-def claim_slot(slot_dir: str, n_slots: int) -> int:
-    """Lock the first free slot file in `slot_dir` for the life of this process; return its index."""
-    global _claimed_slot
-    if _claimed_slot is not None and _claimed_slot[2] == slot_dir:
-        return _claimed_slot[0]
-    for slot in range(n_slots):
-        handle = open(Path(slot_dir) / f"slot-{slot}.lock", "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        _claimed_slot = (slot, handle, slot_dir)
-        return slot
-    raise RuntimeError(f"all {n_slots} device slots in {slot_dir} are taken; n_jobs must not exceed the number of GPUs")
 
 
 def check_job_devices(config: DictConfig, job_overrides: Sequence[Sequence[str]]) -> None:

@@ -85,7 +85,7 @@ def test_parallel_launcher_runs_two_jobs_at_once_each_pinned_before_oneflow(tmp_
 
 
 def test_device_slots_are_exclusive_between_processes(tmp_path):
-    code = ("import sys, time; from hydra_plugins.device_pinned_launcher.device_pinned_launcher import claim_slot\n"
+    code = ("import sys, time; from engine.platform.gpu_slots import claim_slot\n"
             "print(claim_slot(sys.argv[1], 2), flush=True); time.sleep(300)")  # held until killed below, however slow the third
     holders = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
     try:
@@ -97,6 +97,29 @@ def test_device_slots_are_exclusive_between_processes(tmp_path):
             p.kill()
     assert slots == [0, 1]
     assert third.returncode != 0 and "n_jobs must not exceed the number of GPUs" in third.stderr
+
+
+def test_a_worker_keeps_its_gpu_after_hydra_scans_its_plugins(tmp_path):
+    # A job's first use of Hydra's plugins executes every hydra_plugins module again (Python >= 3.10). The slot a
+    # worker claimed before must stay locked, and stay its own: a second worker once got the same GPU (CI, 2026-12-07).
+    code = ("import sys, time; from hydra_plugins.device_pinned_launcher import device_pinned_launcher as launcher\n"
+            "from hydra.core.plugins import Plugins\n"
+            "print(launcher.claim_slot(sys.argv[1], 2), flush=True); Plugins.instance(); print('scanned', flush=True)\n"
+            "sys.stdin.readline(); print(launcher.claim_slot(sys.argv[1], 2), flush=True); time.sleep(300)")
+    worker = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        first, scanned = worker.stdout.readline().strip(), worker.stdout.readline().strip()
+        other = subprocess.run([sys.executable, "-c", "import sys; from engine.platform.gpu_slots import claim_slot\n"
+                                "print(claim_slot(sys.argv[1], 2))", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        worker.stdin.write("next job\n")
+        worker.stdin.flush()
+        next_job = worker.stdout.readline().strip()
+    finally:
+        worker.kill()
+    assert (first, scanned) == ("0", "scanned")
+    assert other.stdout.split() == ["1"], other.stderr[-2000:]  # the worker's GPU was still taken
+    assert next_job == "0"  # and the worker's next job runs on the GPU its process already initialised
 
 
 def test_submitit_local_launcher_job_succeeds(tmp_path):
