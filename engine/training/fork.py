@@ -14,10 +14,10 @@ and the keys a resume may change may differ from the parent's config.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from common.errors import ConfigError
@@ -26,7 +26,7 @@ from engine.config.keys import is_under
 from engine.platform.console import say
 from engine.training.progress import Progress
 from engine.run_dir.resume import config_differences, missing_state, resolved_config
-from engine.training.run import Run, planned_lr_curve
+from engine.training.run import Run, planned_lrs
 
 FORK_MAY_CHANGE = ("scheduler", "trainer.max_epochs", "fork")  # besides HARMLESS_KEYS
 
@@ -46,10 +46,12 @@ def epoch_checkpoints(parent: Path, steps_per_epoch: int) -> dict[int, Path]:
 
 def agreeing_steps(parent_cfg: DictConfig, cfg: DictConfig) -> int:
     """How many optimizer steps, from the first, the planned LR curves of the two configs share."""
-    parent_lrs = [lr for _, _, lr in planned_lr_curve(parent_cfg)]
-    lrs = [lr for _, _, lr in planned_lr_curve(cfg)]
-    return next((s for s, (a, b) in enumerate(zip(parent_lrs, lrs)) if not math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)),
-                min(len(parent_lrs), len(lrs)))
+    parent_lrs, lrs = planned_lrs(parent_cfg), planned_lrs(cfg)
+    shared = min(len(parent_lrs), len(lrs))
+    a, b = parent_lrs[:shared], lrs[:shared]
+    # math.isclose(a, b, rel_tol=1e-12) at every step: the tolerance is relative to the larger of the two
+    differ = np.flatnonzero(np.abs(a - b) > 1e-12 * np.maximum(np.abs(a), np.abs(b)))
+    return int(differ[0]) if len(differ) else shared
 
 
 def _check_parent_config(saved: dict, cfg: DictConfig, parent: Path) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+import numpy as np
+
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -30,7 +32,7 @@ from optimizers import AdamWScheduleFree, SGDScheduleFree
 from input_pipeline import DatasetArrays, steps_per_epoch as count_steps
 from input_pipeline.loaders import Loader, build_loaders, training_images
 from schedulers import LRSchedule, build_lr_schedule
-from schedulers.preview import constant_lr_warning, lr_curve, lr_plan_problem
+from schedulers.preview import constant_lr_warning, lr_curve, lr_plan_problem, lr_values
 
 
 def drops_last_batch(cfg: DictConfig) -> bool:
@@ -61,11 +63,11 @@ def schedule_free_decays(cfg: DictConfig) -> Optional[str]:
         return None
     if not issubclass(optimizer_class, SCHEDULE_FREE):
         return None
-    lrs = [lr for _, _, lr in planned_lr_curve(cfg)]
-    peak = max(range(len(lrs)), key=lrs.__getitem__)
-    if min(lrs[peak:]) >= lrs[peak] * (1 - 1e-9):  # constant after its warmup: what Schedule-Free is meant for
+    lrs = planned_lrs(cfg)
+    peak = int(np.argmax(lrs))  # the first step at the highest LR
+    if lrs[peak:].min() >= lrs[peak] * (1 - 1e-9):  # constant after its warmup: what Schedule-Free is meant for
         return None
-    low = min(range(peak, len(lrs)), key=lrs.__getitem__)
+    low = peak + int(np.argmin(lrs[peak:]))
     return (f"optimizer {target.rsplit('.', 1)[-1]} is Schedule-Free, but scheduler {cfg.scheduler.get('name')!r} decays "
             f"its LR from {lrs[peak]:g} (step {peak}) to {lrs[low]:g} (step {low}). Schedule-Free replaces the decay: "
             f"its evaluated weights are an average of the iterates, meant to run at a constant LR after a warmup "
@@ -81,6 +83,11 @@ def schedule_warnings(cfg: DictConfig) -> list[str]:
 def planned_lr_curve(cfg: DictConfig, val_curve: Optional[Sequence[float]] = None) -> list[tuple[int, int, float]]:
     """(step, epoch, lr) of every optimizer step the run `cfg` describes would take: the preview."""
     return lr_curve(cfg, steps_per_epoch(cfg), val_curve=val_curve)
+
+
+def planned_lrs(cfg: DictConfig) -> np.ndarray:
+    """The LR of every optimizer step the run `cfg` describes would take (float64): the preview's values alone."""
+    return lr_values(cfg, steps_per_epoch(cfg))
 
 
 def validated(cfg: DictConfig, ranks: Optional[int] = None) -> ValidatedConfig:
