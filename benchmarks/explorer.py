@@ -110,7 +110,7 @@ def drawn_as_planned(page, chart: int, previews: dict, run: Optional[Path] = Non
 
     drawn = page.curves(chart)
     if run is not None:
-        wanted = {label: np.array([lr for _, _, lr in core.overlay_run(run).planned]) for label in drawn}
+        wanted = {label: core.overlay_run(run).planned for label in drawn}
     else:
         commands = page.commands()
         assert len(commands) == len(drawn), (commands, list(drawn))
@@ -278,6 +278,7 @@ def report(results: dict) -> str:
               "for bit) instead of being stepped, and so is a LambdaLR of Noam (noam); ChainedScheduler and plateau "
               "schedules are stepped through the training loop's hooks.", ""]
     return "\n".join(lines)
+
 
 def spin() -> None:
     while True:

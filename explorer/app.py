@@ -329,7 +329,7 @@ def show_runs(log_scale: bool, runs_folder: str = "") -> list:
             continue
         overlays.append(overlay)
         label = f"run {number}: {core.run_schedule_name(overlay.run_dir)}"
-        curve = shown(label, np.array([lr for _, _, lr in overlay.planned]))
+        curve = shown(label, overlay.planned)
         steps = np.array(sorted(overlay.logged))
         rings = core.display_indices(np.array([overlay.logged[s] for s in steps]))  # downsampled like the lines
         curve.logged_steps, curve.logged_lrs = steps[rings], np.array([overlay.logged[s] for s in steps[rings]])

@@ -29,7 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 from common.errors import ConfigError, UserError
 from engine.config.compose import CONF, compose_config
 from engine.platform.errors import paragraph
-from engine.training.run import lr_never_changes, planned_lr_curve, steps_per_epoch
+from engine.training.run import lr_never_changes, planned_lrs, steps_per_epoch
 from schedulers.factory import RUN_SHARE
 from schedulers.spec import FREE, SCHEDULER_FIELDS, Arg, target_spec
 from engine.run_dir.events import EVENT_FILES, import_reader, last_per_step, read_scalars
@@ -440,7 +440,7 @@ class RunOverlay:
 
     run_dir: Path
     overrides: list
-    planned: list  # (step, epoch, lr)
+    planned: np.ndarray  # the LR its config plans for every optimizer step (float64)
     logged: dict  # step -> lr read back from TensorBoard (float32)
     steps_per_epoch: int
     monitor: Optional[str]
@@ -451,12 +451,12 @@ class RunOverlay:
 
     @property
     def max_abs_difference(self) -> float:
-        return max((abs(self.logged[s] - self.planned[s][2]) for s in self.compared_steps), default=float("nan"))
+        return max((abs(self.logged[s] - self.planned[s]) for s in self.compared_steps), default=float("nan"))
 
     @property
     def max_float32_difference(self) -> float:
         """Largest difference after rounding the plan to float32, as TensorBoard stores scalars: 0 when exact."""
-        return max((abs(self.logged[s] - float(np.float32(self.planned[s][2]))) for s in self.compared_steps),
+        return max((abs(self.logged[s] - float(np.float32(self.planned[s]))) for s in self.compared_steps),
                    default=float("nan"))
 
     def summary(self) -> dict:
@@ -517,5 +517,5 @@ def _overlay_run(run_dir: Path, state: tuple) -> RunOverlay:
         raise ConfigError(f"run {str(run_dir)!r}: cannot read .hydra/config.yaml ({error}).") from None
     monitor = cfg.scheduler.get("monitor")
     val_curve = read_val_curve(run_dir, monitor) if monitor else None
-    planned = planned_lr_curve(cfg, val_curve=val_curve)  # the run builder's own preview of this config
+    planned = planned_lrs(cfg, val_curve=val_curve)  # the run builder's own preview of this config
     return RunOverlay(run_dir, run_overrides(run_dir), planned, logged_lr(run_dir), steps_per_epoch(cfg), monitor)

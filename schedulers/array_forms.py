@@ -51,7 +51,7 @@ def _linear(s: oneflow_schedulers.LinearLR, base_lr: float, steps: np.ndarray) -
 
 
 def _exponential(s: oneflow_schedulers.ExponentialLR, base_lr: float, steps: np.ndarray) -> np.ndarray:
-    return base_lr * each(lambda k: s.gamma ** int(k), steps)
+    return base_lr * powers(s.gamma, steps)
 
 
 def _step(s: oneflow_schedulers.StepLR, base_lr: float, steps: np.ndarray) -> np.ndarray:
@@ -135,7 +135,7 @@ def _cyclic(s: extra.CyclicLR, base_lr: float, steps: np.ndarray) -> np.ndarray:
     if s.mode == "triangular2":
         scale *= 1 / powers(2.0, cycle.astype(np.int64) - 1)
     elif s.mode == "exp_range":
-        scale *= each(lambda k: s.gamma ** int(k), steps)
+        scale *= powers(s.gamma, steps)
     low = base_lr * s.min_factor
     return low + (base_lr - low) * scale
 

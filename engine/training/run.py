@@ -85,9 +85,9 @@ def planned_lr_curve(cfg: DictConfig, val_curve: Optional[Sequence[float]] = Non
     return lr_curve(cfg, steps_per_epoch(cfg), val_curve=val_curve)
 
 
-def planned_lrs(cfg: DictConfig) -> np.ndarray:
+def planned_lrs(cfg: DictConfig, val_curve: Optional[Sequence[float]] = None) -> np.ndarray:
     """The LR of every optimizer step the run `cfg` describes would take (float64): the preview's values alone."""
-    return lr_values(cfg, steps_per_epoch(cfg))
+    return lr_values(cfg, steps_per_epoch(cfg), val_curve=val_curve)
 
 
 def validated(cfg: DictConfig, ranks: Optional[int] = None) -> ValidatedConfig:

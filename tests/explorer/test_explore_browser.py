@@ -303,7 +303,7 @@ def test_overlaying_runs(page, tmp_path):
     for folder in (first, second):
         page.type_into("runs_folder", str(folder))
         overlay = core.overlay_run(folder)
-        planned = np.array([lr for _, _, lr in overlay.planned])
+        planned = overlay.planned
         keep = core.display_indices(planned)
         logged = np.array([overlay.logged[s] for s in sorted(overlay.logged)])
 
