@@ -122,8 +122,10 @@ class DevicePinnedJoblibLauncher(JoblibLauncher):
         if n_jobs is None:
             self.joblib["n_jobs"] = len(self.gpus) if self.gpus else cpu_jobs
         elif self.gpus and int(n_jobs) > len(self.gpus):
-            raise ValueError(f"hydra.launcher.n_jobs={n_jobs} is more than the {len(self.gpus)} GPUs {self.gpus}: "
-                             f"each job gets a GPU of its own; use n_jobs<={len(self.gpus)} or list more hydra.launcher.gpus.")
+            with user_errors():  # one paragraph and exit 2, before the sweep writes anything
+                raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} is more than the {len(self.gpus)} GPUs {self.gpus}: "
+                                  f"each job gets a GPU of its own; use n_jobs<={len(self.gpus)} or list more "
+                                  f"hydra.launcher.gpus.")
         self.slot_dir = tempfile.mkdtemp(prefix="hydra-gpu-slots-")
 
     def __del__(self) -> None:

@@ -11,7 +11,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from tests.support.runs import ROOT, SMALL, run_train
+from tests.support.runs import ROOT, SMALL, assert_clean_failure, run_train
 
 from scripts import compare_runs
 
@@ -120,6 +120,15 @@ def test_a_worker_keeps_its_gpu_after_hydra_scans_its_plugins(tmp_path):
     assert (first, scanned) == ("0", "scanned")
     assert other.stdout.split() == ["1"], other.stderr[-2000:]  # the worker's GPU was still taken
     assert next_job == "0"  # and the worker's next job runs on the GPU its process already initialised
+
+
+def test_more_parallel_jobs_than_gpus_is_one_paragraph_and_exit_2(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_train("-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=3", "hydra.launcher.gpus=[0,1]", *SMALL,
+                       "scheduler=cosine,step", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 2
+    assert_clean_failure(result, "hydra.launcher.n_jobs=3 is more than the 2 GPUs ['0', '1']", "n_jobs<=2")
+    assert "HYDRA_FULL_ERROR" not in result.stderr and not sweep.exists()
 
 
 def test_submitit_local_launcher_job_succeeds(tmp_path):
