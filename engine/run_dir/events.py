@@ -5,6 +5,7 @@ read), so the comparison and the explorer read runs without loading OneFlow.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Optional
@@ -77,6 +78,8 @@ def import_reader() -> type:
     imports it at start, so that its first overlay does not wait for it."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    # Its INFO lines ("No path found after <event file>") reached a resumed run's console through Hydra's INFO logging
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
     return EventAccumulator
 
 

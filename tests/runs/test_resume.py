@@ -140,6 +140,7 @@ def test_killed_mid_epoch_then_resumed_equals_the_uninterrupted_run(schedule, tm
     result = train(f"resume={resumed}", "trainer.log_every_n_steps=3")  # a harmless change is allowed
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming from" in result.stdout
+    assert "No path found" not in result.stdout + result.stderr  # TensorBoard's reader logs no INFO to the console
 
     expected, actual = read_scalars(reference), read_scalars(resumed)
     assert [step for step, _ in actual["lr"]] == list(range(EPOCHS * 10))  # no step missing or duplicated
